@@ -1,0 +1,74 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { problem, sendProblem } from './problem.js';
+
+export interface SecurityOptions {
+  token: string;
+  /** Extra Host names accepted besides loopback ones (e.g. a name the daemon is published under). */
+  allowedHosts: string[];
+  publicPaths: Set<string>;
+}
+
+const ORIGIN_CHECKED = [/^\/mcp(\/|$|\?)/, /^\/api\/v1\/events(\/|$|\?)/, /\/ws(\?|$)/];
+
+export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
+  const expected = digest(opts.token);
+  const allowed = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
+
+  app.addHook('onRequest', async (req, reply) => {
+    const host = hostName(req.headers.host);
+    if (host === null || !(isLoopbackName(host) || allowed.has(host))) {
+      // DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own Host.
+      return sendProblem(reply, problem('FORBIDDEN', `Host '${req.headers.host ?? ''}' is not allowed (loopback names or --allowed-host only)`));
+    }
+    const path = req.url.split('?')[0]!;
+    const origin = req.headers.origin;
+    if (origin !== undefined && ORIGIN_CHECKED.some((re) => re.test(path)) && !sameOrigin(origin, req.headers.host!)) {
+      return sendProblem(reply, problem('FORBIDDEN', `Origin '${origin}' is not allowed on ${path}`));
+    }
+    if (opts.publicPaths.has(path) || path.startsWith('/api/v1/docs/')) return;
+    const auth = req.headers.authorization;
+    const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
+    if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
+      reply.header('www-authenticate', 'Bearer realm="grove"');
+      return sendProblem(reply, problem('UNAUTHORIZED', m ? 'wrong token' : 'missing Authorization: Bearer <token> header'));
+    }
+  });
+}
+
+/** Hashing first makes the comparison constant-time regardless of the presented token's length. */
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest();
+}
+
+export function hostName(hostHeader: string | undefined): string | null {
+  if (!hostHeader) return null;
+  const h = hostHeader.trim().toLowerCase();
+  if (h.startsWith('[')) {
+    const end = h.indexOf(']');
+    return end === -1 ? null : h.slice(1, end);
+  }
+  const colon = h.lastIndexOf(':');
+  return colon === -1 ? h : h.slice(0, colon);
+}
+
+export function isLoopbackName(host: string): boolean {
+  if (host === 'localhost' || host.endsWith('.localhost')) return true;
+  if (isIP(host) === 4) return host.startsWith('127.');
+  if (isIP(host) === 6) return host === '::1' || host === '0:0:0:0:0:0:0:1';
+  return false;
+}
+
+function sameOrigin(origin: string, hostHeader: string): boolean {
+  try {
+    const o = new URL(origin);
+    return (o.protocol === 'http:' || o.protocol === 'https:') && o.host.toLowerCase() === hostHeader.toLowerCase();
+  } catch {
+    return false;
+  }
+}
+
+export function requestIsPublic(req: FastifyRequest, publicPaths: Set<string>): boolean {
+  return publicPaths.has(req.url.split('?')[0]!);
+}

@@ -1,0 +1,109 @@
+import type { FastifyInstance } from 'fastify';
+import type { Static } from '@sinclair/typebox';
+
+import { Empty, VmRefParams, responses } from '../schemas/common.js';
+import {
+  CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
+  StopBody, UpdateVmBody, Vm, VmErrors, VmList,
+} from '../schemas/vm.js';
+import type { ApiServices } from './context.js';
+
+type Ref = { Params: Static<typeof VmRefParams> };
+const tags = ['VMs'];
+const lifecycle = ['Lifecycle'];
+
+export async function vmRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
+  app.get('/vms', {
+    schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`.', operationId: 'listVms', response: responses({ 200: VmList }, []) },
+  }, async () => s.vms.list());
+
+  app.post<{ Body: CreateVmBody }>('/vms', {
+    schema: {
+      tags, summary: 'Create a VM', operationId: 'createVm',
+      description: 'Defines a VM (state `stopped`) from a kernel+initrd (direct boot), a disk image copied as its disk, or a blank disk plus an ISO. Host paths must lie inside `<data>/images` or `<data>/transfer`.',
+      body: CreateVmBody, response: responses({ 201: Vm }, [404, 409, 502]),
+    },
+  }, async (req, reply) => {
+    const b = req.body;
+    const vm = await s.vms.create({ ...b, ...(b.network ? { network: b.network } : {}) });
+    return reply.code(201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
+  });
+
+  app.put<{ Body: Static<typeof ReorderBody> }>('/vms/order', {
+    schema: { tags, summary: 'Reorder VMs', operationId: 'reorderVms', body: ReorderBody, response: responses({ 200: VmList }, [404]) },
+  }, async (req) => s.vms.reorder(req.body.order));
+
+  app.post<{ Body: Static<typeof StopBody> }>('/vms/stop-all', {
+    schema: {
+      tags: lifecycle, summary: 'Stop all running VMs', operationId: 'stopAll',
+      description: 'ACPI power-down of every running or paused VM, in parallel; `force` cuts power of those that do not stop in time.',
+      body: StopBody, response: responses({ 200: StopAllResult }, []),
+    },
+  }, async (req) => s.vms.stopAll(req.body));
+
+  app.get<Ref>('/vms/:id', {
+    schema: { tags, summary: 'Get a VM', operationId: 'getVm', params: VmRefParams, response: responses({ 200: Vm }, [404]) },
+  }, async (req) => s.vms.get(req.params.id));
+
+  app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {
+    schema: {
+      tags, summary: 'Update a VM', operationId: 'updateVm', description: 'Rename at any time; cpu, memory and network only while stopped.',
+      params: VmRefParams, body: UpdateVmBody, response: responses({ 200: Vm }, [404, 409]),
+    },
+  }, async (req) => s.vms.update(req.params.id, req.body));
+
+  app.delete<Ref & { Querystring: Static<typeof DeleteQuery> }>('/vms/:id', {
+    schema: {
+      tags, summary: 'Delete a VM', operationId: 'deleteVm', description: 'Removes the VM and its files. Stopped VMs only, unless `force=true`.',
+      params: VmRefParams, querystring: DeleteQuery, response: responses({ 204: null }, [404, 409]),
+    },
+  }, async (req, reply) => {
+    await s.vms.delete(req.params.id, req.query.force ?? false);
+    return reply.code(204).send();
+  });
+
+  app.post<Ref & { Body: StartBody }>('/vms/:id/start', {
+    schema: {
+      tags: lifecycle, summary: 'Start a VM', operationId: 'startVm',
+      description: 'Starts QEMU. With `waitFor.console`, answers once that text (or /regex/) appears on the serial console; 504 TIMEOUT if it does not (the VM keeps running).',
+      params: VmRefParams, body: StartBody, response: responses({ 200: StartResult }, [404, 409, 502, 504]),
+    },
+  }, async (req) => s.vms.start(req.params.id, req.body.waitFor ? { console: req.body.waitFor.console, timeoutSeconds: req.body.waitFor.timeoutSeconds ?? 60 } : undefined));
+
+  app.post<Ref & { Body: StopBody }>('/vms/:id/stop', {
+    schema: {
+      tags: lifecycle, summary: 'Stop a VM (ACPI)', operationId: 'stopVm',
+      description: 'Presses the ACPI power button and waits for the guest to power off. On timeout: 504, or with `force` the power is cut.',
+      params: VmRefParams, body: StopBody, response: responses({ 200: Vm }, [404, 409, 502, 504]),
+    },
+  }, async (req) => s.vms.stop(req.params.id, req.body));
+
+  const simple = (path: string, operationId: string, summary: string, description: string, fn: (id: string) => Promise<unknown>): void => {
+    app.post<Ref & { Body: Static<typeof Empty> }>(`/vms/:id/${path}`, {
+      schema: { tags: lifecycle, summary, description, operationId, params: VmRefParams, body: Empty, response: responses({ 200: Vm }, [404, 409, 502]) },
+    }, async (req) => fn(req.params.id));
+  };
+  simple('force-stop', 'forceStopVm', 'Cut power', 'Ends QEMU at once. Works from error and during a graceful stop.', (id) => s.vms.forceStop(id));
+  simple('pause', 'pauseVm', 'Pause vCPUs', 'Freezes the guest (running → paused).', (id) => s.vms.pause(id));
+  simple('resume', 'resumeVm', 'Resume vCPUs', 'Thaws a paused guest (paused → running).', (id) => s.vms.resume(id));
+
+  app.post<Ref & { Body: RestartBody }>('/vms/:id/restart', {
+    schema: {
+      tags: lifecycle, summary: 'Restart a VM', operationId: 'restartVm',
+      description: 'Default: ACPI power-off (forced after `timeoutSeconds`) then start. `hard`: immediate hardware reset.',
+      params: VmRefParams, body: RestartBody, response: responses({ 200: Vm }, [404, 409, 502, 504]),
+    },
+  }, async (req) => s.vms.restart(req.params.id, req.body));
+
+  app.get<Ref>('/vms/:id/runtime', {
+    schema: { tags, summary: 'Runtime figures', operationId: 'vmRuntime', params: VmRefParams, response: responses({ 200: Runtime }, [404]) },
+  }, async (req) => s.vms.runtime(req.params.id));
+
+  app.get<Ref & { Querystring: Static<typeof ErrorsQuery> }>('/vms/:id/errors', {
+    schema: {
+      tags, summary: 'Recent errors', operationId: 'vmErrors', description: 'QEMU failures, failed operations and guest panics, newest first.',
+      params: VmRefParams, querystring: ErrorsQuery, response: responses({ 200: VmErrors }, [404]),
+    },
+  }, async (req) => ({ errors: s.vms.errors(req.params.id, req.query.limit ?? 50) }));
+}
+

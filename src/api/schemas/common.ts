@@ -1,0 +1,51 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+
+export const ERROR_CODES = [
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'FORBIDDEN_PATH', 'NOT_FOUND', 'VM_NOT_FOUND', 'INVALID_STATE',
+  'CONFLICT', 'OPERATION_IN_PROGRESS', 'TIMEOUT', 'QEMU_FAILED', 'GUEST_AGENT_UNAVAILABLE', 'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE', 'METHOD_NOT_ALLOWED', 'INTERNAL',
+] as const;
+
+/** RFC 9457 problem details, with Grove's stable `code` and any extra facts (e.g. the VM's state). */
+export const Problem = Type.Object({
+  type: Type.String({ description: 'URI reference naming the problem kind', examples: ['urn:grove:problem:invalid-state'] }),
+  title: Type.String(),
+  status: Type.Integer(),
+  detail: Type.String(),
+  code: Type.Union(ERROR_CODES.map((c) => Type.Literal(c)), { description: 'Stable machine-readable code' }),
+  instance: Type.Optional(Type.String()),
+  state: Type.Optional(Type.String({ description: 'Current VM state, for INVALID_STATE' })),
+  allowedStates: Type.Optional(Type.Array(Type.String())),
+  field: Type.Optional(Type.String({ description: 'The input field at fault' })),
+  errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
+}, { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details' });
+
+const problemContent = { content: { 'application/problem+json': { schema: Problem } } };
+
+/** The response map of a route: its success schema plus the problem shapes it can answer with. */
+export function responses(ok: Record<number, TSchema | null>, errors: number[]): Record<number, unknown> {
+  const out: Record<number, unknown> = {};
+  for (const [status, schema] of Object.entries(ok)) {
+    out[Number(status)] = schema ?? { type: 'null', description: 'No content' };
+  }
+  for (const s of new Set([400, 401, 403, 500, ...errors])) out[s] = { description: STATUS_TEXT[s] ?? 'Error', ...problemContent };
+  return out;
+}
+
+const STATUS_TEXT: Record<number, string> = {
+  400: 'Invalid input (VALIDATION_FAILED)', 401: 'Missing or wrong token (UNAUTHORIZED)',
+  403: 'Host/Origin refused or path outside allowed folders (FORBIDDEN, FORBIDDEN_PATH)', 404: 'Not found (VM_NOT_FOUND, NOT_FOUND)',
+  409: 'Wrong state or conflicting operation (INVALID_STATE, CONFLICT, OPERATION_IN_PROGRESS)', 413: 'Body too large',
+  415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU failed (QEMU_FAILED)', 504: 'Timed out (TIMEOUT)',
+};
+
+export const VmRefParams = Type.Object({
+  id: Type.String({ minLength: 1, maxLength: 128, description: 'VM id (UUID) or name' }),
+}, { additionalProperties: false });
+
+export const Empty = Type.Object({}, { additionalProperties: false });
+
+/** Action endpoints accept no body, an empty body, or `{}` with the listed options. */
+export function optionalBody<T extends TSchema>(schema: T): T {
+  return schema;
+}

@@ -1,0 +1,27 @@
+import { Type } from '@sinclair/typebox';
+
+export const Health = Type.Object({
+  status: Type.Literal('ok'),
+  version: Type.String(),
+  uptimeSeconds: Type.Integer(),
+});
+
+export const HostInfo = Type.Object({
+  hostname: Type.String(), os: Type.String(), kernel: Type.String(), arch: Type.String(),
+  cpus: Type.Integer(), cpuModel: Type.String(), memoryBytes: Type.Integer(), freeMemoryBytes: Type.Integer(),
+  uptimeSeconds: Type.Integer(), loadAverage: Type.Array(Type.Number(), { minItems: 3, maxItems: 3 }),
+  dataDir: Type.String(), freeDiskBytes: Type.Integer(), qemuVersion: Type.String(),
+  accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]), acceleratorReason: Type.String(),
+  groveVersion: Type.String(), daemonUptimeSeconds: Type.Integer(),
+});
+
+export const Metrics = Type.Object({
+  host: Type.Object({
+    cpuPercent: Type.Number(), memoryBytes: Type.Integer(), freeMemoryBytes: Type.Integer(), freeDiskBytes: Type.Integer(),
+    loadAverage: Type.Array(Type.Number()),
+  }),
+  vms: Type.Array(Type.Object({
+    id: Type.String(), name: Type.String(), state: Type.String(), cpuPercent: Type.Union([Type.Number(), Type.Null()]),
+    rssBytes: Type.Union([Type.Integer(), Type.Null()]), diskBytes: Type.Integer(),
+  })),
+});

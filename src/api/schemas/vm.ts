@@ -1,0 +1,139 @@
+import { Type, type Static } from '@sinclair/typebox';
+import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
+
+export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { description: 'Lifecycle state' });
+
+export const VmName = Type.String({ pattern: NAME_PATTERN, description: 'Unique name: letters, digits, dot, dash, underscore; 1–63 chars' });
+
+export const PortForward = Type.Object({
+  host: Type.Integer({ minimum: 1024, maximum: 65535, description: 'Port on 127.0.0.1 of the host' }),
+  guest: Type.Integer({ minimum: 1, maximum: 65535 }),
+  protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
+}, { additionalProperties: false });
+
+export const Network = Type.Object({
+  mode: Type.Union([Type.Literal('user'), Type.Literal('none')], { description: 'user: QEMU user-mode NAT; none: no NIC' }),
+  portForwards: Type.Array(PortForward, { maxItems: 64 }),
+}, { additionalProperties: false });
+
+export const NetworkInput = Type.Partial(Network, { additionalProperties: false });
+
+const Cpu = Type.Integer({ minimum: 1, maximum: LIMITS.cpuMax, description: 'vCPUs' });
+const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.memoryMBMax, description: 'RAM in MiB' });
+const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
+const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
+
+export const Vm = Type.Object({
+  id: Type.String({ format: 'uuid' }),
+  name: Type.String(),
+  state: VmState,
+  cpu: Type.Integer(),
+  memoryMB: Type.Integer(),
+  diskGB: Type.Integer(),
+  distro: Type.Union([Type.String(), Type.Null()]),
+  boot: Type.Object({
+    kernel: Type.Optional(Type.String()),
+    initrd: Type.Optional(Type.String()),
+    cmdline: Type.Optional(Type.String()),
+    iso: Type.Optional(Type.String()),
+  }),
+  network: Network,
+  order: Type.Integer(),
+  createdAt: Type.String({ format: 'date-time' }),
+  updatedAt: Type.String({ format: 'date-time' }),
+  startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
+  lastError: Type.Union([Type.String(), Type.Null()]),
+}, { $id: 'Vm' });
+
+export const VmList = Type.Array(Vm);
+
+export const CreateVmBody = Type.Object({
+  name: VmName,
+  cpu: Type.Optional(Cpu),
+  memoryMB: Type.Optional(MemoryMB),
+  diskGB: Type.Optional(DiskGB),
+  distro: Type.Optional(Type.String({ maxLength: 128, description: 'Distro id from the catalog (not available yet)' })),
+  image: Type.Optional(HostPath('Disk image copied into the VM as its disk')),
+  imageFormat: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')], { description: 'Format of `image` (never probed); default qcow2' })),
+  kernel: Type.Optional(HostPath('Kernel for direct boot')),
+  initrd: Type.Optional(HostPath('Initrd for direct boot')),
+  cmdline: Type.Optional(Type.String({ maxLength: 4096, description: 'Kernel command line (direct boot)' })),
+  iso: Type.Optional(HostPath('ISO attached as a CD-ROM and booted first')),
+  network: Type.Optional(NetworkInput),
+  cloudInit: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Reserved for cloud images; not used yet' })),
+}, { additionalProperties: false });
+export type CreateVmBody = Static<typeof CreateVmBody>;
+
+export const UpdateVmBody = Type.Object({
+  name: Type.Optional(VmName),
+  cpu: Type.Optional(Cpu),
+  memoryMB: Type.Optional(MemoryMB),
+  network: Type.Optional(NetworkInput),
+}, { additionalProperties: false, minProperties: 1 });
+export type UpdateVmBody = Static<typeof UpdateVmBody>;
+
+export const DeleteQuery = Type.Object({
+  force: Type.Optional(Type.Boolean({ default: false, description: 'Kill a running VM first' })),
+}, { additionalProperties: false });
+
+export const ReorderBody = Type.Object({
+  order: Type.Array(Type.String({ minLength: 1, maxLength: 128 }), { minItems: 1, maxItems: 10000, description: 'VM ids or names; listed ones first, in this order' }),
+}, { additionalProperties: false });
+
+export const WaitFor = Type.Object({
+  console: Type.String({ minLength: 1, maxLength: 1024, description: 'Text, or /regex/flags, to wait for on the serial console' }),
+  timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 60 })),
+}, { additionalProperties: false });
+
+export const StartBody = Type.Object({ waitFor: Type.Optional(WaitFor) }, { additionalProperties: false });
+export type StartBody = Static<typeof StartBody>;
+
+export const StartResult = Type.Object({
+  vm: Vm,
+  waitFor: Type.Optional(Type.Object({
+    matched: Type.String({ description: 'The text that matched' }),
+    offset: Type.Integer({ description: 'Console offset of the match' }),
+    elapsedMs: Type.Integer(),
+  })),
+});
+
+const TimeoutSeconds = Type.Number({ exclusiveMinimum: 0, maximum: 3600, description: 'How long to wait for the guest to power off (default 60)' });
+
+export const StopBody = Type.Object({
+  timeoutSeconds: Type.Optional(TimeoutSeconds),
+  force: Type.Optional(Type.Boolean({ description: 'Cut power when the timeout passes' })),
+}, { additionalProperties: false });
+export type StopBody = Static<typeof StopBody>;
+
+export const RestartBody = Type.Object({
+  hard: Type.Optional(Type.Boolean({ description: 'Hardware reset instead of an ACPI power cycle' })),
+  timeoutSeconds: Type.Optional(TimeoutSeconds),
+}, { additionalProperties: false });
+export type RestartBody = Static<typeof RestartBody>;
+
+export const StopAllResult = Type.Object({
+  results: Type.Array(Type.Object({
+    id: Type.String(), name: Type.String(), ok: Type.Boolean(), state: VmState,
+    error: Type.Optional(Type.Object({ code: Type.String(), detail: Type.String() })),
+  })),
+});
+
+export const Runtime = Type.Object({
+  state: VmState,
+  pid: Type.Union([Type.Integer(), Type.Null()]),
+  uptimeSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  cpuPercent: Type.Union([Type.Number(), Type.Null()]),
+  rssBytes: Type.Union([Type.Integer(), Type.Null()]),
+  disk: Type.Union([Type.Object({ readBytes: Type.Integer(), writeBytes: Type.Integer(), readOps: Type.Integer(), writeOps: Type.Integer() }), Type.Null()]),
+  accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
+});
+
+export const VmErrors = Type.Object({
+  errors: Type.Array(Type.Object({
+    id: Type.Integer(), at: Type.String({ format: 'date-time' }),
+    source: Type.Union([Type.Literal('qemu'), Type.Literal('operation'), Type.Literal('guest')]), message: Type.String(),
+  })),
+});
+
+export const ErrorsQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) }, { additionalProperties: false });

@@ -1,0 +1,263 @@
+import { randomBytes } from 'node:crypto';
+import { StringDecoder } from 'node:string_decoder';
+import { DomainError } from '../../domain/errors.js';
+import type { Vm } from '../../domain/vm.js';
+import type { ConsoleLogReader, SerialLink, VmPaths } from '../../ports/hypervisor.js';
+import type { EventSink } from '../../ports/event-sink.js';
+import type { VmRepo } from '../../ports/repos.js';
+import { ConsoleBuffer } from './console-buffer.js';
+import { frameCommand, parseExecuteOutput } from './execute-protocol.js';
+import { stripAnsi } from './ansi.js';
+import { compileWaitPattern } from './wait-pattern.js';
+
+export const CONSOLE_BUFFER_BYTES = 1024 * 1024;
+export const CONSOLE_READ_MAX = 1024 * 1024;
+const EVENT_FLUSH_MS = 100;
+const EVENT_MAX_BYTES = 16 * 1024;
+const MATCH_WINDOW = 64 * 1024;
+
+export interface ConsoleRead {
+  data: string;
+  offset: number;
+  nextOffset: number;
+  truncated: boolean;
+}
+
+export interface ExecuteResult {
+  output: string;
+  exitCode: number | null;
+  timedOut: boolean;
+  durationMs: number;
+}
+
+export interface WaitResult {
+  matched: string;
+  offset: number;
+  elapsedMs: number;
+}
+
+type Listener = (chunk: Buffer, offset: number) => void;
+
+/** Live console state of one running VM. */
+class Attached {
+  readonly buffer: ConsoleBuffer;
+  readonly listeners = new Set<Listener>();
+  pendingEvent: { offset: number; text: string; bytes: number } | null = null;
+  flushTimer: NodeJS.Timeout | null = null;
+  readonly decoder = new StringDecoder('utf8');
+  /** Serializes execute calls: two commands typed at once would interleave on one shell. */
+  executing: Promise<unknown> = Promise.resolve();
+  unsubscribe: () => void = () => undefined;
+
+  constructor(readonly vm: Pick<Vm, 'id' | 'name'>, readonly link: SerialLink) {
+    this.buffer = new ConsoleBuffer(CONSOLE_BUFFER_BYTES, link.offset);
+  }
+}
+
+export class ConsoleService {
+  private readonly attached = new Map<string, Attached>();
+
+  constructor(
+    private readonly deps: { vms: VmRepo; events: EventSink; log: ConsoleLogReader; paths: (id: string) => VmPaths },
+  ) {}
+
+  attach(vm: Pick<Vm, 'id' | 'name'>, link: SerialLink): void {
+    this.detach(vm.id);
+    const a = new Attached(vm, link);
+    a.unsubscribe = link.onData((chunk, offset) => {
+      a.buffer.append(chunk, offset);
+      for (const l of a.listeners) l(chunk, offset);
+      this.queueEvent(a, chunk, offset);
+    });
+    this.attached.set(vm.id, a);
+  }
+
+  detach(vmId: string): void {
+    const a = this.attached.get(vmId);
+    if (!a) return;
+    a.unsubscribe();
+    this.flushEvent(a);
+    this.attached.delete(vmId);
+  }
+
+  isAttached(vmId: string): boolean {
+    return this.attached.has(vmId);
+  }
+
+  /** Log offset where the next output will appear. */
+  async end(vmId: string): Promise<number> {
+    return this.attached.get(vmId)?.buffer.end ?? this.deps.log.size(this.deps.paths(vmId));
+  }
+
+  /**
+   * Coalesces output into one event per VM per 100 ms (or 16 KiB), so a chatty guest costs a handful
+   * of persisted events per second instead of one per byte.
+   */
+  private queueEvent(a: Attached, chunk: Buffer, offset: number): void {
+    const text = a.decoder.write(chunk);
+    if (!a.pendingEvent) a.pendingEvent = { offset, text: '', bytes: 0 };
+    a.pendingEvent.text += text;
+    a.pendingEvent.bytes += chunk.length;
+    if (a.pendingEvent.bytes >= EVENT_MAX_BYTES) this.flushEvent(a);
+    else if (!a.flushTimer) a.flushTimer = setTimeout(() => this.flushEvent(a), EVENT_FLUSH_MS);
+  }
+
+  private flushEvent(a: Attached): void {
+    if (a.flushTimer) { clearTimeout(a.flushTimer); a.flushTimer = null; }
+    const p = a.pendingEvent;
+    a.pendingEvent = null;
+    if (!p || p.bytes === 0) return;
+    this.deps.events.publish({
+      type: 'console.output', vmId: a.vm.id, vmName: a.vm.name,
+      data: { offset: p.offset, nextOffset: p.offset + p.bytes, data: p.text },
+    });
+  }
+
+  async read(vm: Vm, opts: { since?: number; limit: number; stripAnsi: boolean }): Promise<ConsoleRead> {
+    const limit = Math.min(opts.limit, CONSOLE_READ_MAX);
+    const clearOffset = this.deps.vms.consoleClearOffset(vm.id);
+    const end = await this.end(vm.id);
+    let from: number;
+    let truncated: boolean;
+    if (opts.since === undefined) {
+      const start = Math.max(clearOffset, 0);
+      from = Math.max(start, end - limit);
+      truncated = from > start;
+    } else {
+      from = Math.max(opts.since, clearOffset);
+      truncated = false;
+    }
+    if (from > end) from = end;
+    const to = Math.min(end, from + limit);
+    if (opts.since !== undefined) truncated = to < end;
+    const bytes = await this.readRange(vm.id, from, to);
+    let data = bytes.toString('utf8');
+    if (opts.stripAnsi) data = stripAnsi(data);
+    return { data, offset: from, nextOffset: from + bytes.length, truncated };
+  }
+
+  private async readRange(vmId: string, from: number, to: number): Promise<Buffer> {
+    if (to <= from) return Buffer.alloc(0);
+    const fromMemory = this.attached.get(vmId)?.buffer.read(from, to);
+    if (fromMemory) return fromMemory;
+    return this.deps.log.read(this.deps.paths(vmId), from, to - from);
+  }
+
+  async clear(vm: Vm): Promise<{ offset: number }> {
+    const end = await this.end(vm.id);
+    this.deps.vms.setConsoleClearOffset(vm.id, end);
+    return { offset: end };
+  }
+
+  async send(vm: Vm, data: Buffer): Promise<{ bytes: number }> {
+    const a = this.requireAttached(vm);
+    await a.link.write(data);
+    return { bytes: data.length };
+  }
+
+  subscribe(vmId: string, listener: Listener): () => void {
+    const a = this.attached.get(vmId);
+    if (!a) return () => undefined;
+    a.listeners.add(listener);
+    return () => { a.listeners.delete(listener); };
+  }
+
+  /**
+   * Waits until output after `fromOffset` matches. Only a bounded window of recent text is matched each
+   * time, so a pathological pattern cannot scan an unbounded log.
+   */
+  async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number): Promise<WaitResult> {
+    const re = compileWaitPattern(pattern);
+    const started = Date.now();
+    const a = this.attached.get(vm.id);
+    let text = '';
+    let textStart = fromOffset;
+    let settle: ((r: WaitResult | Error) => void) | null = null;
+    const early: Buffer[] = [];
+    const check = (): WaitResult | null => {
+      const m = re.exec(text);
+      return m ? { matched: m[0], offset: textStart + Buffer.byteLength(text.slice(0, m.index)), elapsedMs: Date.now() - started } : null;
+    };
+    const feed = (chunk: Buffer): void => {
+      text += chunk.toString('utf8');
+      if (text.length > MATCH_WINDOW * 2) {
+        const cut = text.length - MATCH_WINDOW;
+        textStart += Buffer.byteLength(text.slice(0, cut));
+        text = text.slice(cut);
+      }
+      const r = check();
+      if (r && settle) settle(r);
+    };
+    // Subscribe before reading history, in the same tick as taking the end offset: nothing falls between.
+    const off = a ? this.subscribe(vm.id, (chunk) => (settle ? feed(chunk) : early.push(chunk))) : () => undefined;
+    const historyEnd = a ? a.buffer.end : await this.end(vm.id);
+    try {
+      text = (await this.readRange(vm.id, fromOffset, historyEnd)).toString('utf8');
+      const first = check();
+      if (first) return first;
+      if (!a) throw new DomainError('INVALID_STATE', `VM '${vm.name}' has no live console while it is ${vm.state}`, { state: vm.state });
+      return await new Promise<WaitResult>((resolve, reject) => {
+        const timer = setTimeout(() => settle?.(new DomainError('TIMEOUT', `console output did not match ${pattern} within ${timeoutMs / 1000}s`, { pattern })), timeoutMs);
+        const gone = setInterval(() => {
+          if (this.attached.get(vm.id) !== a) settle?.(new DomainError('INVALID_STATE', `VM '${vm.name}' stopped while waiting for console output`, { state: 'stopped' }));
+        }, 200);
+        settle = (r) => {
+          settle = () => undefined;
+          clearTimeout(timer);
+          clearInterval(gone);
+          if (r instanceof Error) reject(r); else resolve(r);
+        };
+        for (const c of early.splice(0)) feed(c);
+      });
+    } finally {
+      off();
+    }
+  }
+
+  async execute(vm: Vm, command: string, timeoutMs: number): Promise<ExecuteResult> {
+    const a = this.requireAttached(vm);
+    const run = a.executing.then(() => this.executeNow(vm, a, command, timeoutMs));
+    a.executing = run.catch(() => undefined);
+    return run;
+  }
+
+  private async executeNow(vm: Vm, a: Attached, command: string, timeoutMs: number): Promise<ExecuteResult> {
+    const frame = frameCommand(command, randomBytes(6).toString('hex'));
+    const started = Date.now();
+    let text = '';
+    return new Promise<ExecuteResult>((resolve, reject) => {
+      let finished = false;
+      const finish = (r: ExecuteResult | Error): void => {
+        if (finished) return;
+        finished = true;
+        clearTimeout(timer);
+        clearInterval(gone);
+        off();
+        if (r instanceof Error) reject(r); else resolve(r);
+      };
+      const off = this.subscribe(vm.id, (chunk) => {
+        text += chunk.toString('latin1');
+        const r = parseExecuteOutput(text, frame);
+        if (r.done) {
+          finish({ output: Buffer.from(r.output, 'latin1').toString('utf8'), exitCode: r.exitCode, timedOut: false, durationMs: Date.now() - started });
+        }
+      });
+      const timer = setTimeout(() => {
+        const r = parseExecuteOutput(text, frame);
+        // Ctrl-C ends whatever is still running (or a half-read line) so the next caller finds a prompt.
+        void a.link.write(Buffer.from('\x03')).catch(() => undefined);
+        finish({ output: Buffer.from(r.output, 'latin1').toString('utf8'), exitCode: null, timedOut: true, durationMs: Date.now() - started });
+      }, timeoutMs);
+      const gone = setInterval(() => {
+        if (this.attached.get(vm.id) !== a) finish(new DomainError('INVALID_STATE', `VM '${vm.name}' stopped during the command`, { state: 'stopped' }));
+      }, 200);
+      a.link.write(Buffer.from(frame.input, 'utf8')).catch((e: Error) => finish(new DomainError('QEMU_FAILED', `console write failed: ${e.message}`)));
+    });
+  }
+
+  private requireAttached(vm: Vm): Attached {
+    const a = this.attached.get(vm.id);
+    if (!a) throw new DomainError('INVALID_STATE', `VM '${vm.name}' has no live console while it is ${vm.state}`, { state: vm.state });
+    return a;
+  }
+}

@@ -1,0 +1,91 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { frameCommand, parseExecuteOutput } from './execute-protocol.js';
+import { stripAnsi } from './ansi.js';
+import { ConsoleBuffer } from './console-buffer.js';
+import { compileWaitPattern } from './wait-pattern.js';
+
+/** What a tty with echo shows for our input: the line echoed (CRLF), then the shell's output. */
+function terminal(frameInput: string, output: string): string {
+  const typed = frameInput.replace('\x15', '').replace(/\n$/, '');
+  return `grove# ${typed}\r\n${output.replace(/\n/g, '\r\n')}grove# `;
+}
+
+test('the echoed input line never matches the markers', () => {
+  const f = frameCommand('uname -a', 'abc123');
+  const echoed = terminal(f.input, '');
+  const r = parseExecuteOutput(echoed, f);
+  assert.equal(r.done, false);
+  assert.equal(r.done === false && r.started, false);
+});
+
+test('output and exit code are taken from between the markers, CRLF undone', () => {
+  const f = frameCommand('ls /nope', 'tok1');
+  const text = terminal(f.input, `${f.begin}\nls: /nope: No such file or directory\n${f.end}1\n`);
+  assert.deepEqual(parseExecuteOutput(text, f), { done: true, output: 'ls: /nope: No such file or directory\n', exitCode: 1 });
+});
+
+test('output without a trailing newline is still separated from the end marker', () => {
+  const f = frameCommand("printf 'a\"b$x'", 't2');
+  const text = terminal(f.input, `${f.begin}\na"b${f.end}0\n`);
+  assert.deepEqual(parseExecuteOutput(text, f), { done: true, output: 'a"b', exitCode: 0 });
+});
+
+test('incomplete output reports started and partial output', () => {
+  const f = frameCommand('sleep 5', 't3');
+  const r = parseExecuteOutput(`${f.begin}\r\npartial`, f);
+  assert.deepEqual(r, { done: false, started: true, output: 'partial' });
+});
+
+test('an end marker split across reads is not taken before its digits arrive', () => {
+  const f = frameCommand('true', 't4');
+  const r = parseExecuteOutput(`${f.begin}\r\n${f.end}`, f);
+  assert.equal(r.done, false);
+});
+
+test('a simple command is typed as-is on one line', () => {
+  const f = frameCommand('echo "it\'s $HOME"', 'x');
+  assert.equal(f.input.split('\n').length, 2);
+  assert.ok(f.input.includes(`; echo "it's $HOME"; `));
+  assert.ok(f.input.startsWith('\x15'));
+});
+
+test('multi-line, commented and trailing-operator commands go through eval with octal escapes', () => {
+  for (const cmd of ['echo a\necho b', 'echo hi # note', 'sleep 1 &', 'true;', 'echo \\']) {
+    const f = frameCommand(cmd, 'y');
+    assert.equal(f.input.split('\n').length, 2, cmd);
+    assert.match(f.input, /eval "\$\(printf '(\\\d{3})+'\)"/, cmd);
+    const octal = /printf '((?:\\\d{3})+)'/.exec(f.input)![1]!;
+    const decoded = Buffer.from(octal.split('\\').slice(1).map((o) => parseInt(o, 8))).toString('utf8');
+    assert.equal(decoded, cmd);
+  }
+});
+
+test('tokens must be alphanumeric', () => {
+  assert.throws(() => frameCommand('true', 'a b'));
+});
+
+test('stripAnsi removes colour, cursor and OSC sequences', () => {
+  assert.equal(stripAnsi('\x1b[1;32mok\x1b[0m \x1b]0;title\x07done\x1b[2K'), 'ok done');
+});
+
+test('console buffer serves recent ranges and drops old ones beyond capacity', () => {
+  const b = new ConsoleBuffer(10, 100);
+  b.append(Buffer.from('hello'), 100);
+  b.append(Buffer.from('world'), 105);
+  assert.equal(b.read(100, 110)?.toString(), 'helloworld');
+  assert.equal(b.read(103, 107)?.toString(), 'lowo');
+  b.append(Buffer.from('!!'), 110);
+  assert.equal(b.start, 105);
+  assert.equal(b.read(100, 112), null);
+  assert.equal(b.read(105, 1000)?.toString(), 'world!!');
+  assert.equal(b.end, 112);
+});
+
+test('wait patterns: literal text is escaped, /re/flags compiled, bad regex rejected', () => {
+  assert.equal(compileWaitPattern('a.b').test('axb'), false);
+  assert.equal(compileWaitPattern('a.b').test('a.b'), true);
+  assert.equal(compileWaitPattern('/ready\\s+\\d+/i').test('READY 42'), true);
+  assert.throws(() => compileWaitPattern('/(/'), /invalid regular expression/);
+  assert.throws(() => compileWaitPattern(''), /empty/);
+});

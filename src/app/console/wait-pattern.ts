@@ -1,0 +1,19 @@
+import { invalid } from '../../domain/errors.js';
+
+export const MAX_PATTERN_LENGTH = 1024;
+
+/**
+ * `"/regex/flags"` is a regular expression, anything else literal text. Matching runs over a bounded
+ * window of recent output so a pattern cannot be made to scan an unbounded log.
+ */
+export function compileWaitPattern(p: string): RegExp {
+  if (p.length === 0) throw invalid('console pattern must not be empty', { field: 'waitFor.console' });
+  if (p.length > MAX_PATTERN_LENGTH) throw invalid(`console pattern longer than ${MAX_PATTERN_LENGTH} characters`, { field: 'waitFor.console' });
+  const m = /^\/(.+)\/([imsu]*)$/s.exec(p);
+  if (!m) return new RegExp(p.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  try {
+    return new RegExp(m[1]!, m[2]);
+  } catch (e) {
+    throw invalid(`invalid regular expression ${p}: ${(e as Error).message}`, { field: 'waitFor.console' });
+  }
+}

@@ -1,0 +1,29 @@
+import { join } from 'node:path';
+import type { VmPaths } from '../ports/hypervisor.js';
+
+/** The data directory's shape (SPEC §1). Pure path arithmetic; creating folders is the daemon's job. */
+export class DataLayout {
+  constructor(readonly root: string) {}
+
+  get db(): string { return join(this.root, 'grove.db'); }
+  get token(): string { return join(this.root, 'token'); }
+  get vms(): string { return join(this.root, 'vms'); }
+  get images(): string { return join(this.root, 'images'); }
+  get transfer(): string { return join(this.root, 'transfer'); }
+
+  vmDir(id: string): string { return join(this.vms, id); }
+
+  vmPaths(id: string): VmPaths {
+    const dir = this.vmDir(id);
+    return {
+      dir,
+      disk: join(dir, 'disk.qcow2'),
+      qmpSocket: join(dir, 'qmp.sock'),
+      consoleSocket: join(dir, 'console.sock'),
+      consoleLog: join(dir, 'console.log'),
+      guestAgentSocket: join(dir, 'qga.sock'),
+      pidFile: join(dir, 'qemu.pid'),
+      qemuLog: join(dir, 'qemu.log'),
+    };
+  }
+}

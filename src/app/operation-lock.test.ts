@@ -1,0 +1,38 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { OperationLocks } from './operation-lock.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+test('operations on one VM run one at a time, in arrival order', async () => {
+  const locks = new OperationLocks();
+  const log: string[] = [];
+  const op = (name: string, ms: number) => locks.run('vm1', name, async () => { log.push(`${name}+`); await sleep(ms); log.push(`${name}-`); return name; });
+  const results = await Promise.all([op('a', 30), op('b', 5), op('c', 1)]);
+  assert.deepEqual(results, ['a', 'b', 'c']);
+  assert.deepEqual(log, ['a+', 'a-', 'b+', 'b-', 'c+', 'c-']);
+  assert.equal(locks.isBusy('vm1'), false);
+});
+
+test('different VMs do not wait for each other', async () => {
+  const locks = new OperationLocks();
+  const log: string[] = [];
+  await Promise.all([
+    locks.run('x', 'slow', async () => { await sleep(30); log.push('x'); }),
+    locks.run('y', 'fast', async () => { log.push('y'); }),
+  ]);
+  assert.deepEqual(log, ['y', 'x']);
+});
+
+test('a failing operation releases the lock for the next', async () => {
+  const locks = new OperationLocks();
+  await assert.rejects(locks.run('v', 'bad', async () => { throw new Error('boom'); }), /boom/);
+  assert.equal(await locks.run('v', 'good', async () => 1), 1);
+});
+
+test('waiting is bounded and names the running operation', async () => {
+  const locks = new OperationLocks(20);
+  const slow = locks.run('v', 'stop', () => sleep(100));
+  await assert.rejects(locks.run('v', 'pause', async () => 1), (e: Error & { code?: string }) => e.code === 'OPERATION_IN_PROGRESS' && /stop/.test(e.message));
+  await slow;
+});

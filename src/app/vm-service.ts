@@ -1,0 +1,519 @@
+import { randomUUID } from 'node:crypto';
+import { copyFile, constants as fsc, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DomainError, invalid, notFound } from '../domain/errors.js';
+import type { EventType } from '../domain/events.js';
+import { assertCan, isLive } from '../domain/vm-state.js';
+import { assertValidName, assertValidNetwork, isUuid, type Vm, type VmBoot, type VmNetwork, type VmState } from '../domain/vm.js';
+import type { DiskStore } from '../ports/disk-store.js';
+import type { EventSink } from '../ports/event-sink.js';
+import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
+import type { VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
+import type { ConsoleService, WaitResult } from './console/console-service.js';
+import type { DataLayout } from './layout.js';
+import { OperationLocks } from './operation-lock.js';
+import { resolveAllowedPath } from './path-guard.js';
+
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface CreateVmInput {
+  name: string;
+  cpu?: number;
+  memoryMB?: number;
+  diskGB?: number;
+  distro?: string;
+  image?: string;
+  imageFormat?: 'qcow2' | 'raw';
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  iso?: string;
+  network?: Partial<VmNetwork>;
+}
+
+export interface UpdateVmInput {
+  name?: string;
+  cpu?: number;
+  memoryMB?: number;
+  network?: Partial<VmNetwork>;
+}
+
+export interface StartResult {
+  vm: Vm;
+  waitFor?: WaitResult;
+}
+
+export interface RuntimeInfo {
+  state: VmState;
+  pid: number | null;
+  uptimeSeconds: number | null;
+  cpuPercent: number | null;
+  rssBytes: number | null;
+  disk: { readBytes: number; writeBytes: number; readOps: number; writeOps: number } | null;
+  accelerator: Vm['accelerator'];
+}
+
+export interface StopAllResult {
+  results: { id: string; name: string; ok: boolean; state: VmState; error?: { code: string; detail: string } }[];
+}
+
+interface Live {
+  instance: VmInstance;
+  startedAtMs: number;
+  /** Set by an operation that is about to end QEMU, so its exit is not mistaken for a crash. */
+  expectingExit: 'stop' | 'kill' | null;
+  exitHandled: Promise<void>;
+  cpuSample: { at: number; cpu: number } | null;
+}
+
+export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8, stopTimeoutSeconds: 60 } as const;
+
+export interface VmServiceDeps {
+  vms: VmRepo;
+  errors: VmErrorRepo;
+  events: EventSink;
+  hypervisor: Hypervisor;
+  disks: DiskStore;
+  layout: DataLayout;
+  console: ConsoleService;
+  log: Logger;
+}
+
+/**
+ * The VM lifecycle, written once: REST, MCP and the CLI are faces over these methods. Each mutating
+ * operation holds the VM's operation lock; QMP events and process exits move state only when no
+ * operation owns the VM, so what the API says and what QEMU does cannot drift apart.
+ */
+export class VmService {
+  private readonly locks = new OperationLocks();
+  private readonly live = new Map<string, Live>();
+
+  constructor(private readonly d: VmServiceDeps) {}
+
+  // ---- queries -------------------------------------------------------------------------------
+
+  list(): Vm[] {
+    return this.d.vms.list();
+  }
+
+  get(ref: string): Vm {
+    const vm = (isUuid(ref) ? this.d.vms.get(ref.toLowerCase()) : undefined) ?? this.d.vms.findByName(ref);
+    if (!vm) throw notFound(ref);
+    return vm;
+  }
+
+  errors(ref: string, limit = 50): VmErrorRecord[] {
+    return this.d.errors.list(this.get(ref).id, limit);
+  }
+
+  // ---- definition ----------------------------------------------------------------------------
+
+  async create(input: CreateVmInput): Promise<Vm> {
+    assertValidName(input.name);
+    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists`, { field: 'name' });
+    if (input.distro !== undefined) {
+      // The distro catalog and image downloads arrive with their own endpoints; until then a VM is made
+      // from a kernel, a disk image or an ISO the caller placed in images/ or transfer/.
+      throw invalid(`creating from a distro is not available in this version: use 'kernel', 'image' or 'iso'`, { field: 'distro' });
+    }
+    if ((input.initrd !== undefined || input.cmdline !== undefined) && input.kernel === undefined) {
+      throw invalid(`'initrd' and 'cmdline' need 'kernel'`, { field: input.initrd !== undefined ? 'initrd' : 'cmdline' });
+    }
+    const network: VmNetwork = { mode: input.network?.mode ?? 'user', portForwards: input.network?.portForwards ?? [] };
+    assertValidNetwork(network);
+
+    const roots = [this.d.layout.images, this.d.layout.transfer];
+    const resolved = {
+      image: input.image !== undefined ? await resolveAllowedPath(input.image, roots, 'image') : undefined,
+      kernel: input.kernel !== undefined ? await resolveAllowedPath(input.kernel, roots, 'kernel') : undefined,
+      initrd: input.initrd !== undefined ? await resolveAllowedPath(input.initrd, roots, 'initrd') : undefined,
+      iso: input.iso !== undefined ? await resolveAllowedPath(input.iso, roots, 'iso') : undefined,
+    };
+
+    const id = randomUUID();
+    const paths = this.d.layout.vmPaths(id);
+    const now = new Date().toISOString();
+    const diskGB = input.diskGB ?? DEFAULTS.diskGB;
+    await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    try {
+      // The VM keeps its own copies (reflinked where the filesystem can), so it does not break when
+      // the originals change and an export carries everything it needs.
+      const boot: VmBoot = {};
+      if (resolved.kernel) { boot.kernel = join(paths.dir, 'kernel'); await copyFile(resolved.kernel, boot.kernel, fsc.COPYFILE_FICLONE); }
+      if (resolved.initrd) { boot.initrd = join(paths.dir, 'initrd'); await copyFile(resolved.initrd, boot.initrd, fsc.COPYFILE_FICLONE); }
+      if (input.cmdline !== undefined) boot.cmdline = input.cmdline;
+      if (resolved.iso) boot.iso = resolved.iso;
+      if (resolved.image) await this.d.disks.createFrom(paths.disk, resolved.image, input.imageFormat ?? 'qcow2', diskGB);
+      else await this.d.disks.create(paths.disk, diskGB);
+
+      const vm: Vm = {
+        id, name: input.name, state: 'stopped', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
+        diskGB, distro: input.distro ?? null, boot, network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
+        startedAt: null, accelerator: null, lastError: null,
+      };
+      this.d.vms.insert(vm);
+      this.emit('vm.created', vm, { vm });
+      return vm;
+    } catch (e) {
+      await rm(paths.dir, { recursive: true, force: true });
+      if (e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message)) {
+        throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists`, { field: 'name' });
+      }
+      throw e;
+    }
+  }
+
+  async update(ref: string, patch: UpdateVmInput): Promise<Vm> {
+    const { id } = this.get(ref);
+    return this.locks.run(id, 'update', async () => {
+      const vm = this.get(id);
+      const next: Vm = { ...vm };
+      const changes: string[] = [];
+      if (patch.name !== undefined && patch.name !== vm.name) {
+        assertValidName(patch.name);
+        const other = this.d.vms.findByName(patch.name);
+        if (other && other.id !== vm.id) throw new DomainError('CONFLICT', `a VM named '${patch.name}' already exists`, { field: 'name' });
+        next.name = patch.name;
+        changes.push('name');
+      }
+      const hw: (keyof UpdateVmInput)[] = [];
+      if (patch.cpu !== undefined && patch.cpu !== vm.cpu) { next.cpu = patch.cpu; hw.push('cpu'); }
+      if (patch.memoryMB !== undefined && patch.memoryMB !== vm.memoryMB) { next.memoryMB = patch.memoryMB; hw.push('memoryMB'); }
+      if (patch.network !== undefined) {
+        const network: VmNetwork = { mode: patch.network.mode ?? vm.network.mode, portForwards: patch.network.portForwards ?? vm.network.portForwards };
+        assertValidNetwork(network);
+        if (JSON.stringify(network) !== JSON.stringify(vm.network)) { next.network = network; hw.push('network'); }
+      }
+      if (hw.length > 0) assertCan('updateHardware', vm.state, vm.name);
+      changes.push(...hw);
+      if (changes.length === 0) return vm;
+      next.updatedAt = new Date().toISOString();
+      this.d.vms.update(next);
+      this.emit('vm.updated', next, { changes });
+      return next;
+    });
+  }
+
+  async delete(ref: string, force: boolean): Promise<void> {
+    const { id } = this.get(ref);
+    if (force && this.live.has(id)) await this.forceStop(id).catch(() => undefined);
+    await this.locks.run(id, 'delete', async () => {
+      const vm = this.get(id);
+      if (force && isLive(vm.state)) {
+        await this.killNow(vm);
+      }
+      const current = this.get(id);
+      assertCan('delete', current.state, current.name);
+      await rm(this.d.layout.vmDir(id), { recursive: true, force: true });
+      this.d.vms.delete(id);
+      this.d.errors.deleteFor(id);
+      this.emit('vm.deleted', current, {});
+    });
+  }
+
+  reorder(refs: string[]): Vm[] {
+    const ids = refs.map((r) => this.get(r).id);
+    if (new Set(ids).size !== ids.length) throw invalid('order names a VM twice', { field: 'order' });
+    const rest = this.d.vms.list().map((v) => v.id).filter((id) => !ids.includes(id));
+    this.d.vms.setOrder([...ids, ...rest]);
+    return this.d.vms.list();
+  }
+
+  // ---- lifecycle -----------------------------------------------------------------------------
+
+  async start(ref: string, waitFor?: { console: string; timeoutSeconds: number }): Promise<StartResult> {
+    const { id } = this.get(ref);
+    let fromOffset = 0;
+    const vm = await this.locks.run(id, 'start', async () => {
+      const vm = this.get(id);
+      assertCan('start', vm.state, vm.name);
+      const spec = this.spec(vm);
+      fromOffset = await this.d.console.end(vm.id);
+      this.d.vms.setState(vm.id, 'starting');
+      let instance: VmInstance;
+      try {
+        instance = await this.d.hypervisor.launch(spec, fromOffset);
+      } catch (e) {
+        const detail = e instanceof Error ? e.message : String(e);
+        this.fail(vm, detail, 'operation');
+        throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', detail);
+      }
+      this.track(vm, instance, Date.now());
+      const running = this.d.vms.setState(vm.id, 'running', {
+        startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null,
+      });
+      this.emit('vm.started', running, { resumed: false, pid: instance.pid, accelerator: spec.accelerator });
+      return running;
+    });
+    if (!waitFor) return { vm };
+    const matched = await this.d.console.waitFor(vm, waitFor.console, fromOffset, waitFor.timeoutSeconds * 1000);
+    return { vm: this.get(id), waitFor: matched };
+  }
+
+  async stop(ref: string, opts: { timeoutSeconds?: number; force?: boolean } = {}): Promise<Vm> {
+    const { id } = this.get(ref);
+    const timeoutMs = (opts.timeoutSeconds ?? DEFAULTS.stopTimeoutSeconds) * 1000;
+    return this.locks.run(id, 'stop', async () => {
+      const vm = this.get(id);
+      assertCan('stop', vm.state, vm.name);
+      const live = this.requireLive(vm);
+      this.d.vms.setState(id, 'stopping');
+      live.expectingExit = 'stop';
+      try {
+        // ACPI needs running vCPUs to be noticed: a paused guest is thawed first.
+        if (vm.state === 'paused') await live.instance.resume();
+        await live.instance.powerdown();
+      } catch (e) {
+        live.expectingExit = null;
+        this.d.vms.setState(id, vm.state);
+        throw new DomainError('QEMU_FAILED', `power-down failed: ${(e as Error).message}`);
+      }
+      const exited = await Promise.race([live.exitHandled.then(() => true), sleep(timeoutMs).then(() => false)]);
+      if (exited) return this.get(id);
+      if (opts.force) {
+        live.expectingExit = 'kill';
+        await live.instance.kill();
+        await live.exitHandled;
+        return this.get(id);
+      }
+      live.expectingExit = null;
+      const back = this.d.vms.setState(id, 'running');
+      throw new DomainError('TIMEOUT', `guest '${back.name}' did not power off within ${timeoutMs / 1000}s; it is still running (use force)`, { state: back.state });
+    });
+  }
+
+  /** Not queued behind other operations: cutting power must work while a graceful stop is waiting. */
+  async forceStop(ref: string): Promise<Vm> {
+    const vm = this.get(ref);
+    assertCan('forceStop', vm.state, vm.name);
+    await this.killNow(vm);
+    return this.get(vm.id);
+  }
+
+  private async killNow(vm: Vm): Promise<void> {
+    const live = this.live.get(vm.id);
+    if (!live) {
+      // Nothing runs (error after a crash, or a start that failed): only the record needs fixing.
+      const stopped = this.d.vms.setState(vm.id, 'stopped');
+      this.emit('vm.stopped', stopped, { reason: 'forced' });
+      return;
+    }
+    live.expectingExit = 'kill';
+    await live.instance.kill();
+    await live.exitHandled;
+  }
+
+  async restart(ref: string, opts: { hard?: boolean; timeoutSeconds?: number } = {}): Promise<Vm> {
+    const vm = this.get(ref);
+    if (opts.hard) {
+      return this.locks.run(vm.id, 'restart', async () => {
+        const cur = this.get(vm.id);
+        assertCan('restart', cur.state, cur.name);
+        const live = this.requireLive(cur);
+        await live.instance.reset();
+        if (cur.state === 'paused') await live.instance.resume();
+        const next = this.d.vms.setState(cur.id, 'running', { startedAt: new Date().toISOString() });
+        live.startedAtMs = Date.now();
+        this.emit('vm.started', next, { resumed: false, restarted: true, hard: true });
+        return next;
+      });
+    }
+    // A guest-side reboot needs an agent or a keyboard; power-cycling through ACPI works for any guest.
+    assertCan('restart', vm.state, vm.name);
+    await this.stop(vm.id, { timeoutSeconds: opts.timeoutSeconds ?? DEFAULTS.stopTimeoutSeconds, force: true });
+    return (await this.start(vm.id)).vm;
+  }
+
+  async pause(ref: string): Promise<Vm> {
+    return this.simpleTransition(ref, 'pause', 'paused', 'vm.paused', (i) => i.pause());
+  }
+
+  async resume(ref: string): Promise<Vm> {
+    return this.simpleTransition(ref, 'resume', 'running', 'vm.resumed', (i) => i.resume());
+  }
+
+  private async simpleTransition(ref: string, action: 'pause' | 'resume', to: VmState, type: EventType, act: (i: VmInstance) => Promise<void>): Promise<Vm> {
+    const { id } = this.get(ref);
+    return this.locks.run(id, action, async () => {
+      const vm = this.get(id);
+      assertCan(action, vm.state, vm.name);
+      const live = this.requireLive(vm);
+      try {
+        await act(live.instance);
+      } catch (e) {
+        throw new DomainError('QEMU_FAILED', `${action} failed: ${(e as Error).message}`);
+      }
+      const next = this.d.vms.setState(id, to);
+      this.emit(type, next, {});
+      return next;
+    });
+  }
+
+  async stopAll(opts: { timeoutSeconds?: number; force?: boolean }): Promise<StopAllResult> {
+    const targets = this.d.vms.list().filter((v) => v.state === 'running' || v.state === 'paused');
+    const results = await Promise.all(targets.map(async (v) => {
+      try {
+        const after = await this.stop(v.id, opts);
+        return { id: v.id, name: v.name, ok: true, state: after.state };
+      } catch (e) {
+        const err = e instanceof DomainError ? { code: e.code, detail: e.message } : { code: 'INTERNAL', detail: String(e) };
+        return { id: v.id, name: v.name, ok: false, state: this.d.vms.get(v.id)?.state ?? v.state, error: err };
+      }
+    }));
+    return { results };
+  }
+
+  async runtime(ref: string): Promise<RuntimeInfo> {
+    const vm = this.get(ref);
+    const live = this.live.get(vm.id);
+    if (!live) {
+      return { state: vm.state, pid: null, uptimeSeconds: null, cpuPercent: null, rssBytes: null, disk: null, accelerator: vm.accelerator };
+    }
+    let u = await live.instance.usage();
+    let prev = live.cpuSample;
+    if (!prev || Date.now() - prev.at > 10_000) {
+      // No recent sample: take two a moment apart so the percentage reflects now, not the whole uptime.
+      prev = { at: Date.now(), cpu: u.cpuSeconds };
+      await sleep(250);
+      u = await live.instance.usage();
+    }
+    const now = Date.now();
+    const cpuPercent = now > prev.at ? Math.max(0, ((u.cpuSeconds - prev.cpu) / ((now - prev.at) / 1000)) * 100) : 0;
+    live.cpuSample = { at: now, cpu: u.cpuSeconds };
+    return {
+      state: vm.state, pid: u.pid, uptimeSeconds: Math.round((now - live.startedAtMs) / 1000),
+      cpuPercent: Math.round(cpuPercent * 10) / 10, rssBytes: u.rssBytes, disk: u.disk, accelerator: vm.accelerator,
+    };
+  }
+
+  // ---- console faces that need lifecycle knowledge --------------------------------------------
+
+  consoleTarget(ref: string): Vm {
+    const vm = this.get(ref);
+    assertCan('consoleWrite', vm.state, vm.name);
+    return vm;
+  }
+
+  // ---- daemon start-up / shutdown ------------------------------------------------------------
+
+  /**
+   * Re-adopts every QEMU left running by an earlier daemon and reconciles the rest: a VM recorded as
+   * live whose QEMU is gone was not stopped through us, so it is marked error (or stopped when it was
+   * only starting/stopping).
+   */
+  async recover(): Promise<{ adopted: string[]; reconciled: string[] }> {
+    const adopted: string[] = [];
+    const reconciled: string[] = [];
+    for (const vm of this.d.vms.list()) {
+      if (!isLive(vm.state)) continue;
+      const fromOffset = await this.d.console.end(vm.id);
+      const instance = await this.d.hypervisor.adopt(this.spec(vm), fromOffset).catch((e: Error) => {
+        this.d.log.warn({ vm: vm.name, err: e.message }, 'could not re-adopt QEMU');
+        return null;
+      });
+      if (instance) {
+        const status = await instance.status().catch(() => 'other' as const);
+        const state: VmState = status === 'paused' ? 'paused' : 'running';
+        this.track(vm, instance, vm.startedAt ? Date.parse(vm.startedAt) : Date.now());
+        if (state !== vm.state) this.d.vms.setState(vm.id, state);
+        adopted.push(vm.name);
+        continue;
+      }
+      reconciled.push(vm.name);
+      if (vm.state === 'stopping' || vm.state === 'starting') {
+        const stopped = this.d.vms.setState(vm.id, 'stopped');
+        this.emit('vm.stopped', stopped, { reason: 'reconciled' });
+      } else {
+        this.fail(vm, `QEMU was no longer running when the daemon started (last state: ${vm.state})`, 'qemu');
+      }
+    }
+    return { adopted, reconciled };
+  }
+
+  /** Daemon shutdown: VMs keep running; we only let go of their sockets. */
+  detachAll(): void {
+    for (const [id, live] of this.live) {
+      live.instance.detach();
+      this.d.console.detach(id);
+    }
+    this.live.clear();
+  }
+
+  liveCount(): number {
+    return this.live.size;
+  }
+
+  // ---- internals -----------------------------------------------------------------------------
+
+  private spec(vm: Vm): LaunchSpec {
+    return { vm, paths: this.d.layout.vmPaths(vm.id), accelerator: this.d.hypervisor.accelerator };
+  }
+
+  private requireLive(vm: Vm): Live {
+    const live = this.live.get(vm.id);
+    if (!live) throw new DomainError('INVALID_STATE', `VM '${vm.name}' has no running QEMU (state ${vm.state})`, { state: vm.state });
+    return live;
+  }
+
+  private track(vm: Vm, instance: VmInstance, startedAtMs: number): void {
+    const live: Live = { instance, startedAtMs, expectingExit: null, exitHandled: Promise.resolve(), cpuSample: null };
+    live.exitHandled = instance.exited.then((info) => this.onExit(vm.id, live, info));
+    instance.onEvent((e) => this.onInstanceEvent(vm.id, e));
+    this.live.set(vm.id, live);
+    this.d.console.attach(vm, instance.serial);
+  }
+
+  /** QMP events change state only when no operation is steering the VM (it sets the state itself). */
+  private onInstanceEvent(id: string, e: InstanceEvent): void {
+    const vm = this.d.vms.get(id);
+    if (!vm) return;
+    if (e.kind === 'panicked') {
+      this.d.errors.add(id, 'guest', `guest panicked: ${e.detail}`);
+      return;
+    }
+    if (this.locks.isBusy(id)) return;
+    if (e.kind === 'paused' && vm.state === 'running') {
+      this.emit('vm.paused', this.d.vms.setState(id, 'paused'), { reason: 'qemu' });
+    } else if (e.kind === 'resumed' && vm.state === 'paused') {
+      this.emit('vm.resumed', this.d.vms.setState(id, 'running'), { reason: 'qemu' });
+    }
+  }
+
+  private onExit(id: string, live: Live, info: ExitInfo): void {
+    if (this.live.get(id) === live) this.live.delete(id);
+    this.d.console.detach(id);
+    const vm = this.d.vms.get(id);
+    if (!vm) return;
+    if (info.clean || live.expectingExit !== null) {
+      const reason = live.expectingExit === 'kill' ? 'forced' : info.clean ? info.reason : 'stopped';
+      const stopped = this.d.vms.setState(id, 'stopped', { startedAt: null });
+      this.emit('vm.stopped', stopped, { reason });
+      return;
+    }
+    const detail = info.stderrTail ? `${info.reason}: ${lastLines(info.stderrTail, 5)}` : info.reason;
+    this.fail(vm, detail, 'qemu');
+  }
+
+  private fail(vm: Vm, detail: string, source: VmErrorRecord['source']): void {
+    this.d.errors.add(vm.id, source, detail);
+    const errored = this.d.vms.setState(vm.id, 'error', { lastError: detail, startedAt: null });
+    this.emit('vm.error', errored, { error: detail });
+    this.d.log.warn({ vm: vm.name, detail }, 'VM entered error state');
+  }
+
+  private emit(type: EventType, vm: Vm, data: Record<string, unknown>): void {
+    this.d.events.publish({ type, vmId: vm.id, vmName: vm.name, data: { state: vm.state, ...data } });
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms).unref?.());
+}
+
+function lastLines(s: string, n: number): string {
+  return s.split('\n').filter((l) => l.trim() !== '').slice(-n).join(' | ');
+}

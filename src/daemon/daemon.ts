@@ -1,0 +1,89 @@
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import pino, { type Logger } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { ConsoleService } from '../app/console/console-service.js';
+import { HostService } from '../app/host-service.js';
+import { DataLayout } from '../app/layout.js';
+import { VmService } from '../app/vm-service.js';
+import { buildApp } from '../api/rest/app.js';
+import { EventBus } from '../events/event-bus.js';
+import { chooseAccelerator } from '../hypervisor/qemu/accelerator.js';
+import { QemuDriver } from '../hypervisor/qemu/driver.js';
+import { openDb, type Db } from '../store/db.js';
+import { SqliteEventRepo } from '../store/event-repo.js';
+import { SqliteVmErrorRepo } from '../store/vm-error-repo.js';
+import { SqliteVmRepo } from '../store/vm-repo.js';
+import { ConsoleLogFile } from '../storage/console-log-file.js';
+import { QemuImg } from '../storage/qemu-img.js';
+import { LinuxHostProbe } from '../system/host-probe.js';
+import type { DaemonConfig } from './config.js';
+import { loadToken } from './token.js';
+import { isLoopbackName } from '../api/rest/security.js';
+
+const require = createRequire(import.meta.url);
+export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
+
+export interface Daemon {
+  app: FastifyInstance;
+  url: string;
+  token: string;
+  tokenOrigin: string;
+  tokenCreated: boolean;
+  vms: VmService;
+  log: Logger;
+  close(): Promise<void>;
+}
+
+export function makeLogger(level: string): Logger {
+  if (process.stdout.isTTY) {
+    return pino({ level, transport: { target: 'pino-pretty', options: { translateTime: 'HH:MM:ss.l', ignore: 'pid,hostname' } } });
+  }
+  return pino({ level });
+}
+
+/** The composition root: the only place that knows every adapter. Nothing imports this module. */
+export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cfg.logLevel)): Promise<Daemon> {
+  const layout = new DataLayout(cfg.dataDir);
+  for (const dir of [layout.root, layout.vms, layout.images, layout.transfer]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  const tok = await loadToken({ tokenValue: cfg.tokenValue, tokenFile: cfg.tokenFile, defaultFile: layout.token });
+
+  const db: Db = openDb(layout.db);
+  const vmRepo = new SqliteVmRepo(db);
+  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention });
+  const accel = await chooseAccelerator(cfg.accelerator, cfg.qemuBinary);
+  log.info({ accelerator: accel.accelerator, why: accel.why }, 'accelerator chosen');
+  const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
+  const disks = new QemuImg(cfg.qemuImgBinary);
+  const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
+  const vms = new VmService({
+    vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, layout, console: consoleService,
+    log: log.child({ component: 'vms' }),
+  });
+  const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
+
+  const recovered = await vms.recover();
+  if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
+
+  const app = await buildApp({
+    services: { vms, console: consoleService, host, events: bus, version: GROVE_VERSION, startedAt: Date.now() },
+    token: tok.token,
+    allowedHosts: cfg.allowedHosts,
+    logger: log.child({ component: 'http' }),
+  });
+  if (!isLoopbackName(cfg.host)) log.warn({ host: cfg.host }, 'listening on a non-loopback address: anyone who can reach it and holds the token controls every VM');
+  await app.listen({ host: cfg.host, port: cfg.port });
+  const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+
+  let closed = false;
+  return {
+    app, url, token: tok.token, tokenOrigin: tok.origin, tokenCreated: tok.created, vms, log,
+    async close() {
+      if (closed) return;
+      closed = true;
+      await app.close();
+      vms.detachAll();
+      db.close();
+    },
+  };
+}

@@ -1,0 +1,35 @@
+/**
+ * The one catalogue of failure kinds the core can report. Transports map a code to their own
+ * vocabulary (HTTP status, MCP isError) in exactly one place each; the core never speaks HTTP.
+ */
+export type ErrorCode =
+  | 'VALIDATION_FAILED'
+  | 'UNAUTHORIZED'
+  | 'FORBIDDEN'
+  | 'FORBIDDEN_PATH'
+  | 'NOT_FOUND'
+  | 'VM_NOT_FOUND'
+  | 'INVALID_STATE'
+  | 'CONFLICT'
+  | 'OPERATION_IN_PROGRESS'
+  | 'TIMEOUT'
+  | 'QEMU_FAILED'
+  | 'GUEST_AGENT_UNAVAILABLE'
+  | 'PAYLOAD_TOO_LARGE'
+  | 'INTERNAL';
+
+export class DomainError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    /** Extra machine-readable facts carried to the client (e.g. the current state). */
+    readonly extra: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = 'DomainError';
+  }
+}
+
+export const notFound = (what: string): DomainError => new DomainError('VM_NOT_FOUND', `no VM named or with id '${what}'`, { vm: what });
+export const invalid = (detail: string, extra: Record<string, unknown> = {}): DomainError => new DomainError('VALIDATION_FAILED', detail, extra);
+export const conflict = (detail: string, extra: Record<string, unknown> = {}): DomainError => new DomainError('CONFLICT', detail, extra);

@@ -1,0 +1,75 @@
+import { invalid } from './errors.js';
+
+export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'suspending', 'suspended', 'error'] as const;
+export type VmState = (typeof VM_STATES)[number];
+
+export type Accelerator = 'kvm' | 'tcg';
+
+export interface PortForward {
+  host: number;
+  guest: number;
+  protocol: 'tcp' | 'udp';
+}
+
+export interface VmNetwork {
+  mode: 'user' | 'none';
+  portForwards: PortForward[];
+}
+
+/** Paths here are the VM's own copies inside its folder, never the caller's originals. */
+export interface VmBoot {
+  kernel?: string;
+  initrd?: string;
+  cmdline?: string;
+  iso?: string;
+}
+
+export interface Vm {
+  id: string;
+  name: string;
+  state: VmState;
+  cpu: number;
+  memoryMB: number;
+  diskGB: number;
+  distro: string | null;
+  boot: VmBoot;
+  network: VmNetwork;
+  order: number;
+  createdAt: string;
+  updatedAt: string;
+  startedAt: string | null;
+  accelerator: Accelerator | null;
+  lastError: string | null;
+}
+
+export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+const NAME_RE = new RegExp(NAME_PATTERN);
+const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function isUuid(s: string): boolean {
+  return UUID_RE.test(s);
+}
+
+export function assertValidName(name: string): void {
+  if (!NAME_RE.test(name)) {
+    throw invalid(`name '${name}' must match ${NAME_PATTERN}`, { field: 'name' });
+  }
+}
+
+/** Host ports below 1024 would need privileges QEMU should not have; two forwards may not share one. */
+export function assertValidNetwork(net: VmNetwork): void {
+  const seen = new Set<string>();
+  for (const f of net.portForwards) {
+    if (net.mode === 'none') throw invalid('portForwards need network.mode "user"', { field: 'network.portForwards' });
+    const key = `${f.protocol}:${f.host}`;
+    if (seen.has(key)) throw invalid(`host port ${f.protocol}/${f.host} is forwarded twice`, { field: 'network.portForwards' });
+    seen.add(key);
+  }
+}
+
+export const LIMITS = {
+  cpuMax: 64,
+  memoryMBMin: 16,
+  memoryMBMax: 1024 * 1024,
+  diskGBMax: 64 * 1024,
+} as const;

@@ -1,0 +1,64 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { buildQemuOptions, renderArgv } from './argv.js';
+import { escapeOptValue, renderOpts } from './escape.js';
+import type { Vm } from '../../../domain/vm.js';
+import type { LaunchSpec } from '../../../ports/hypervisor.js';
+
+const vm: Vm = {
+  id: '6f1c1f3e-8c52-4b8a-9d1e-3c1f9a0b2c4d', name: 'web1', state: 'stopped', cpu: 2, memoryMB: 512, diskGB: 4,
+  distro: null, boot: { kernel: '/d/vms/x/kernel', initrd: '/d/vms/x/initrd', cmdline: 'console=ttyS0 quiet' },
+  network: { mode: 'user', portForwards: [{ host: 2222, guest: 22, protocol: 'tcp' }] }, order: 0,
+  createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null,
+};
+
+function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
+  return {
+    vm: { ...vm, ...overrides },
+    accelerator: 'tcg',
+    paths: {
+      dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consoleSocket: `${dir}/console.sock`,
+      consoleLog: `${dir}/console.log`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
+      qemuLog: `${dir}/qemu.log`,
+    },
+  };
+}
+
+test('commas in user values are doubled', () => {
+  assert.equal(escapeOptValue('a,b,,c'), 'a,,b,,,,c');
+  assert.equal(renderOpts('file', { filename: '/x/disk.img,file.driver=ssh' }), 'file,filename=/x/disk.img,,file.driver=ssh');
+  assert.throws(() => escapeOptValue('a\nb'));
+});
+
+test('a path with a comma cannot add options to -blockdev', () => {
+  const argv = renderArgv(buildQemuOptions(spec({}, '/d/vms/evil,driver=ssh')));
+  const blockdev = argv[argv.indexOf('-blockdev') + 1]!;
+  assert.equal(blockdev, 'driver=file,filename=/d/vms/evil,,driver=ssh/disk.qcow2,node-name=disk0-file,cache.direct=off,discard=unmap');
+});
+
+test('direct-boot VM renders the expected argv', () => {
+  const argv = renderArgv(buildQemuOptions(spec()));
+  const pairs = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]] : []));
+  assert.deepEqual(pairs('-machine'), ['q35,accel=tcg']);
+  assert.deepEqual(pairs('-cpu'), ['max']);
+  assert.deepEqual(pairs('-smp'), ['2']);
+  assert.deepEqual(pairs('-m'), ['512M']);
+  assert.deepEqual(pairs('-kernel'), ['/d/vms/x/kernel']);
+  assert.deepEqual(pairs('-append'), ['console=ttyS0 quiet']);
+  assert.deepEqual(pairs('-blockdev')[1], 'driver=qcow2,file=disk0-file,node-name=disk0,discard=unmap');
+  assert.deepEqual(pairs('-netdev'), ['user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22']);
+  assert.ok(pairs('-chardev').includes(
+    'socket,id=serial0,path=/d/vms/x/console.sock,server=on,wait=off,logfile=/d/vms/x/console.log,logappend=on'));
+  assert.ok(argv.includes('-daemonize'));
+  assert.ok(argv.includes('-nodefaults'));
+});
+
+test('kvm uses the host cpu; network none adds no nic; iso adds a cdrom', () => {
+  const s = spec({ network: { mode: 'none', portForwards: [] }, boot: { iso: '/d/images/x.iso' } });
+  s.accelerator = 'kvm';
+  const argv = renderArgv(buildQemuOptions(s));
+  assert.equal(argv[argv.indexOf('-cpu') + 1], 'host');
+  assert.equal(argv.includes('-netdev'), false);
+  assert.equal(argv.includes('-kernel'), false);
+  assert.ok(argv.some((a) => a.startsWith('ide-cd,drive=cdrom0')));
+});

@@ -1,0 +1,73 @@
+import type { LaunchSpec } from '../../../ports/hypervisor.js';
+import { renderOpts } from './escape.js';
+
+export interface QemuOption {
+  flag: string;
+  value?: string;
+}
+
+/**
+ * The VM's QEMU configuration as plain data, rendered to argv at the end (the Incus way): tests compare it
+ * with expected text without starting QEMU, and benchmarks launch the very same line by hand.
+ */
+export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
+  const { vm, paths, accelerator } = spec;
+  const o: QemuOption[] = [];
+  const add = (flag: string, value?: string): void => { o.push(value === undefined ? { flag } : { flag, value }); };
+
+  add('-name', renderOpts(null, { guest: vm.name, 'debug-threads': true }));
+  add('-uuid', vm.id);
+  add('-machine', renderOpts('q35', { accel: accelerator }));
+  add('-cpu', accelerator === 'kvm' ? 'host' : 'max');
+  add('-smp', String(vm.cpu));
+  add('-m', `${vm.memoryMB}M`);
+  add('-nodefaults');
+  add('-no-user-config');
+  add('-display', 'none');
+  // A display device without a window, so screendump works on a headless host.
+  add('-device', renderOpts('VGA', { id: 'video0' }));
+
+  add('-chardev', renderOpts('socket', { id: 'qmp', path: paths.qmpSocket, server: true, wait: false }));
+  add('-mon', renderOpts(null, { chardev: 'qmp', mode: 'control' }));
+  // QEMU writes the serial log itself, so output is kept while no daemon is attached.
+  add('-chardev', renderOpts('socket', {
+    id: 'serial0', path: paths.consoleSocket, server: true, wait: false, logfile: paths.consoleLog, logappend: true,
+  }));
+  add('-serial', 'chardev:serial0');
+
+  add('-device', renderOpts('virtio-serial-pci', { id: 'vser0' }));
+  add('-chardev', renderOpts('socket', { id: 'qga0', path: paths.guestAgentSocket, server: true, wait: false }));
+  add('-device', renderOpts('virtserialport', { chardev: 'qga0', name: 'org.qemu.guest_agent.0' }));
+
+  // Formats are always named, never probed: a guest-written image must not be able to name host files.
+  add('-blockdev', renderOpts(null, {
+    driver: 'file', filename: paths.disk, 'node-name': 'disk0-file', 'cache.direct': false, discard: 'unmap',
+  }));
+  add('-blockdev', renderOpts(null, { driver: 'qcow2', file: 'disk0-file', 'node-name': 'disk0', discard: 'unmap' }));
+  add('-device', renderOpts('virtio-blk-pci', { drive: 'disk0', id: 'disk0-dev', bootindex: 1 }));
+
+  if (vm.boot.iso) {
+    add('-blockdev', renderOpts(null, { driver: 'file', filename: vm.boot.iso, 'node-name': 'cdrom0-file', 'read-only': true }));
+    add('-blockdev', renderOpts(null, { driver: 'raw', file: 'cdrom0-file', 'node-name': 'cdrom0', 'read-only': true }));
+    add('-device', renderOpts('ide-cd', { drive: 'cdrom0', bus: 'ide.0', id: 'cdrom0-dev', bootindex: 0 }));
+  }
+  if (vm.boot.kernel) add('-kernel', vm.boot.kernel);
+  if (vm.boot.initrd) add('-initrd', vm.boot.initrd);
+  if (vm.boot.kernel && vm.boot.cmdline !== undefined) add('-append', vm.boot.cmdline);
+
+  if (vm.network.mode === 'user') {
+    const fwd = vm.network.portForwards.map((f) => `hostfwd=${f.protocol}:127.0.0.1:${f.host}-:${f.guest}`);
+    add('-netdev', ['user', 'id=net0', ...fwd].join(','));
+    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev' }));
+  }
+
+  add('-pidfile', paths.pidFile);
+  // QEMU keeps stderr open (instead of /dev/null) after -daemonize when -D names a log file.
+  add('-D', paths.qemuLog);
+  add('-daemonize');
+  return o;
+}
+
+export function renderArgv(options: QemuOption[]): string[] {
+  return options.flatMap((x) => (x.value === undefined ? [x.flag] : [x.flag, x.value]));
+}

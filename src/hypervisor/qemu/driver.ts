@@ -1,0 +1,98 @@
+import { spawn } from 'node:child_process';
+import { open, readFile, rm, stat } from 'node:fs/promises';
+import type { Accelerator } from '../../domain/vm.js';
+import { DomainError } from '../../domain/errors.js';
+import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
+import { buildQemuOptions, renderArgv } from './config/argv.js';
+import { QmpClient } from './qmp/index.js';
+import { QemuInstance } from './instance.js';
+import { QemuSerialLink } from './serial-link.js';
+import { isAlive, procCmdline } from './proc-stats.js';
+import { run } from '../../util/run.js';
+
+export interface QemuDriverOptions {
+  qemuBinary: string;
+  accelerator: Accelerator;
+}
+
+const LAUNCH_TIMEOUT_MS = 30_000;
+
+export class QemuDriver implements Hypervisor {
+  constructor(private readonly opts: QemuDriverOptions) {}
+
+  get accelerator(): Accelerator {
+    return this.opts.accelerator;
+  }
+
+  async version(): Promise<string> {
+    const out = await run(this.opts.qemuBinary, ['--version'], 10_000);
+    return /version\s+([^\s]+)/.exec(out.stdout)?.[1] ?? out.stdout.split('\n')[0] ?? 'unknown';
+  }
+
+  commandLine(spec: LaunchSpec): string[] {
+    return [this.opts.qemuBinary, ...renderArgv(buildQemuOptions(spec))];
+  }
+
+  async launch(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
+    const { paths } = spec;
+    await Promise.all([paths.qmpSocket, paths.consoleSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    const logStart = await stat(paths.qemuLog).then((s) => s.size, () => 0);
+    const log = await open(paths.qemuLog, 'a');
+    let code: number | null;
+    try {
+      const argv = this.commandLine(spec);
+      code = await new Promise<number | null>((resolve, reject) => {
+        // -daemonize: the parent exits once QEMU is set up (sockets listening), the VM process is
+        // re-parented away from us, so it outlives the daemon as libvirt's do.
+        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', log.fd], detached: true });
+        const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new DomainError('TIMEOUT', 'QEMU did not finish starting in time')); }, LAUNCH_TIMEOUT_MS);
+        child.once('error', (e) => { clearTimeout(timer); reject(new DomainError('QEMU_FAILED', `cannot run ${argv[0]}: ${e.message}`)); });
+        child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
+      });
+    } finally {
+      await log.close();
+    }
+    if (code !== 0) {
+      const msg = (await readFile(paths.qemuLog, 'utf8').catch(() => '')).slice(logStart).trim();
+      throw new DomainError('QEMU_FAILED', `QEMU failed to start (exit ${code}): ${msg || 'no message'}`);
+    }
+    const pid = await readPid(paths.pidFile);
+    if (pid === null) throw new DomainError('QEMU_FAILED', 'QEMU started but wrote no pid file');
+    return this.attach(pid, spec, consoleFromOffset);
+  }
+
+  async adopt(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance | null> {
+    const pid = await readPid(spec.paths.pidFile);
+    if (pid === null || !isAlive(pid)) return null;
+    // The pid may have been reused by an unrelated process since: only a QEMU on this VM's socket counts.
+    const cmd = await procCmdline(pid);
+    if (!cmd || !cmd.some((a) => a.includes(spec.paths.qmpSocket))) return null;
+    try {
+      return await this.attach(pid, spec, consoleFromOffset);
+    } catch {
+      // Alive but not answering QMP: it cannot be managed; end it rather than leave it holding the disk.
+      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      return null;
+    }
+  }
+
+  private async attach(pid: number, spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
+    const client = await QmpClient.connect(spec.paths.qmpSocket, { connectTimeoutMs: 5000 });
+    try {
+      const serial = await QemuSerialLink.open(spec.paths.consoleSocket, spec.paths.consoleLog, consoleFromOffset);
+      return new QemuInstance(pid, client, serial, spec.paths);
+    } catch (e) {
+      await client.close();
+      throw e;
+    }
+  }
+}
+
+async function readPid(file: string): Promise<number | null> {
+  try {
+    const n = Number.parseInt((await readFile(file, 'utf8')).trim(), 10);
+    return Number.isInteger(n) && n > 0 ? n : null;
+  } catch {
+    return null;
+  }
+}

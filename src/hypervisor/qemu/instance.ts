@@ -1,0 +1,129 @@
+import { open } from 'node:fs/promises';
+import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmPaths } from '../../ports/hypervisor.js';
+import { QmpClient, type QmpEvent } from './qmp/index.js';
+import * as qmp from './qmp/commands.js';
+import type { QemuSerialLink } from './serial-link.js';
+import { isAlive, procCpuSeconds, procRssBytes } from './proc-stats.js';
+
+const KILL_GRACE_MS = 3000;
+
+export class QemuInstance implements VmInstance {
+  readonly exited: Promise<ExitInfo>;
+  private readonly listeners = new Set<(e: InstanceEvent) => void>();
+  private shutdownReason: string | null = null;
+  private detached = false;
+
+  constructor(
+    readonly pid: number,
+    private readonly qmpClient: QmpClient,
+    readonly serial: QemuSerialLink,
+    private readonly paths: VmPaths,
+  ) {
+    qmpClient.on('event', (e: QmpEvent) => this.onQmpEvent(e));
+    this.exited = new Promise<ExitInfo>((resolve) => {
+      qmpClient.once('close', () => {
+        void (async () => {
+          await this.serial.flushAndClose();
+          const tail = await readTail(this.paths.qemuLog, 4096);
+          resolve({
+            clean: this.shutdownReason !== null,
+            reason: this.shutdownReason ?? 'QEMU exited without a shutdown (killed or crashed)',
+            stderrTail: tail,
+          });
+        })();
+      });
+    });
+  }
+
+  private onQmpEvent(e: QmpEvent): void {
+    const d = e.data ?? {};
+    let ev: InstanceEvent | null = null;
+    switch (e.event) {
+      case 'STOP': ev = { kind: 'paused', reason: 'stop' }; break;
+      case 'RESUME': ev = { kind: 'resumed' }; break;
+      case 'SHUTDOWN':
+        this.shutdownReason = String(d['reason'] ?? 'shutdown');
+        ev = { kind: 'shutdown', guest: Boolean(d['guest']), reason: this.shutdownReason };
+        break;
+      case 'RESET': ev = { kind: 'reset', guest: Boolean(d['guest']) }; break;
+      case 'POWERDOWN': ev = { kind: 'powerdown' }; break;
+      case 'GUEST_PANICKED': ev = { kind: 'panicked', detail: JSON.stringify(d) }; break;
+      default: return;
+    }
+    for (const l of this.listeners) l(ev);
+  }
+
+  onEvent(listener: (e: InstanceEvent) => void): () => void {
+    this.listeners.add(listener);
+    return () => { this.listeners.delete(listener); };
+  }
+
+  async status(): Promise<RunStatus> {
+    const s = await qmp.queryStatus(this.qmpClient);
+    if (s.status === 'running') return 'running';
+    if (s.status === 'paused' || s.status === 'suspended') return 'paused';
+    if (s.status === 'shutdown') return 'shutdown';
+    return 'other';
+  }
+
+  pause(): Promise<void> { return qmp.stop(this.qmpClient); }
+  resume(): Promise<void> { return qmp.cont(this.qmpClient); }
+  powerdown(): Promise<void> { return qmp.systemPowerdown(this.qmpClient); }
+  reset(): Promise<void> { return qmp.systemReset(this.qmpClient); }
+
+  async kill(): Promise<void> {
+    try {
+      await qmp.quit(this.qmpClient);
+    } catch {
+      // QMP already gone or wedged: fall through to the signal.
+    }
+    const done = await Promise.race([this.exited.then(() => true), sleep(KILL_GRACE_MS).then(() => false)]);
+    if (!done && isAlive(this.pid)) {
+      try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    }
+    await this.exited;
+  }
+
+  async usage(): Promise<ResourceUsage> {
+    const [cpuSeconds, rssBytes, stats] = await Promise.all([
+      procCpuSeconds(this.pid).catch(() => 0),
+      procRssBytes(this.pid).catch(() => 0),
+      qmp.queryBlockstats(this.qmpClient).catch(() => []),
+    ]);
+    const disk = { readBytes: 0, writeBytes: 0, readOps: 0, writeOps: 0 };
+    for (const s of stats) {
+      disk.readBytes += s.stats.rd_bytes; disk.writeBytes += s.stats.wr_bytes;
+      disk.readOps += s.stats.rd_operations; disk.writeOps += s.stats.wr_operations;
+    }
+    return { pid: this.pid, cpuSeconds, rssBytes, disk };
+  }
+
+  detach(): void {
+    if (this.detached) return;
+    this.detached = true;
+    this.qmpClient.removeAllListeners('close');
+    void this.qmpClient.close();
+    this.serial.close();
+  }
+}
+
+async function readTail(path: string, bytes: number): Promise<string> {
+  try {
+    const fh = await open(path, 'r');
+    try {
+      const { size } = await fh.stat();
+      const start = Math.max(0, size - bytes);
+      const buf = Buffer.alloc(size - start);
+      await fh.read(buf, 0, buf.length, start);
+      return buf.toString('utf8').trim();
+    } finally {
+      await fh.close();
+    }
+  } catch {
+    return '';
+  }
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}

@@ -1,0 +1,88 @@
+import type { Accelerator, Vm } from '../domain/vm.js';
+
+/** Where a VM's runtime files live; all inside `<data>/vms/<id>/`. */
+export interface VmPaths {
+  dir: string;
+  disk: string;
+  qmpSocket: string;
+  consoleSocket: string;
+  consoleLog: string;
+  guestAgentSocket: string;
+  pidFile: string;
+  qemuLog: string;
+}
+
+export interface LaunchSpec {
+  vm: Vm;
+  paths: VmPaths;
+  accelerator: Accelerator;
+}
+
+/** Why a QEMU process ended, as far as QMP told us before its socket closed. */
+export interface ExitInfo {
+  /** A SHUTDOWN event was seen: the guest powered off, or QEMU was asked to quit. */
+  clean: boolean;
+  reason: string;
+  /** Last lines QEMU wrote to its log, for error reports. */
+  stderrTail: string;
+}
+
+export type InstanceEvent =
+  | { kind: 'paused'; reason: string }
+  | { kind: 'resumed' }
+  | { kind: 'shutdown'; guest: boolean; reason: string }
+  | { kind: 'reset'; guest: boolean }
+  | { kind: 'powerdown' }
+  | { kind: 'panicked'; detail: string };
+
+export type RunStatus = 'running' | 'paused' | 'shutdown' | 'other';
+
+export interface ResourceUsage {
+  pid: number;
+  cpuSeconds: number;
+  rssBytes: number;
+  disk: { readBytes: number; writeBytes: number; readOps: number; writeOps: number };
+}
+
+export interface SerialLink {
+  write(data: Buffer): Promise<void>;
+  /** Bytes appended to the console log, with the log offset of their first byte. */
+  onData(listener: (chunk: Buffer, offset: number) => void): () => void;
+  /** Log offset up to which data has been delivered. */
+  readonly offset: number;
+  close(): void;
+}
+
+/** A running QEMU, either launched by this daemon or re-adopted after a daemon restart. */
+export interface VmInstance {
+  readonly pid: number;
+  readonly serial: SerialLink;
+  /** Resolves once, when the QEMU process is gone (its QMP socket closed). */
+  readonly exited: Promise<ExitInfo>;
+  onEvent(listener: (e: InstanceEvent) => void): () => void;
+  status(): Promise<RunStatus>;
+  pause(): Promise<void>;
+  resume(): Promise<void>;
+  powerdown(): Promise<void>;
+  reset(): Promise<void>;
+  /** Ask QEMU to quit now (power cut from the guest's point of view); falls back to SIGKILL. */
+  kill(): Promise<void>;
+  usage(): Promise<ResourceUsage>;
+  /** Detach without stopping QEMU (daemon shutdown: VMs outlive the daemon). */
+  detach(): void;
+}
+
+export interface Hypervisor {
+  readonly accelerator: Accelerator;
+  version(): Promise<string>;
+  /** The argv QEMU is started with; pure, so tests and benchmarks can use the exact same line. */
+  commandLine(spec: LaunchSpec): string[];
+  launch(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance>;
+  /** Re-attach to a QEMU left running by an earlier daemon; null when none is alive for this VM. */
+  adopt(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance | null>;
+}
+
+export interface ConsoleLogReader {
+  size(paths: VmPaths): Promise<number>;
+  read(paths: VmPaths, from: number, length: number): Promise<Buffer>;
+}

@@ -1,0 +1,38 @@
+import type { GroveEvent, NewEvent } from '../domain/events.js';
+import type { Vm, VmState } from '../domain/vm.js';
+
+export interface VmRepo {
+  list(): Vm[];
+  get(id: string): Vm | undefined;
+  findByName(name: string): Vm | undefined;
+  insert(vm: Vm): void;
+  update(vm: Vm): void;
+  setState(id: string, state: VmState, patch?: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>>): Vm;
+  delete(id: string): void;
+  setOrder(ids: string[]): void;
+  nextOrder(): number;
+  consoleClearOffset(id: string): number;
+  setConsoleClearOffset(id: string, offset: number): void;
+}
+
+export interface EventRepo {
+  append(e: NewEvent): GroveEvent;
+  /** Events with id > afterId, oldest first, at most `limit`. */
+  since(afterId: number, limit: number): GroveEvent[];
+  oldestId(): number | undefined;
+  latestId(): number;
+  prune(keep: number): number;
+}
+
+export interface VmErrorRecord {
+  id: number;
+  at: string;
+  source: 'qemu' | 'operation' | 'guest';
+  message: string;
+}
+
+export interface VmErrorRepo {
+  add(vmId: string, source: VmErrorRecord['source'], message: string): void;
+  list(vmId: string, limit: number): VmErrorRecord[];
+  deleteFor(vmId: string): void;
+}

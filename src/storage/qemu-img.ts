@@ -1,0 +1,44 @@
+import { DomainError } from '../domain/errors.js';
+import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
+import { run } from '../util/run.js';
+
+const GiB = 1024 ** 3;
+const QUICK_MS = 60_000;
+const COPY_MS = 60 * 60_000;
+
+export class QemuImg implements DiskStore {
+  constructor(private readonly binary: string) {}
+
+  private async exec(args: string[], timeoutMs = QUICK_MS): Promise<string> {
+    let r;
+    try {
+      r = await run(this.binary, args, timeoutMs);
+    } catch (e) {
+      throw new DomainError('QEMU_FAILED', `cannot run ${this.binary}: ${(e as Error).message}`);
+    }
+    if (r.code !== 0) throw new DomainError('QEMU_FAILED', `qemu-img ${args[0]} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
+    return r.stdout;
+  }
+
+  async create(path: string, sizeGB: number): Promise<void> {
+    await this.exec(['create', '-q', '-f', 'qcow2', path, String(sizeGB * GiB)]);
+  }
+
+  async createFrom(path: string, source: string, sourceFormat: 'qcow2' | 'raw', sizeGB: number): Promise<void> {
+    await this.exec(['convert', '-q', '-f', sourceFormat, '-O', 'qcow2', source, path], COPY_MS);
+    const info = await this.info(path);
+    if (info.virtualSize < sizeGB * GiB) await this.exec(['resize', '-q', '-f', 'qcow2', path, String(sizeGB * GiB)]);
+  }
+
+  async info(path: string): Promise<DiskInfo> {
+    // -U: the image may be open in a running QEMU; we only read its header.
+    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', path]);
+    const j = JSON.parse(out) as { 'virtual-size': number; 'actual-size': number; format: string };
+    return { virtualSize: j['virtual-size'], actualSize: j['actual-size'], format: j.format };
+  }
+
+  async version(): Promise<string> {
+    const out = await this.exec(['--version']);
+    return /version\s+([^\s]+)/.exec(out)?.[1] ?? 'unknown';
+  }
+}

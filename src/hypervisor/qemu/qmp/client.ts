@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
-import net from 'node:net';
-import { setTimeout as sleep } from 'node:timers/promises';
-import { QmpClosedError, QmpCommandError, QmpError, QmpProtocolError, QmpTimeoutError } from './errors.js';
+import type net from 'node:net';
+import { connectWithRetry } from './connect.js';
+import { QmpClosedError, QmpCommandError, QmpProtocolError, QmpTimeoutError } from './errors.js';
 import { DEFAULT_MAX_MESSAGE_BYTES, LineSplitter, encodeCommand, parseMessage, preview, type QmpMessage, type QmpTimestamp } from './wire.js';
 
 export interface QmpVersion {
@@ -53,9 +53,6 @@ export type QmpClientEvents = {
 export const DEFAULT_CONNECT_TIMEOUT_MS = 5_000;
 export const DEFAULT_COMMAND_TIMEOUT_MS = 10_000;
 
-// QEMU creates the socket some time after exec, and a stale socket file from a
-// previous QEMU refuses connections until the new one binds over it.
-const RETRYABLE_CONNECT_ERRORS = new Set(['ENOENT', 'ECONNREFUSED', 'EAGAIN']);
 // setTimeout fires immediately for delays above this, so treat them as "no timeout".
 const MAX_TIMER_MS = 2 ** 31 - 1;
 
@@ -355,43 +352,4 @@ export class QmpClient extends EventEmitter<QmpClientEvents> {
       });
     }
   }
-}
-
-async function connectWithRetry(path: string, deadline: number, timeoutMs: number): Promise<net.Socket> {
-  let delayMs = 10;
-  for (;;) {
-    let lastError: NodeJS.ErrnoException;
-    try {
-      return await connectOnce(path);
-    } catch (err) {
-      lastError = err as NodeJS.ErrnoException;
-      if (!RETRYABLE_CONNECT_ERRORS.has(lastError.code ?? '')) {
-        throw new QmpError(`cannot connect to QMP socket ${path}: ${lastError.message}`, { cause: err });
-      }
-    }
-    const remaining = deadline - Date.now();
-    if (remaining <= 0) {
-      throw new QmpTimeoutError('connect', timeoutMs, `${path}: ${lastError.code}`);
-    }
-    await sleep(Math.min(delayMs, remaining));
-    delayMs = Math.min(delayMs * 2, 200);
-  }
-}
-
-function connectOnce(path: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const socket = net.createConnection({ path });
-    const onError = (err: Error): void => {
-      socket.destroy();
-      reject(err);
-    };
-    socket.once('error', onError);
-    socket.once('connect', () => {
-      socket.off('error', onError);
-      // Keeps an error raised before QmpClient attaches its handlers from being
-      // thrown; the client sees it as socket.destroyed.
-      socket.on('error', () => {});
-      resolve(socket);
-    });
-  });
 }

@@ -107,8 +107,10 @@ export class ConsoleService {
     const p = a.pendingEvent;
     a.pendingEvent = null;
     if (!p || p.bytes === 0) return;
+    // The name is looked up now, not at attach time: the VM may have been renamed while running.
+    const vmName = this.deps.vms.get(a.vm.id)?.name ?? a.vm.name;
     this.deps.events.publish({
-      type: 'console.output', vmId: a.vm.id, vmName: a.vm.name,
+      type: 'console.output', vmId: a.vm.id, vmName,
       data: { offset: p.offset, nextOffset: p.offset + p.bytes, data: p.text },
     });
   }

@@ -8,7 +8,7 @@ import { assertValidName, assertValidNetwork, isUuid, type Vm, type VmBoot, type
 import type { DiskStore } from '../ports/disk-store.js';
 import type { EventSink } from '../ports/event-sink.js';
 import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
-import type { VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
+import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
 import type { ConsoleService, WaitResult } from './console/console-service.js';
 import type { DataLayout } from './layout.js';
 import { OperationLocks } from './operation-lock.js';
@@ -81,6 +81,7 @@ export interface VmServiceDeps {
   layout: DataLayout;
   console: ConsoleService;
   log: Logger;
+  transact: Transact;
 }
 
 /**
@@ -96,7 +97,7 @@ export class VmService {
 
   // ---- queries -------------------------------------------------------------------------------
 
-  list(): Vm[] {
+  list(): readonly Vm[] {
     return this.d.vms.list();
   }
 
@@ -155,8 +156,10 @@ export class VmService {
         diskGB, distro: input.distro ?? null, boot, network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
         startedAt: null, accelerator: null, lastError: null,
       };
-      this.d.vms.insert(vm);
-      this.emit('vm.created', vm, { vm });
+      this.d.transact(() => {
+        this.d.vms.insert(vm);
+        this.emit('vm.created', vm, { vm });
+      });
       return vm;
     } catch (e) {
       await rm(paths.dir, { recursive: true, force: true });
@@ -192,8 +195,10 @@ export class VmService {
       changes.push(...hw);
       if (changes.length === 0) return vm;
       next.updatedAt = new Date().toISOString();
-      this.d.vms.update(next);
-      this.emit('vm.updated', next, { changes });
+      this.d.transact(() => {
+        this.d.vms.update(next);
+        this.emit('vm.updated', next, { changes });
+      });
       return next;
     });
   }
@@ -209,13 +214,15 @@ export class VmService {
       const current = this.get(id);
       assertCan('delete', current.state, current.name);
       await rm(this.d.layout.vmDir(id), { recursive: true, force: true });
-      this.d.vms.delete(id);
-      this.d.errors.deleteFor(id);
-      this.emit('vm.deleted', current, {});
+      this.d.transact(() => {
+        this.d.vms.delete(id);
+        this.d.errors.deleteFor(id);
+        this.emit('vm.deleted', current, {});
+      });
     });
   }
 
-  reorder(refs: string[]): Vm[] {
+  reorder(refs: string[]): readonly Vm[] {
     const ids = refs.map((r) => this.get(r).id);
     if (new Set(ids).size !== ids.length) throw invalid('order names a VM twice', { field: 'order' });
     const rest = this.d.vms.list().map((v) => v.id).filter((id) => !ids.includes(id));
@@ -243,11 +250,8 @@ export class VmService {
         throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', detail);
       }
       this.track(vm, instance, Date.now());
-      const running = this.d.vms.setState(vm.id, 'running', {
-        startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null,
-      });
-      this.emit('vm.started', running, { resumed: false, pid: instance.pid, accelerator: spec.accelerator });
-      return running;
+      return this.transition(vm.id, 'running', { startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null },
+        'vm.started', { resumed: false, pid: instance.pid, accelerator: spec.accelerator });
     });
     if (!waitFor) return { vm };
     const matched = await this.d.console.waitFor(vm, waitFor.console, fromOffset, waitFor.timeoutSeconds * 1000);
@@ -298,8 +302,7 @@ export class VmService {
     const live = this.live.get(vm.id);
     if (!live) {
       // Nothing runs (error after a crash, or a start that failed): only the record needs fixing.
-      const stopped = this.d.vms.setState(vm.id, 'stopped');
-      this.emit('vm.stopped', stopped, { reason: 'forced' });
+      this.transition(vm.id, 'stopped', { startedAt: null }, 'vm.stopped', { reason: 'forced' });
       return;
     }
     live.expectingExit = 'kill';
@@ -316,10 +319,8 @@ export class VmService {
         const live = this.requireLive(cur);
         await live.instance.reset();
         if (cur.state === 'paused') await live.instance.resume();
-        const next = this.d.vms.setState(cur.id, 'running', { startedAt: new Date().toISOString() });
         live.startedAtMs = Date.now();
-        this.emit('vm.started', next, { resumed: false, restarted: true, hard: true });
-        return next;
+        return this.transition(cur.id, 'running', { startedAt: new Date().toISOString() }, 'vm.started', { resumed: false, restarted: true, hard: true });
       });
     }
     // A guest-side reboot needs an agent or a keyboard; power-cycling through ACPI works for any guest.
@@ -347,9 +348,7 @@ export class VmService {
       } catch (e) {
         throw new DomainError('QEMU_FAILED', `${action} failed: ${(e as Error).message}`);
       }
-      const next = this.d.vms.setState(id, to);
-      this.emit(type, next, {});
-      return next;
+      return this.transition(id, to, {}, type, {});
     });
   }
 
@@ -425,8 +424,7 @@ export class VmService {
       }
       reconciled.push(vm.name);
       if (vm.state === 'stopping' || vm.state === 'starting') {
-        const stopped = this.d.vms.setState(vm.id, 'stopped');
-        this.emit('vm.stopped', stopped, { reason: 'reconciled' });
+        this.transition(vm.id, 'stopped', { startedAt: null }, 'vm.stopped', { reason: 'reconciled' });
       } else {
         this.fail(vm, `QEMU was no longer running when the daemon started (last state: ${vm.state})`, 'qemu');
       }
@@ -477,9 +475,9 @@ export class VmService {
     }
     if (this.locks.isBusy(id)) return;
     if (e.kind === 'paused' && vm.state === 'running') {
-      this.emit('vm.paused', this.d.vms.setState(id, 'paused'), { reason: 'qemu' });
+      this.transition(id, 'paused', {}, 'vm.paused', { reason: 'qemu' });
     } else if (e.kind === 'resumed' && vm.state === 'paused') {
-      this.emit('vm.resumed', this.d.vms.setState(id, 'running'), { reason: 'qemu' });
+      this.transition(id, 'running', {}, 'vm.resumed', { reason: 'qemu' });
     }
   }
 
@@ -490,8 +488,7 @@ export class VmService {
     if (!vm) return;
     if (info.clean || live.expectingExit !== null) {
       const reason = live.expectingExit === 'kill' ? 'forced' : info.clean ? info.reason : 'stopped';
-      const stopped = this.d.vms.setState(id, 'stopped', { startedAt: null });
-      this.emit('vm.stopped', stopped, { reason });
+      this.transition(id, 'stopped', { startedAt: null }, 'vm.stopped', { reason });
       return;
     }
     const detail = info.stderrTail ? `${info.reason}: ${lastLines(info.stderrTail, 5)}` : info.reason;
@@ -499,10 +496,20 @@ export class VmService {
   }
 
   private fail(vm: Vm, detail: string, source: VmErrorRecord['source']): void {
-    this.d.errors.add(vm.id, source, detail);
-    const errored = this.d.vms.setState(vm.id, 'error', { lastError: detail, startedAt: null });
-    this.emit('vm.error', errored, { error: detail });
+    this.d.transact(() => {
+      this.d.errors.add(vm.id, source, detail);
+      this.transition(vm.id, 'error', { lastError: detail, startedAt: null }, 'vm.error', { error: detail });
+    });
     this.d.log.warn({ vm: vm.name, detail }, 'VM entered error state');
+  }
+
+  /** A state change and its event are one transaction: a crash cannot leave one without the other. */
+  private transition(id: string, state: VmState, patch: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>>, type: EventType, data: Record<string, unknown>): Vm {
+    return this.d.transact(() => {
+      const next = this.d.vms.setState(id, state, patch);
+      this.emit(type, next, data);
+      return next;
+    });
   }
 
   private emit(type: EventType, vm: Vm, data: Record<string, unknown>): void {

@@ -58,7 +58,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, layout, console: consoleService,
-    log: log.child({ component: 'vms' }),
+    log: log.child({ component: 'vms' }), transact: (fn) => db.transaction(fn)(),
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 

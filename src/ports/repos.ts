@@ -2,7 +2,7 @@ import type { GroveEvent, NewEvent } from '../domain/events.js';
 import type { Vm, VmState } from '../domain/vm.js';
 
 export interface VmRepo {
-  list(): Vm[];
+  list(): readonly Vm[];
   get(id: string): Vm | undefined;
   findByName(name: string): Vm | undefined;
   insert(vm: Vm): void;
@@ -14,6 +14,9 @@ export interface VmRepo {
   consoleClearOffset(id: string): number;
   setConsoleClearOffset(id: string, offset: number): void;
 }
+
+/** Runs fn in one database transaction (nested calls join the outer one). */
+export type Transact = <T>(fn: () => T) => T;
 
 export interface EventRepo {
   append(e: NewEvent): GroveEvent;

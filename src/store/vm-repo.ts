@@ -26,8 +26,16 @@ function toParams(vm: Vm): Record<string, unknown> {
   };
 }
 
+/**
+ * Write-through cache: the daemon is the database's only writer, so records are read from memory and
+ * every write goes to SQLite first, then to the cache. Records handed out are frozen, so a caller
+ * cannot change the cache behind the database's back.
+ */
 export class SqliteVmRepo implements VmRepo {
   private readonly q;
+  private readonly byId = new Map<string, Vm>();
+  private sorted: readonly Vm[] | null = null;
+
   constructor(private readonly db: Db) {
     this.q = {
       list: db.prepare<[], Row>('SELECT * FROM vms ORDER BY sort_order, created_at'),
@@ -36,6 +44,8 @@ export class SqliteVmRepo implements VmRepo {
       insert: db.prepare(`INSERT INTO vms (id, name, state, cpu, memory_mb, disk_gb, distro, boot, network, sort_order,
         created_at, updated_at, started_at, accelerator, last_error) VALUES (@id, @name, @state, @cpu, @memory_mb,
         @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error)`),
+      setState: db.prepare(`UPDATE vms SET state=@state, updated_at=@updated_at, started_at=@started_at,
+        accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
       update: db.prepare(`UPDATE vms SET name=@name, state=@state, cpu=@cpu, memory_mb=@memory_mb, disk_gb=@disk_gb,
         distro=@distro, boot=@boot, network=@network, sort_order=@sort_order, updated_at=@updated_at,
         started_at=@started_at, accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
@@ -45,29 +55,60 @@ export class SqliteVmRepo implements VmRepo {
       clearOffset: db.prepare<[string], { console_clear_offset: number }>('SELECT console_clear_offset FROM vms WHERE id = ?'),
       setClearOffset: db.prepare<[number, string]>('UPDATE vms SET console_clear_offset = ? WHERE id = ?'),
     };
+    for (const row of this.q.list.all()) this.remember(fromRow(row));
   }
 
-  list(): Vm[] { return this.q.list.all().map(fromRow); }
-  get(id: string): Vm | undefined { const r = this.q.get.get(id); return r && fromRow(r); }
-  findByName(name: string): Vm | undefined { const r = this.q.byName.get(name); return r && fromRow(r); }
-  insert(vm: Vm): void { this.q.insert.run(toParams(vm)); }
-  update(vm: Vm): void { this.q.update.run(toParams(vm)); }
+  private remember(vm: Vm): Vm {
+    const frozen = deepFreeze(vm);
+    this.byId.set(vm.id, frozen);
+    this.sorted = null;
+    return frozen;
+  }
+
+  /** The same array object is returned until a VM changes, so callers may cache what they derive from it. */
+  list(): readonly Vm[] {
+    this.sorted ??= Object.freeze([...this.byId.values()].sort((a, b) => a.order - b.order || a.createdAt.localeCompare(b.createdAt)));
+    return this.sorted;
+  }
+
+  get(id: string): Vm | undefined { return this.byId.get(id); }
+
+  findByName(name: string): Vm | undefined {
+    for (const vm of this.byId.values()) if (vm.name === name) return vm;
+    return undefined;
+  }
+
+  insert(vm: Vm): void { this.q.insert.run(toParams(vm)); this.remember({ ...vm }); }
+  update(vm: Vm): void { this.q.update.run(toParams(vm)); this.remember({ ...vm }); }
 
   setState(id: string, state: VmState, patch: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>> = {}): Vm {
     const vm = this.get(id);
     if (!vm) throw new Error(`vm ${id} vanished from the store`);
     const next: Vm = { ...vm, ...patch, state, updatedAt: new Date().toISOString() };
-    this.update(next);
-    return next;
+    this.q.setState.run({ id, state, updated_at: next.updatedAt, started_at: next.startedAt, accelerator: next.accelerator, last_error: next.lastError });
+    return this.remember(next);
   }
 
-  delete(id: string): void { this.q.del.run(id); }
+  delete(id: string): void { this.q.del.run(id); this.byId.delete(id); this.sorted = null; }
 
   setOrder(ids: string[]): void {
     this.db.transaction(() => ids.forEach((id, i) => this.q.setOrder.run(i, id)))();
+    ids.forEach((id, order) => { const vm = this.byId.get(id); if (vm) this.remember({ ...vm, order }); });
   }
 
-  nextOrder(): number { return (this.q.maxOrder.get()?.m ?? -1) + 1; }
+  nextOrder(): number {
+    let max = -1;
+    for (const vm of this.byId.values()) max = Math.max(max, vm.order);
+    return max + 1;
+  }
   consoleClearOffset(id: string): number { return this.q.clearOffset.get(id)?.console_clear_offset ?? 0; }
   setConsoleClearOffset(id: string, offset: number): void { this.q.setClearOffset.run(offset, id); }
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o as object)) deepFreeze(v);
+  }
+  return o;
 }

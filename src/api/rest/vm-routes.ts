@@ -13,9 +13,15 @@ const tags = ['VMs'];
 const lifecycle = ['Lifecycle'];
 
 export async function vmRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
+  // The service hands out the same list object until a VM changes, so its JSON is built once per change.
+  let listed: { list: readonly unknown[]; json: string } | null = null;
   app.get('/vms', {
     schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`.', operationId: 'listVms', response: responses({ 200: VmList }, []) },
-  }, async () => s.vms.list());
+  }, async (_req, reply) => {
+    const list = s.vms.list();
+    if (listed?.list !== list) listed = { list, json: JSON.stringify(list) };
+    return reply.type('application/json; charset=utf-8').send(listed.json);
+  });
 
   app.post<{ Body: CreateVmBody }>('/vms', {
     schema: {

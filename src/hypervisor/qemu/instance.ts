@@ -24,7 +24,8 @@ export class QemuInstance implements VmInstance {
       qmpClient.once('close', () => {
         void (async () => {
           await this.serial.flushAndClose();
-          const tail = await readTail(this.paths.qemuLog, 4096);
+          // QEMU's own words only matter when it did not end cleanly.
+          const tail = this.shutdownReason === null ? await readTail(this.paths.qemuLog, 4096) : '';
           resolve({
             clean: this.shutdownReason !== null,
             reason: this.shutdownReason ?? 'QEMU exited without a shutdown (killed or crashed)',

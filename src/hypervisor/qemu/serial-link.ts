@@ -18,7 +18,7 @@ export class QemuSerialLink implements SerialLink {
   private fh: FileHandle | null = null;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
-  private reading = false;
+  private reading: Promise<void> | null = null;
   private again = false;
   private closed = false;
   private pos: number;
@@ -69,9 +69,8 @@ export class QemuSerialLink implements SerialLink {
   private pull(): void {
     if (this.closed) return;
     if (this.reading) { this.again = true; return; }
-    this.reading = true;
-    void this.drain().finally(() => {
-      this.reading = false;
+    this.reading = this.drain().finally(() => {
+      this.reading = null;
       if (this.again) { this.again = false; this.pull(); }
     });
   }
@@ -99,7 +98,7 @@ export class QemuSerialLink implements SerialLink {
   /** One last read so output written just before QEMU exited is not lost, then release everything. */
   async flushAndClose(): Promise<void> {
     if (this.closed) return;
-    while (this.reading) await new Promise((r) => setTimeout(r, 5));
+    while (this.reading) await this.reading;
     await this.drain();
     this.close();
   }

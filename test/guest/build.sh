@@ -99,19 +99,25 @@ log "downloading $kpkg busybox-static"
 dpkg -x "$tmp"/dl/"$kpkg"_*.deb "$tmp/k"
 dpkg -x "$tmp"/dl/busybox-static_*.deb "$tmp/bb"
 
-kver=$(basename "$(ls -d "$tmp"/k/lib/modules/*)")
-kdir=$tmp/k/lib/modules/$kver
+kdir='' busybox=''
+for d in "$tmp"/k/lib/modules/* "$tmp"/k/usr/lib/modules/*; do [[ -d $d ]] && kdir=$d && break; done
+[[ -n $kdir ]] || die "no modules directory in $kpkg"
+kver=${kdir##*/}
 [[ -f $tmp/k/boot/vmlinuz-$kver ]] || die "no vmlinuz in $kpkg"
-[[ -x $tmp/bb/bin/busybox ]] || die "no /bin/busybox in busybox-static"
+for b in "$tmp"/bb/bin/busybox "$tmp"/bb/usr/bin/busybox; do [[ -f $b ]] && busybox=$b && break; done
+[[ -n $busybox ]] || die "no busybox binary in busybox-static"
 
 # --- modules: resolve dependencies from .modinfo, topological order ----------
 declare -A modpath=() done_=()
 while IFS= read -r -d '' f; do
 	n=${f##*/}
+	n=${n%.xz}
 	n=${n%.ko}
 	modpath[${n//-/_}]=$f
-done < <(find "$kdir/kernel" -name '*.ko' -print0)
-((${#modpath[@]})) || die "no (uncompressed) .ko modules found in $kpkg"
+done < <(find "$kdir/kernel" \( -name '*.ko' -o -name '*.ko.xz' \) -print0)
+((${#modpath[@]})) || die "no .ko/.ko.xz modules found in $kpkg"
+# Uncompressed module bytes (busybox insmod in the guest wants plain .ko).
+ko_cat() { if [[ $1 == *.xz ]]; then xz -dc "$1"; else cat "$1"; fi; }
 
 order=()
 add_module() {
@@ -125,7 +131,7 @@ add_module() {
 		fi
 		die "module $m not found in $kpkg"
 	fi
-	deps=$(tr '\0' '\n' <"${modpath[$m]}" | sed -n 's/^depends=//p' | head -n1)
+	deps=$(ko_cat "${modpath[$m]}" | tr '\0' '\n' | sed -n 's/^depends=//p')
 	for d in ${deps//,/ }; do add_module "$d"; done
 	order+=("$m")
 }
@@ -135,11 +141,11 @@ for m in "${MODULES[@]}"; do add_module "$m"; done
 r=$tmp/root
 mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/share/udhcpc,etc/acpi/PWRF,lib/modules} \
 	"$r"/{dev,proc,sys,tmp,run,root,mnt/disk,var/log}
-cp "$tmp/bb/bin/busybox" "$r/bin/busybox"
+cp "$busybox" "$r/bin/busybox"
 ln -s busybox "$r/bin/sh"
 install -m 755 "$here/init" "$r/init"
 for m in "${order[@]}"; do
-	cp "${modpath[$m]}" "$r/lib/modules/$m.ko"
+	ko_cat "${modpath[$m]}" >"$r/lib/modules/$m.ko"
 	echo "$m" >>"$r/etc/modules"
 done
 
@@ -152,8 +158,9 @@ printf 'root:x:0:\ntty:x:5:\n' >"$r/etc/group"
 cat >"$r/etc/profile" <<'EOF'
 export PATH=/sbin:/bin:/usr/sbin:/usr/bin HOME=/root TERM=vt100
 export PS1='grove# '
-# Wide terminal so long command lines from automation don't wrap.
-stty cols 250 rows 50 2>/dev/null
+# Wider than busybox line editing's 1024-char line limit + prompt, so echoed
+# command lines never wrap (wrapping makes the line editor emit redraw codes).
+stty cols 2048 rows 50 2>/dev/null
 cd /root
 EOF
 
@@ -190,7 +197,7 @@ chmod 755 "$r/usr/share/udhcpc/default.script"
 
 # Reproducible archive: fixed mtimes, sorted names, root-owned.
 find "$r" -exec touch -h -d @0 {} +
-(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --quiet) |
+(cd "$r" && find . -mindepth 1 | LC_ALL=C sort | cpio -o -H newc -R 0:0 --reproducible --quiet) |
 	gzip -9 -n >"$tmp/initramfs.gz"
 
 # --- install outputs (stamp last, so a half-done build never looks valid) -----

@@ -17,6 +17,7 @@ const disk = path.join(work, 'disk.qcow2');
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const READY = 'GROVE-GUEST-READY';
 let failures = 0;
+const live = new Set(); // QEMU processes to kill on failure
 const check = (ok, what) => { console.log(`${ok ? 'ok  ' : 'FAIL'} ${what}`); if (!ok) failures++; };
 
 async function connect(sock, timeoutMs = 5000) {
@@ -53,7 +54,8 @@ async function boot(n) {
   ];
   const t0 = Date.now();
   const qemu = spawn('qemu-system-x86_64', args, { stdio: ['ignore', 'inherit', 'inherit'] });
-  const exited = new Promise((res) => qemu.on('exit', (code, sig) => res({ code, sig, t: Date.now() })));
+  live.add(qemu);
+  const exited = new Promise((res) => qemu.on('exit', (code, sig) => { live.delete(qemu); res({ code, sig, t: Date.now() }); }));
   const con = await connect(`${dir}/console.sock`);
   let buf = '';
   con.on('data', (d) => { buf += d.toString('latin1'); });
@@ -68,15 +70,16 @@ async function boot(n) {
     }
   };
   const send = (s) => con.write(s);
-  const PROMPT = /grove# $/;
+  // busybox ash line editing appends ESC[6n (cursor position query) to the prompt
+  const PROMPT = /grove# (\x1b\[6n)?$/;
   // run a command, return its output (between the echoed command and the prompt)
   const run = async (cmd, timeoutMs = 10000) => {
     await sleep(50); mark = buf.length;
     send(cmd + '\r');
     await expect(new RegExp(`${cmd.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}\\r?\\n`), timeoutMs);
     const start = mark;
-    await expect(/grove# $/, timeoutMs);
-    return buf.slice(start, mark).replace(/\r?\n?grove# $/, '').replace(/\r/g, '');
+    await expect(PROMPT, timeoutMs);
+    return buf.slice(start, mark).replace(/\r?\n?grove# (\x1b\[6n)?$/, '').replace(/\r/g, '');
   };
 
   await expect(new RegExp(`(^|\\n)${READY}\\r?\\n`), 60000);
@@ -149,6 +152,7 @@ try {
   console.error(e);
   failures++;
 } finally {
+  for (const q of live) q.kill('SIGKILL');
   if (!process.env.KEEP) rmSync(work, { recursive: true, force: true });
   else console.log(`kept ${work}`);
 }

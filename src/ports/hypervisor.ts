@@ -5,8 +5,12 @@ export interface VmPaths {
   dir: string;
   disk: string;
   qmpSocket: string;
-  consoleSocket: string;
-  consoleLog: string;
+  /** Base of QEMU's pipe chardev: `<base>.in` is a FIFO for input, `<base>.out` the current boot's output. */
+  consolePipe: string;
+  consoleIn: string;
+  consoleOut: string;
+  /** Output of earlier boots; console offsets count this file first, then the current `.out`. */
+  consoleHistory: string;
   guestAgentSocket: string;
   pidFile: string;
   qemuLog: string;

@@ -7,6 +7,7 @@ import { buildQemuOptions, renderArgv } from './config/argv.js';
 import { QmpClient } from './qmp/index.js';
 import { QemuInstance } from './instance.js';
 import { QemuSerialLink } from './serial-link.js';
+import { prepareConsoleFiles } from './console-files.js';
 import { isAlive, procCmdline } from './proc-stats.js';
 import { run } from '../../util/run.js';
 
@@ -35,7 +36,8 @@ export class QemuDriver implements Hypervisor {
 
   async launch(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
     const { paths } = spec;
-    await Promise.all([paths.qmpSocket, paths.consoleSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    await prepareConsoleFiles(paths);
     const logStart = await stat(paths.qemuLog).then((s) => s.size, () => 0);
     const log = await open(paths.qemuLog, 'a');
     let code: number | null;
@@ -79,7 +81,7 @@ export class QemuDriver implements Hypervisor {
   private async attach(pid: number, spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
     const client = await QmpClient.connect(spec.paths.qmpSocket, { connectTimeoutMs: 5000 });
     try {
-      const serial = await QemuSerialLink.open(spec.paths.consoleSocket, spec.paths.consoleLog, consoleFromOffset);
+      const serial = await QemuSerialLink.open(spec.paths, consoleFromOffset);
       return new QemuInstance(pid, client, serial, spec.paths);
     } catch (e) {
       await client.close();

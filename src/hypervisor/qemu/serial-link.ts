@@ -1,34 +1,34 @@
-import { createConnection, type Socket } from 'node:net';
+import { Socket } from 'node:net';
+import { constants as fsc, openSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { watch, type FSWatcher } from 'node:fs';
-import type { SerialLink } from '../../ports/hypervisor.js';
+import type { SerialLink, VmPaths } from '../../ports/hypervisor.js';
+import { historySize } from './console-files.js';
 
 const READ_CHUNK = 256 * 1024;
-const POLL_MS = 250;
+const POLL_MS = 200;
 
 /**
- * The serial console of one running QEMU. Input goes through the chardev socket; output is taken from the
- * log file QEMU writes itself, so offsets are exact file offsets — the same after a daemon restart, with
- * nothing counted twice. Data arriving on the socket (and inotify) only tells us the file grew; a slow
- * poll catches the rare case where QEMU's log write lands after its socket write was seen.
+ * The serial console of one running QEMU. Output is tailed from `console.out`, the file QEMU's pipe
+ * chardev writes itself, so offsets are exact and identical across daemon restarts; inotify says when it
+ * grew, a slow poll backs that up. Input goes into the `console.in` FIFO, which QEMU holds open.
  */
 export class QemuSerialLink implements SerialLink {
   private readonly listeners = new Set<(chunk: Buffer, offset: number) => void>();
-  private socket: Socket | null = null;
+  private input: Socket | null = null;
   private fh: FileHandle | null = null;
   private watcher: FSWatcher | null = null;
   private timer: NodeJS.Timeout | null = null;
   private reading: Promise<void> | null = null;
   private again = false;
   private closed = false;
-  private pos: number;
+  private readonly scratch = Buffer.allocUnsafe(READ_CHUNK);
 
-  private constructor(private readonly socketPath: string, private readonly logPath: string, from: number) {
-    this.pos = from;
-  }
+  private constructor(private readonly paths: VmPaths, private base: number, private pos: number) {}
 
-  static async open(socketPath: string, logPath: string, fromOffset: number): Promise<QemuSerialLink> {
-    const link = new QemuSerialLink(socketPath, logPath, fromOffset);
+  static async open(paths: VmPaths, fromOffset: number): Promise<QemuSerialLink> {
+    const base = await historySize(paths);
+    const link = new QemuSerialLink(paths, base, Math.max(fromOffset, base));
     await link.init();
     return link;
   }
@@ -38,13 +38,14 @@ export class QemuSerialLink implements SerialLink {
   }
 
   private async init(): Promise<void> {
-    this.fh = await open(this.logPath, 'a+');
-    this.socket = await connectUnix(this.socketPath);
-    this.socket.on('data', () => this.pull());
-    this.socket.on('error', () => { /* the QMP side reports QEMU's end; here it only stops input */ });
-    this.socket.on('close', () => { this.socket = null; this.pull(); });
+    this.fh = await open(this.paths.consoleOut, 'r');
+    // Non-blocking open succeeds because QEMU holds the FIFO's read end; libuv then writes it as a pipe.
+    // A plain fd (not a FileHandle, which would close it when collected): the socket owns and closes it.
+    const fd = openSync(this.paths.consoleIn, fsc.O_WRONLY | fsc.O_NONBLOCK);
+    this.input = new Socket({ fd, readable: false, writable: true });
+    this.input.on('error', () => { /* QEMU gone: the QMP side reports the end */ });
     try {
-      this.watcher = watch(this.logPath, { persistent: false }, () => this.pull());
+      this.watcher = watch(this.paths.consoleOut, { persistent: false }, () => this.pull());
       this.watcher.on('error', () => { this.watcher?.close(); this.watcher = null; });
     } catch {
       this.watcher = null;
@@ -60,12 +61,12 @@ export class QemuSerialLink implements SerialLink {
   }
 
   async write(data: Buffer): Promise<void> {
-    const s = this.socket;
+    const s = this.input;
     if (!s || s.destroyed) throw new Error('serial console is not connected');
     await new Promise<void>((resolve, reject) => s.write(data, (err) => (err ? reject(err) : resolve())));
   }
 
-  /** Reads whatever the log gained; coalesces concurrent triggers into one more pass. */
+  /** Reads whatever the file gained; concurrent triggers coalesce into one more pass. */
   private pull(): void {
     if (this.closed) return;
     if (this.reading) { this.again = true; return; }
@@ -79,15 +80,15 @@ export class QemuSerialLink implements SerialLink {
     const fh = this.fh;
     if (!fh) return;
     for (;;) {
-      const buf = Buffer.allocUnsafe(READ_CHUNK);
       let n: number;
       try {
-        ({ bytesRead: n } = await fh.read(buf, 0, READ_CHUNK, this.pos));
+        ({ bytesRead: n } = await fh.read(this.scratch, 0, READ_CHUNK, this.pos - this.base));
       } catch {
         return;
       }
       if (n === 0 || this.closed) return;
-      const chunk = buf.subarray(0, n);
+      // A copy: listeners keep chunks, and a view would pin the whole scratch buffer.
+      const chunk = Buffer.from(this.scratch.subarray(0, n));
       const at = this.pos;
       this.pos += n;
       for (const l of this.listeners) l(chunk, at);
@@ -108,26 +109,9 @@ export class QemuSerialLink implements SerialLink {
     this.closed = true;
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
-    this.socket?.destroy();
+    this.input?.destroy();
     void this.fh?.close().catch(() => undefined);
     this.fh = null;
     this.listeners.clear();
-  }
-}
-
-async function connectUnix(path: string, timeoutMs = 5000): Promise<Socket> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    try {
-      return await new Promise<Socket>((resolve, reject) => {
-        const s = createConnection(path);
-        s.once('connect', () => { s.removeAllListeners('error'); resolve(s); });
-        s.once('error', reject);
-      });
-    } catch (e) {
-      const code = (e as NodeJS.ErrnoException).code;
-      if (Date.now() > deadline || (code !== 'ENOENT' && code !== 'ECONNREFUSED')) throw e;
-      await new Promise((r) => setTimeout(r, 20));
-    }
   }
 }

@@ -17,8 +17,8 @@ function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
     vm: { ...vm, ...overrides },
     accelerator: 'tcg',
     paths: {
-      dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consoleSocket: `${dir}/console.sock`,
-      consoleLog: `${dir}/console.log`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
+      dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consolePipe: `${dir}/console`,
+      consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
       qemuLog: `${dir}/qemu.log`,
     },
   };
@@ -47,8 +47,7 @@ test('direct-boot VM renders the expected argv', () => {
   assert.deepEqual(pairs('-append'), ['console=ttyS0 quiet']);
   assert.deepEqual(pairs('-blockdev')[1], 'driver=qcow2,file=disk0-file,node-name=disk0,discard=unmap');
   assert.deepEqual(pairs('-netdev'), ['user,id=net0,hostfwd=tcp:127.0.0.1:2222-:22']);
-  assert.ok(pairs('-chardev').includes(
-    'socket,id=serial0,path=/d/vms/x/console.sock,server=on,wait=off,logfile=/d/vms/x/console.log,logappend=on'));
+  assert.ok(pairs('-chardev').includes('pipe,id=serial0,path=/d/vms/x/console'));
   assert.ok(argv.includes('-daemonize'));
   assert.ok(argv.includes('-nodefaults'));
 });

@@ -29,10 +29,11 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
 
   add('-chardev', renderOpts('socket', { id: 'qmp', path: paths.qmpSocket, server: true, wait: false }));
   add('-mon', renderOpts(null, { chardev: 'qmp', mode: 'control' }));
-  // QEMU writes the serial log itself, so output is kept while no daemon is attached.
-  add('-chardev', renderOpts('socket', {
-    id: 'serial0', path: paths.consoleSocket, server: true, wait: false, logfile: paths.consoleLog, logappend: true,
-  }));
+  // A pipe chardev: QEMU writes output straight into a regular file (kept while no daemon is attached,
+  // and never retried: a socket chardev's `logfile=` logs a byte again each time a full socket makes the
+  // UART retry it), and reads input from a FIFO it opens read-write, so it never sees EOF when the
+  // daemon goes away and comes back.
+  add('-chardev', renderOpts('pipe', { id: 'serial0', path: paths.consolePipe }));
   add('-serial', 'chardev:serial0');
 
   add('-device', renderOpts('virtio-serial-pci', { id: 'vser0' }));

@@ -1,0 +1,30 @@
+import { appendFile, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import type { VmPaths } from '../../ports/hypervisor.js';
+import { run } from '../../util/run.js';
+
+/**
+ * Readies the console files for a new QEMU: the previous boot's output moves to the end of the history
+ * file (so global offsets do not change), `console.out` starts empty, and the input FIFO exists.
+ */
+export async function prepareConsoleFiles(paths: VmPaths): Promise<void> {
+  const previous = await readFile(paths.consoleOut).catch(() => null);
+  if (previous && previous.length > 0) {
+    await appendFile(paths.consoleHistory, previous);
+    const fh = await open(paths.consoleHistory, 'r');
+    await fh.sync().finally(() => fh.close());
+    await truncate(paths.consoleOut, 0);
+  } else {
+    await (await open(paths.consoleOut, 'a')).close();
+  }
+  const isFifo = await stat(paths.consoleIn).then((s) => s.isFIFO(), () => false);
+  if (!isFifo) {
+    await rm(paths.consoleIn, { force: true });
+    // Node has no mkfifo(3); coreutils' mkfifo is on every Linux host QEMU runs on.
+    const r = await run('mkfifo', ['-m', '600', paths.consoleIn], 10_000);
+    if (r.code !== 0) throw new Error(`mkfifo ${paths.consoleIn} failed: ${r.stderr.trim()}`);
+  }
+}
+
+export async function historySize(paths: VmPaths): Promise<number> {
+  return stat(paths.consoleHistory).then((s) => s.size, () => 0);
+}

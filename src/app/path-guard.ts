@@ -1,4 +1,4 @@
-import { realpath } from 'node:fs/promises';
+import { realpath, stat } from 'node:fs/promises';
 import { isAbsolute, join, relative, sep } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 
@@ -19,7 +19,11 @@ export async function resolveAllowedPath(userPath: string, allowedRoots: string[
     const realRoot = await realpath(root).catch(() => null);
     if (realRoot === null) continue;
     const rel = relative(realRoot, real);
-    if (rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel)) return real;
+    if (rel !== '' && !rel.startsWith('..' + sep) && rel !== '..' && !isAbsolute(rel)) {
+      const st = await stat(real);
+      if (!st.isFile()) throw new DomainError('VALIDATION_FAILED', `${field} '${userPath}' is not a regular file`, { field });
+      return real;
+    }
   }
   throw new DomainError('FORBIDDEN_PATH', `${field} '${userPath}' is outside the folders Grove may read (${allowedRoots.join(', ')})`, { field });
 }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
 import { assertCan, isLive } from '../domain/vm-state.js';
-import { assertValidName, assertValidNetwork, isUuid, type Vm, type VmBoot, type VmNetwork, type VmState } from '../domain/vm.js';
+import { assertValidName, assertValidNetwork, isUuid, resolveNetwork, type Vm, type VmBoot, type VmNetwork, type VmNetworkInput, type VmState } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { EventSink } from '../ports/event-sink.js';
 import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
@@ -13,6 +13,7 @@ import type { ConsoleService, WaitResult } from './console/console-service.js';
 import type { DataLayout } from './layout.js';
 import { OperationLocks } from './operation-lock.js';
 import { resolveAllowedPath } from './path-guard.js';
+import { compileWaitPattern } from './console/wait-pattern.js';
 
 export interface Logger {
   info(obj: object, msg?: string): void;
@@ -32,14 +33,14 @@ export interface CreateVmInput {
   initrd?: string;
   cmdline?: string;
   iso?: string;
-  network?: Partial<VmNetwork>;
+  network?: VmNetworkInput;
 }
 
 export interface UpdateVmInput {
   name?: string;
   cpu?: number;
   memoryMB?: number;
-  network?: Partial<VmNetwork>;
+  network?: VmNetworkInput;
 }
 
 export interface StartResult {
@@ -124,7 +125,7 @@ export class VmService {
     if ((input.initrd !== undefined || input.cmdline !== undefined) && input.kernel === undefined) {
       throw invalid(`'initrd' and 'cmdline' need 'kernel'`, { field: input.initrd !== undefined ? 'initrd' : 'cmdline' });
     }
-    const network: VmNetwork = { mode: input.network?.mode ?? 'user', portForwards: input.network?.portForwards ?? [] };
+    const network = resolveNetwork(input.network);
     assertValidNetwork(network);
 
     const roots = [this.d.layout.images, this.d.layout.transfer];
@@ -187,7 +188,7 @@ export class VmService {
       if (patch.cpu !== undefined && patch.cpu !== vm.cpu) { next.cpu = patch.cpu; hw.push('cpu'); }
       if (patch.memoryMB !== undefined && patch.memoryMB !== vm.memoryMB) { next.memoryMB = patch.memoryMB; hw.push('memoryMB'); }
       if (patch.network !== undefined) {
-        const network: VmNetwork = { mode: patch.network.mode ?? vm.network.mode, portForwards: patch.network.portForwards ?? vm.network.portForwards };
+        const network = resolveNetwork(patch.network, vm.network);
         assertValidNetwork(network);
         if (JSON.stringify(network) !== JSON.stringify(vm.network)) { next.network = network; hw.push('network'); }
       }
@@ -234,6 +235,8 @@ export class VmService {
 
   async start(ref: string, waitFor?: { console: string; timeoutSeconds: number }): Promise<StartResult> {
     const { id } = this.get(ref);
+    // A bad pattern is the caller's mistake: refuse it before anything starts.
+    if (waitFor) compileWaitPattern(waitFor.console);
     let fromOffset = 0;
     const vm = await this.locks.run(id, 'start', async () => {
       const vm = this.get(id);
@@ -294,6 +297,14 @@ export class VmService {
   async forceStop(ref: string): Promise<Vm> {
     const vm = this.get(ref);
     assertCan('forceStop', vm.state, vm.name);
+    if (!this.live.has(vm.id) && vm.state === 'starting') {
+      // QEMU is being launched: wait for that (it holds the VM's lock), then cut what it started.
+      await this.locks.run(vm.id, 'force-stop', async () => {
+        const cur = this.get(vm.id);
+        if (cur.state !== 'stopped') await this.killNow(cur);
+      });
+      return this.get(vm.id);
+    }
     await this.killNow(vm);
     return this.get(vm.id);
   }

@@ -38,7 +38,9 @@ async function serve(args: string[]): Promise<void> {
   process.stdout.write(lines.join('\n') + '\n');
   const stop = (sig: string) => {
     log.info({ signal: sig }, 'shutting down; running VMs keep running');
-    void daemon.close().then(() => process.exit(0));
+    // A client that never lets go must not keep the daemon alive.
+    setTimeout(() => process.exit(0), 10_000).unref();
+    void daemon.close().then(() => process.exit(0), () => process.exit(1));
   };
   process.once('SIGINT', () => stop('SIGINT'));
   process.once('SIGTERM', () => stop('SIGTERM'));

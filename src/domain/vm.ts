@@ -16,6 +16,19 @@ export interface VmNetwork {
   portForwards: PortForward[];
 }
 
+/** As callers give it: any part may be left out; a forward's protocol defaults to tcp. */
+export interface VmNetworkInput {
+  mode?: VmNetwork['mode'];
+  portForwards?: (Omit<PortForward, 'protocol'> & { protocol?: PortForward['protocol'] })[];
+}
+
+export function resolveNetwork(input: VmNetworkInput | undefined, current: VmNetwork = { mode: 'user', portForwards: [] }): VmNetwork {
+  return {
+    mode: input?.mode ?? current.mode,
+    portForwards: input?.portForwards?.map((f) => ({ host: f.host, guest: f.guest, protocol: f.protocol ?? 'tcp' })) ?? current.portForwards,
+  };
+}
+
 /** Paths here are the VM's own copies inside its folder, never the caller's originals. */
 export interface VmBoot {
   kernel?: string;

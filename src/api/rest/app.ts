@@ -24,8 +24,8 @@ export interface AppOptions {
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
 }
 
-const PUBLIC_PATHS = new Set(['/api/v1/health', '/api/v1/openapi.json', '/api/v1/docs']);
 const BODY_LIMIT = 1024 * 1024;
+const SHARED_SCHEMAS = [Problem, Vm, EventEnvelope];
 
 /**
  * Query strings and path params arrive as text and are coerced to their declared types; bodies are JSON
@@ -35,6 +35,7 @@ function validators() {
   const make = (coerce: boolean) => {
     const ajv = new Ajv({ coerceTypes: coerce ? 'array' : false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
     addFormats.default(ajv);
+    for (const schema of SHARED_SCHEMAS) ajv.addSchema(schema);
     return ajv;
   };
   return { body: make(false), other: make(true) };
@@ -51,6 +52,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     forceCloseConnections: true,
     ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
+    // Errors the router raises before any route runs (a malformed %-escape in the URL) are problems too.
+    frameworkErrors: (err, req, reply) => { void sendProblem(reply, toProblem(err, req)); },
   });
 
   const ajv = validators();
@@ -73,24 +76,40 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (p.status >= 500 && p.code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, p);
   });
-  app.setNotFoundHandler(async (req, reply) => sendProblem(reply, problem('NOT_FOUND', `no route ${req.method} ${req.url.split('?')[0]}`)));
+  const known = routeTable(app);
+  app.setNotFoundHandler(async (req, reply) => {
+    const path = req.url.split('?')[0]!;
+    const methods = known.methodsFor(path);
+    if (methods.length > 0) {
+      reply.header('allow', methods.join(', '));
+      return sendProblem(reply, problem('METHOD_NOT_ALLOWED', `${req.method} is not supported on ${path}; use ${methods.join(', ')}`));
+    }
+    return sendProblem(reply, problem('NOT_FOUND', `no route ${req.method} ${path}`));
+  });
 
-  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [], publicPaths: PUBLIC_PATHS });
+  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [] });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
+    transformObject: (doc) => optionalEmptyBodies(doc as unknown as OpenApiDoc) as never,
     openapi: {
       openapi: '3.1.0',
       info: {
         title: 'Grove API',
         version: opts.services.version,
+        license: { name: 'Apache-2.0', identifier: 'Apache-2.0' },
         description: 'Headless QEMU VM manager. Every endpoint except health, openapi.json and docs needs `Authorization: Bearer <token>`. Errors are RFC 9457 problem+json with a stable `code`. Wherever a path has `:id`, the VM id or its name is accepted.',
       },
       servers: [{ url: '/' }],
       components: { securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } } },
       security: [{ bearer: [] }],
       tags: [
-        { name: 'VMs' }, { name: 'Lifecycle' }, { name: 'Console' }, { name: 'Events' }, { name: 'Host' },
+        { name: 'VMs', description: 'Define, list, change and delete VMs.' },
+        { name: 'Lifecycle', description: 'Start, stop, pause, resume, restart: state changes, one operation per VM at a time.' },
+        { name: 'Console', description: 'The serial console: read by offset, type, run commands, interactive WebSocket.' },
+        { name: 'Events', description: 'Live and replayable events over SSE and WebSocket.' },
+        { name: 'Host', description: 'Liveness, host facts and usage.' },
       ],
     },
   });
@@ -106,4 +125,36 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   for (const p of opts.plugins ?? []) await p(app);
   return app;
+}
+
+interface OpenApiDoc {
+  paths?: Record<string, Record<string, { requestBody?: { required?: boolean; content?: Record<string, { schema?: { required?: unknown[] } }> } }>>;
+}
+
+/** Action bodies whose fields are all optional may be left out entirely; say so in the document. */
+function optionalEmptyBodies(doc: OpenApiDoc): OpenApiDoc {
+  for (const ops of Object.values(doc.paths ?? {})) {
+    for (const op of Object.values(ops)) {
+      const rb = op?.requestBody;
+      if (!rb?.content) continue;
+      const schemas = Object.values(rb.content).map((c) => c.schema);
+      if (schemas.every((s) => !s?.required || s.required.length === 0)) rb.required = false;
+    }
+  }
+  return doc;
+}
+
+/** Route patterns by method, so a wrong method on a known path is a 405 naming the right ones. */
+function routeTable(app: FastifyInstance) {
+  const routes: { re: RegExp; method: string }[] = [];
+  app.addHook('onRoute', (r) => {
+    const url = r.url.replace(/\/+$/, '');
+    const re = new RegExp(`^${url.split('/').map((seg) => (seg.startsWith(':') ? '[^/]+' : seg.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))).join('/')}/?$`);
+    for (const m of Array.isArray(r.method) ? r.method : [r.method]) routes.push({ re, method: m });
+  });
+  return {
+    methodsFor(path: string): string[] {
+      return [...new Set(routes.filter((r) => r.re.test(path)).map((r) => r.method))].sort();
+    },
+  };
 }

@@ -59,6 +59,7 @@ export async function consoleRoutes(app: FastifyInstance, { services: s }: { ser
   app.route<Ref>({
     method: 'GET',
     url: '/vms/:id/console/ws',
+    config: { originCheck: true },
     schema: {
       tags, summary: 'Interactive console (WebSocket)', operationId: 'consoleWebSocket',
       description: 'Upgrade to a WebSocket carrying the raw serial stream both ways (binary frames out; text or binary frames in), as xterm.js attach expects. The recent buffer is sent first. Closes when the VM stops.',

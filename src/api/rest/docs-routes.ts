@@ -15,9 +15,9 @@ export async function docsRoutes(app: FastifyInstance): Promise<void> {
   const bundlePath = require.resolve('redoc/bundles/redoc.standalone.js');
   let bundle: Buffer | null = null;
 
-  app.get('/openapi.json', { schema: { hide: true } }, async (_req, reply) => reply.type('application/json').send(app.swagger()));
-  app.get('/docs', { schema: { hide: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
-  app.get('/docs/redoc.standalone.js', { schema: { hide: true } }, async (_req, reply) => {
+  app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => reply.type('application/json').send(app.swagger()));
+  app.get('/docs', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => reply.type('text/html; charset=utf-8').send(PAGE));
+  app.get('/docs/redoc.standalone.js', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => {
     bundle ??= await readFile(bundlePath);
     return reply.type('application/javascript').header('cache-control', 'public, max-age=86400').send(bundle);
   });

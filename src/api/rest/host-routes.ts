@@ -5,7 +5,8 @@ import type { ApiServices } from './context.js';
 
 export async function hostRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
   app.get('/health', {
-    schema: { tags: ['Host'], summary: 'Liveness', operationId: 'health', security: [], response: responses({ 200: Health }, []) },
+    schema: { tags: ['Host'], summary: 'Liveness', operationId: 'health', security: [], response: responses({ 200: Health }, [], { public: true }) },
+    config: { public: true },
   }, async () => ({ status: 'ok' as const, version: s.version, uptimeSeconds: Math.round((Date.now() - s.startedAt) / 1000) }));
 
   app.get('/host', {

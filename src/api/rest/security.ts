@@ -1,16 +1,25 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { problem, sendProblem } from './problem.js';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { problem, sendProblem, type ProblemBody } from './problem.js';
 
 export interface SecurityOptions {
   token: string;
   /** Extra Host names accepted besides loopback ones (e.g. a name the daemon is published under). */
   allowedHosts: string[];
-  publicPaths: Set<string>;
 }
 
-const ORIGIN_CHECKED = [/^\/mcp(\/|$|\?)/, /^\/api\/v1\/events(\/|$|\?)/, /\/ws(\?|$)/];
+/** Per-route flags, set in a route's `config`: the decision follows the matched route, not URL spelling. */
+export interface RouteSecurity {
+  /** No token needed (health, OpenAPI, docs). */
+  public?: boolean;
+  /** Browsers' cross-site requests are refused (streams, WebSockets, MCP). */
+  originCheck?: boolean;
+}
+
+declare module 'fastify' {
+  interface FastifyContextConfig extends RouteSecurity {}
+}
 
 export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
   const expected = digest(opts.token);
@@ -20,21 +29,34 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     const host = hostName(req.headers.host);
     if (host === null || !(isLoopbackName(host) || allowed.has(host))) {
       // DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own Host.
-      return sendProblem(reply, problem('FORBIDDEN', `Host '${req.headers.host ?? ''}' is not allowed (loopback names or --allowed-host only)`));
+      return refuse(req, reply, problem('FORBIDDEN', `Host '${req.headers.host ?? ''}' is not allowed (loopback names or --allowed-host only)`));
     }
-    const path = req.url.split('?')[0]!;
+    const flags = (req.routeOptions.config ?? {}) as RouteSecurity;
     const origin = req.headers.origin;
-    if (origin !== undefined && ORIGIN_CHECKED.some((re) => re.test(path)) && !sameOrigin(origin, req.headers.host!)) {
-      return sendProblem(reply, problem('FORBIDDEN', `Origin '${origin}' is not allowed on ${path}`));
+    const isUpgrade = req.headers.upgrade !== undefined;
+    if (origin !== undefined && (flags.originCheck || isUpgrade) && !sameOrigin(origin, req.headers.host!)) {
+      return refuse(req, reply, problem('FORBIDDEN', `Origin '${origin}' may not use this endpoint`));
     }
-    if (opts.publicPaths.has(path) || path.startsWith('/api/v1/docs/')) return;
+    if (flags.public) return;
     const auth = req.headers.authorization;
     const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
       reply.header('www-authenticate', 'Bearer realm="grove"');
-      return sendProblem(reply, problem('UNAUTHORIZED', m ? 'wrong token' : 'missing Authorization: Bearer <token> header'));
+      return refuse(req, reply, problem('UNAUTHORIZED', m ? 'wrong token' : 'missing Authorization: Bearer <token> header'));
     }
   });
+}
+
+/**
+ * A refused WebSocket upgrade is answered and then its socket is closed: it was taken out of the HTTP
+ * server's keep-alive handling, so nothing else would ever close it.
+ */
+function refuse(req: FastifyRequest, reply: FastifyReply, body: ProblemBody): FastifyReply {
+  if (req.headers.upgrade !== undefined) {
+    reply.header('connection', 'close');
+    reply.raw.once('finish', () => req.raw.socket.destroy());
+  }
+  return sendProblem(reply, body);
 }
 
 /** Hashing first makes the comparison constant-time regardless of the presented token's length. */
@@ -67,8 +89,4 @@ function sameOrigin(origin: string, hostHeader: string): boolean {
   } catch {
     return false;
   }
-}
-
-export function requestIsPublic(req: FastifyRequest, publicPaths: Set<string>): boolean {
-  return publicPaths.has(req.url.split('?')[0]!);
 }

@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import {
   CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
-  StopBody, UpdateVmBody, Vm, VmErrors, VmList,
+  StopBody, UpdateVmBody, VmRef, VmErrors, VmList,
 } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
 
@@ -27,7 +27,7 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
     schema: {
       tags, summary: 'Create a VM', operationId: 'createVm',
       description: 'Defines a VM (state `stopped`) from a kernel+initrd (direct boot), a disk image copied as its disk, or a blank disk plus an ISO. Host paths must lie inside `<data>/images` or `<data>/transfer`.',
-      body: CreateVmBody, response: responses({ 201: Vm }, [404, 409, 502]),
+      body: CreateVmBody, response: responses({ 201: VmRef }, [404, 409, 502]),
     },
   }, async (req, reply) => {
     const b = req.body;
@@ -48,13 +48,13 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   }, async (req) => s.vms.stopAll(req.body));
 
   app.get<Ref>('/vms/:id', {
-    schema: { tags, summary: 'Get a VM', operationId: 'getVm', params: VmRefParams, response: responses({ 200: Vm }, [404]) },
+    schema: { tags, summary: 'Get a VM', operationId: 'getVm', params: VmRefParams, response: responses({ 200: VmRef }, [404]) },
   }, async (req) => s.vms.get(req.params.id));
 
   app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {
     schema: {
       tags, summary: 'Update a VM', operationId: 'updateVm', description: 'Rename at any time; cpu, memory and network only while stopped.',
-      params: VmRefParams, body: UpdateVmBody, response: responses({ 200: Vm }, [404, 409]),
+      params: VmRefParams, body: UpdateVmBody, response: responses({ 200: VmRef }, [404, 409]),
     },
   }, async (req) => s.vms.update(req.params.id, req.body));
 
@@ -80,13 +80,13 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
     schema: {
       tags: lifecycle, summary: 'Stop a VM (ACPI)', operationId: 'stopVm',
       description: 'Presses the ACPI power button and waits for the guest to power off. On timeout: 504, or with `force` the power is cut.',
-      params: VmRefParams, body: StopBody, response: responses({ 200: Vm }, [404, 409, 502, 504]),
+      params: VmRefParams, body: StopBody, response: responses({ 200: VmRef }, [404, 409, 502, 504]),
     },
   }, async (req) => s.vms.stop(req.params.id, req.body));
 
   const simple = (path: string, operationId: string, summary: string, description: string, fn: (id: string) => Promise<unknown>): void => {
     app.post<Ref & { Body: Static<typeof Empty> }>(`/vms/:id/${path}`, {
-      schema: { tags: lifecycle, summary, description, operationId, params: VmRefParams, body: Empty, response: responses({ 200: Vm }, [404, 409, 502]) },
+      schema: { tags: lifecycle, summary, description, operationId, params: VmRefParams, body: Empty, response: responses({ 200: VmRef }, [404, 409, 502]) },
     }, async (req) => fn(req.params.id));
   };
   simple('force-stop', 'forceStopVm', 'Cut power', 'Ends QEMU at once. Works from error and during a graceful stop.', (id) => s.vms.forceStop(id));
@@ -97,7 +97,7 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
     schema: {
       tags: lifecycle, summary: 'Restart a VM', operationId: 'restartVm',
       description: 'Default: ACPI power-off (forced after `timeoutSeconds`) then start. `hard`: immediate hardware reset.',
-      params: VmRefParams, body: RestartBody, response: responses({ 200: Vm }, [404, 409, 502, 504]),
+      params: VmRefParams, body: RestartBody, response: responses({ 200: VmRef }, [404, 409, 502, 504]),
     },
   }, async (req) => s.vms.restart(req.params.id, req.body));
 

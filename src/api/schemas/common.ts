@@ -20,15 +20,16 @@ export const Problem = Type.Object({
   errors: Type.Optional(Type.Array(Type.Object({ path: Type.String(), message: Type.String() }))),
 }, { $id: 'Problem', additionalProperties: true, description: 'RFC 9457 problem details' });
 
-const problemContent = { content: { 'application/problem+json': { schema: Problem } } };
+const problemContent = { content: { 'application/problem+json': { schema: Type.Ref(Problem) } } };
 
 /** The response map of a route: its success schema plus the problem shapes it can answer with. */
-export function responses(ok: Record<number, TSchema | null>, errors: number[]): Record<number, unknown> {
+export function responses(ok: Record<number, TSchema | null>, errors: number[], opts: { public?: boolean } = {}): Record<number, unknown> {
   const out: Record<number, unknown> = {};
   for (const [status, schema] of Object.entries(ok)) {
     out[Number(status)] = schema ?? { type: 'null', description: 'No content' };
   }
-  for (const s of new Set([400, 401, 403, 500, ...errors])) out[s] = { description: STATUS_TEXT[s] ?? 'Error', ...problemContent };
+  const always = opts.public ? [403, 500] : [400, 401, 403, 500];
+  for (const s of new Set([...always, ...errors])) out[s] = { description: STATUS_TEXT[s] ?? 'Error', ...problemContent };
   return out;
 }
 

@@ -8,7 +8,7 @@ export const VmName = Type.String({ pattern: NAME_PATTERN, description: 'Unique 
 export const PortForward = Type.Object({
   host: Type.Integer({ minimum: 1024, maximum: 65535, description: 'Port on 127.0.0.1 of the host' }),
   guest: Type.Integer({ minimum: 1, maximum: 65535 }),
-  protocol: Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' }),
+  protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' })),
 }, { additionalProperties: false });
 
 export const Network = Type.Object({
@@ -46,7 +46,8 @@ export const Vm = Type.Object({
   lastError: Type.Union([Type.String(), Type.Null()]),
 }, { $id: 'Vm' });
 
-export const VmList = Type.Array(Vm);
+export const VmRef = Type.Ref(Vm);
+export const VmList = Type.Array(VmRef);
 
 export const CreateVmBody = Type.Object({
   name: VmName,
@@ -90,7 +91,7 @@ export const StartBody = Type.Object({ waitFor: Type.Optional(WaitFor) }, { addi
 export type StartBody = Static<typeof StartBody>;
 
 export const StartResult = Type.Object({
-  vm: Vm,
+  vm: Type.Ref(Vm),
   waitFor: Type.Optional(Type.Object({
     matched: Type.String({ description: 'The text that matched' }),
     offset: Type.Integer({ description: 'Console offset of the match' }),

@@ -19,6 +19,7 @@ export async function eventRoutes(app: FastifyInstance, { services: s }: { servi
   app.route<Q>({
     method: 'GET',
     url: '/events',
+    config: { originCheck: true },
     schema: {
       tags: ['Events'], summary: 'Live events (SSE or WebSocket)', operationId: 'events',
       description: [

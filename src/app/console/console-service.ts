@@ -9,6 +9,7 @@ import { ConsoleBuffer } from './console-buffer.js';
 import { frameCommand, parseExecuteOutput } from './execute-protocol.js';
 import { stripAnsi } from './ansi.js';
 import { compileWaitPattern } from './wait-pattern.js';
+import { wholeCharacters } from './utf8.js';
 
 export const CONSOLE_BUFFER_BYTES = 1024 * 1024;
 export const CONSOLE_READ_MAX = 1024 * 1024;
@@ -115,27 +116,28 @@ export class ConsoleService {
     });
   }
 
+  /**
+   * Without `since`: the latest `limit` bytes since the last clear (`truncated`: older output skipped).
+   * With `since`: from there on (`truncated`: newer output remains). Pages end on character boundaries.
+   */
   async read(vm: Vm, opts: { since?: number; limit: number; stripAnsi: boolean }): Promise<ConsoleRead> {
     const limit = Math.min(opts.limit, CONSOLE_READ_MAX);
     const clearOffset = this.deps.vms.consoleClearOffset(vm.id);
     const end = await this.end(vm.id);
-    let from: number;
-    let truncated: boolean;
-    if (opts.since === undefined) {
-      const start = Math.max(clearOffset, 0);
-      from = Math.max(start, end - limit);
-      truncated = from > start;
-    } else {
-      from = Math.max(opts.since, clearOffset);
-      truncated = false;
-    }
-    if (from > end) from = end;
-    const to = Math.min(end, from + limit);
-    if (opts.since !== undefined) truncated = to < end;
-    const bytes = await this.readRange(vm.id, from, to);
-    let data = bytes.toString('utf8');
-    if (opts.stripAnsi) data = stripAnsi(data);
-    return { data, offset: from, nextOffset: from + bytes.length, truncated };
+    const tail = opts.since === undefined;
+    const from = Math.min(end, tail ? Math.max(clearOffset, end - limit) : Math.max(opts.since!, clearOffset));
+    const raw = await this.readRange(vm.id, from, Math.min(end, from + limit));
+    const whole = wholeCharacters(raw);
+    const bytes = raw.subarray(whole.start, whole.end);
+    const offset = from + whole.start;
+    const nextOffset = offset + bytes.length;
+    const data = bytes.toString('utf8');
+    return {
+      data: opts.stripAnsi ? stripAnsi(data) : data,
+      offset,
+      nextOffset,
+      truncated: tail ? offset > clearOffset : nextOffset < end,
+    };
   }
 
   private async readRange(vmId: string, from: number, to: number): Promise<Buffer> {

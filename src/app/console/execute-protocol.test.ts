@@ -50,15 +50,31 @@ test('a simple command is typed as-is on one line', () => {
   assert.ok(f.input.startsWith('\x15'));
 });
 
-test('multi-line, commented and trailing-operator commands go through eval with octal escapes', () => {
-  for (const cmd of ['echo a\necho b', 'echo hi # note', 'sleep 1 &', 'true;', 'echo \\']) {
-    const f = frameCommand(cmd, 'y');
-    assert.equal(f.input.split('\n').length, 2, cmd);
-    assert.match(f.input, /eval "\$\(printf '(\\\d{3})+'\)"/, cmd);
-    const octal = /printf '((?:\\\d{3})+)'/.exec(f.input)![1]!;
-    const decoded = Buffer.from(octal.split('\\').slice(1).map((o) => parseInt(o, 8))).toString('utf8');
-    assert.equal(decoded, cmd);
+/** Rebuilds what the chunk lines put into the shell variable. */
+function decodeChunks(input: string): string {
+  const bytes: number[] = [];
+  for (const m of input.matchAll(/printf '((?:\\\d{3})+)'; printf x/g)) {
+    for (const o of m[1]!.split('\\').slice(1)) bytes.push(parseInt(o, 8));
   }
+  return Buffer.from(bytes).toString('utf8');
+}
+
+test('multi-line, commented and trailing-operator commands are rebuilt in a variable and eval-ed', () => {
+  for (const cmd of ['echo a\necho b', 'echo hi # note', 'sleep 1 &', 'true;', 'echo \\', 'printf "%s\\n" 100%\n']) {
+    const f = frameCommand(cmd, 'y');
+    const lines = f.input.split('\n').filter((l) => l !== '');
+    assert.match(lines.at(-1)!, /eval "\$__grove_cmd"/, cmd);
+    assert.equal(decodeChunks(f.input), cmd, cmd);
+  }
+});
+
+test('long commands are sent in lines short enough for a line editor', () => {
+  const cmd = `echo ${'é'.repeat(1500)}`;
+  const f = frameCommand(cmd, 'z');
+  const lines = f.input.split('\n');
+  assert.ok(lines.length > 10);
+  for (const l of lines) assert.ok(l.length < 800, `line of ${l.length}`);
+  assert.equal(decodeChunks(f.input), cmd);
 });
 
 test('tokens must be alphanumeric', () => {

@@ -17,12 +17,27 @@ export interface ExecuteFrame {
 const BEGIN = '__GROVE_BEGIN';
 const END = '__GROVE_END';
 
+/** Above this, a command is sent in chunks: busybox's line editor keeps only about 1000 characters a line. */
+const MAX_TYPED = 512;
+/** Bytes per chunk line: 4 characters each as octal escapes, plus the assignment, stays under 800. */
+const CHUNK_BYTES = 160;
+const VAR = '__grove_cmd';
+
 export function frameCommand(command: string, token: string): ExecuteFrame {
   if (!/^[A-Za-z0-9]+$/.test(token)) throw new Error('token must be alphanumeric');
-  const body = needsEval(command) ? `eval "$(printf '${octal(command)}')"` : command;
+  const markers = (body: string) => `printf '%s_%s\\n' ${BEGIN} ${token}; ${body}; printf '%s_%s:%d\\n' ${END} ${token} "$?"\n`;
   // Ctrl-U first: drop any half-typed line so it cannot be glued to ours.
-  const input = `\x15printf '%s_%s\\n' ${BEGIN} ${token}; ${body}; printf '%s_%s:%d\\n' ${END} ${token} "$?"\n`;
-  return { token, input, begin: `${BEGIN}_${token}`, end: `${END}_${token}:` };
+  if (!needsEval(command) && Buffer.byteLength(command) <= MAX_TYPED) {
+    return { token, input: `\x15${markers(command)}`, begin: `${BEGIN}_${token}`, end: `${END}_${token}:` };
+  }
+  // The command is rebuilt in a shell variable, a short line at a time, then run with eval. `printf x`
+  // guards the trailing newlines that command substitution would strip from a chunk.
+  const bytes = Buffer.from(command, 'utf8');
+  const lines = [`\x15${VAR}=`];
+  for (let i = 0; i < bytes.length; i += CHUNK_BYTES) {
+    lines.push(`${VAR}="$${VAR}$(printf '${octal(bytes.subarray(i, i + CHUNK_BYTES))}'; printf x)"; ${VAR}="\${${VAR}%x}"`);
+  }
+  return { token, input: `${lines.join('\n')}\n${markers(`eval "$${VAR}"`)}`, begin: `${BEGIN}_${token}`, end: `${END}_${token}:` };
 }
 
 /**
@@ -35,8 +50,8 @@ function needsEval(command: string): boolean {
   return /[\r\n#]/.test(command) || /[;&|\\]\s*$/.test(command) || command.trim() === '';
 }
 
-function octal(s: string): string {
-  return [...Buffer.from(s, 'utf8')].map((b) => `\\${b.toString(8).padStart(3, '0')}`).join('');
+function octal(b: Buffer): string {
+  return [...b].map((x) => `\\${x.toString(8).padStart(3, '0')}`).join('');
 }
 
 export type ParseResult =

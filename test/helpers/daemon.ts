@@ -112,7 +112,9 @@ export function killVmsOf(dataDir: string): void {
   for (const id of ids) {
     try {
       const pid = Number(readFileSync(join(dataDir, 'vms', id, 'qemu.pid'), 'utf8').trim());
-      if (pid > 0) process.kill(pid, 'SIGKILL');
+      // A stopped VM leaves its pid file behind: only kill the pid if it still is this VM's QEMU.
+      const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+      if (pid > 0 && cmdline.includes(join(dataDir, 'vms', id))) process.kill(pid, 'SIGKILL');
     } catch { /* not running */ }
   }
 }

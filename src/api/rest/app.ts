@@ -92,7 +92,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
     refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json['$id'] === 'string' ? json['$id'] : `def-${i}`) },
-    transformObject: (doc) => optionalEmptyBodies(doc as unknown as OpenApiDoc) as never,
+    transformObject: (doc) => optionalEmptyBodies(('openapiObject' in doc ? doc.openapiObject : doc.swaggerObject) as unknown as OpenApiDoc) as never,
     openapi: {
       openapi: '3.1.0',
       info: {

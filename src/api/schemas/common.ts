@@ -28,7 +28,7 @@ export function responses(ok: Record<number, TSchema | null>, errors: number[], 
   for (const [status, schema] of Object.entries(ok)) {
     out[Number(status)] = schema ?? { type: 'null', description: 'No content' };
   }
-  const always = opts.public ? [403, 500] : [400, 401, 403, 500];
+  const always = opts.public ? [400, 403, 500] : [400, 401, 403, 500];
   for (const s of new Set([...always, ...errors])) out[s] = { description: STATUS_TEXT[s] ?? 'Error', ...problemContent };
   return out;
 }

@@ -104,4 +104,6 @@ test('wait patterns: literal text is escaped, /re/flags compiled, bad regex reje
   assert.equal(compileWaitPattern('/ready\\s+\\d+/i').test('READY 42'), true);
   assert.throws(() => compileWaitPattern('/(/'), /invalid regular expression/);
   assert.throws(() => compileWaitPattern(''), /empty/);
+  assert.throws(() => compileWaitPattern('/bin/sh'), /not flags.*\/\\\/bin\\\/sh\//);
+  assert.equal(compileWaitPattern('/\\/bin\\/sh/').test('exec /bin/sh'), true);
 });

@@ -50,7 +50,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
 
   const db: Db = openDb(layout.db);
   const vmRepo = new SqliteVmRepo(db);
-  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention });
+  const transact = <T>(fn: () => T): T => db.transaction(fn)();
+  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact);
   const accel = await chooseAccelerator(cfg.accelerator, cfg.qemuBinary);
   log.info({ accelerator: accel.accelerator, why: accel.why }, 'accelerator chosen');
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
@@ -58,7 +59,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact: (fn) => db.transaction(fn)(),
+    log: log.child({ component: 'vms' }), transact,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 

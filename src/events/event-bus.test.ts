@@ -58,3 +58,16 @@ test('ids keep growing after pruning everything older', () => {
   assert.equal(b.latestId(), last);
   assert.equal(b.publish({ type: 'vm.updated', data: {} }).id, last + 1);
 });
+
+test('persist hooks run in the same transaction as the event: a failing hook stores neither', () => {
+  const db = openDb(':memory:');
+  const b = new EventBus(new SqliteEventRepo(db), { retention: 100 }, (fn) => db.transaction(fn)());
+  const seen: number[] = [];
+  let fail = false;
+  b.onPersist((e) => { if (fail) throw new Error('outbox full'); seen.push(e.id); });
+  const first = b.publish({ type: 'vm.updated', data: {} });
+  fail = true;
+  assert.throws(() => b.publish({ type: 'vm.updated', data: {} }), /outbox full/);
+  assert.deepEqual(seen, [first.id]);
+  assert.equal(b.latestId(), first.id);
+});

@@ -1,6 +1,6 @@
 import type { EventFilter, GroveEvent, NewEvent } from '../domain/events.js';
 import { matchesFilter } from '../domain/events.js';
-import type { EventRepo } from '../ports/repos.js';
+import type { EventRepo, Transact } from '../ports/repos.js';
 import type { EventSink } from '../ports/event-sink.js';
 
 export type Deliver = (e: GroveEvent) => void;
@@ -28,12 +28,25 @@ const REPLAY_PAGE = 500;
  */
 export class EventBus implements EventSink {
   private readonly subs = new Set<{ filter: EventFilter; deliver: Deliver }>();
+  private readonly persistHooks: ((e: GroveEvent) => void)[] = [];
   private appendsSincePrune = 0;
 
-  constructor(private readonly repo: EventRepo, private readonly opts: EventBusOptions) {}
+  constructor(private readonly repo: EventRepo, private readonly opts: EventBusOptions, private readonly transact: Transact = (fn) => fn()) {}
+
+  /**
+   * Runs inside the transaction that stores each event (a webhook outbox writes its deliveries here), so
+   * an event and what must follow from it are committed together or not at all.
+   */
+  onPersist(hook: (e: GroveEvent) => void): void {
+    this.persistHooks.push(hook);
+  }
 
   publish(e: NewEvent): GroveEvent {
-    const stored = this.repo.append(e);
+    const stored = this.transact(() => {
+      const ev = this.repo.append(e);
+      for (const h of this.persistHooks) h(ev);
+      return ev;
+    });
     if (++this.appendsSincePrune >= Math.max(100, Math.floor(this.opts.retention / 10))) {
       this.appendsSincePrune = 0;
       this.repo.prune(this.opts.retention);

@@ -3,9 +3,10 @@ import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmP
 import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
 import type { QemuSerialLink } from './serial-link.js';
-import { isAlive, procCpuSeconds, procRssBytes } from './proc-stats.js';
+import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
 
 const KILL_GRACE_MS = 3000;
+const PROCESS_END_MS = 3000;
 
 export class QemuInstance implements VmInstance {
   readonly exited: Promise<ExitInfo>;
@@ -23,7 +24,7 @@ export class QemuInstance implements VmInstance {
     this.exited = new Promise<ExitInfo>((resolve) => {
       qmpClient.once('close', () => {
         void (async () => {
-          await this.serial.flushAndClose();
+          await Promise.all([this.serial.flushAndClose(), waitForProcessEnd(this.pid, PROCESS_END_MS)]);
           // QEMU's own words only matter when it did not end cleanly.
           const tail = this.shutdownReason === null ? await readTail(this.paths.qemuLog, 4096) : '';
           resolve({

@@ -35,3 +35,18 @@ export function isAlive(pid: number): boolean {
     return (e as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
+
+/**
+ * Waits until the process has really ended (gone, or a zombie nobody reaped yet). QEMU closes its QMP
+ * socket a moment before it exits and releases its image locks; a start right after a stop must not
+ * find the disk still locked.
+ */
+export async function waitForProcessEnd(pid: number, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const state = await readFile(`/proc/${pid}/stat`, 'utf8').then((s) => s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), () => null);
+    if (state === null || state === 'Z' || state === 'X') return true;
+    if (Date.now() > deadline) return false;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+}

@@ -1,5 +1,4 @@
 import { copyFile, mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
@@ -7,23 +6,14 @@ import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { parseDaemonConfig, type DaemonConfig } from '../../src/daemon/config.js';
 import type { Vm } from '../../src/domain/vm.js';
 import { guestFiles } from '../../test/helpers/guest.js';
+import { freePort } from '../../test/helpers/daemon.js';
 import { onCleanup } from './cleanup.js';
 import { ApiClient } from './http.js';
 import { killAndWait } from './proc.js';
 
 export const GUEST_MEMORY_MB = 256;
 
-export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 export interface BenchDaemon {
   daemon: Daemon;

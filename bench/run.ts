@@ -13,9 +13,11 @@ import { guestFiles } from '../test/helpers/guest.js';
 import { cleanupAll, installSignalCleanup, interrupted } from './lib/cleanup.js';
 import { fmtRatio, fmtTarget, type BenchResult } from './lib/stats.js';
 import { LIST_VMS_DEFAULTS, benchListVms } from './list-vms.js';
+import { MCP_LIST_DEFAULTS, benchMcpList } from './mcp-list.js';
 import { PAUSE_RESUME_DEFAULTS, benchPauseResume } from './pause-resume.js';
 import { START_READY_DEFAULTS, benchStartReady } from './start-ready.js';
 import { STOP_DEFAULTS, benchStop } from './stop.js';
+import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 
 const WATCHDOG_MS = 12 * 60_000;
 
@@ -31,9 +33,11 @@ const { values } = parseArgs({
 const quick = values.quick ?? false;
 const BENCHES: { name: string; run: () => Promise<BenchResult> }[] = [
   { name: 'list-vms', run: () => benchListVms(quick ? { ...LIST_VMS_DEFAULTS, durationS: 2, warmupS: 1, rounds: 1 } : LIST_VMS_DEFAULTS) },
+  { name: 'mcp-list', run: () => benchMcpList(quick ? { ...MCP_LIST_DEFAULTS, durationS: 2, warmupS: 1, rounds: 1 } : MCP_LIST_DEFAULTS) },
   { name: 'pause-resume', run: () => benchPauseResume(quick ? { rounds: 40, warmup: 5, block: 10 } : PAUSE_RESUME_DEFAULTS) },
   { name: 'start-ready', run: () => benchStartReady(quick ? { runs: 1 } : START_READY_DEFAULTS) },
   { name: 'stop', run: () => benchStop(quick ? { runs: 1 } : STOP_DEFAULTS) },
+  { name: 'webhooks', run: () => benchWebhooks(quick ? { ...WEBHOOKS_DEFAULTS, sequential: 20, warmup: 5, burst: 100 } : WEBHOOKS_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -12,6 +12,9 @@ export interface LoadConfig {
   connections: number;
   durationS: number;
   headers: Record<string, string>;
+  /** Default GET without a body; the MCP benchmark POSTs one JSON-RPC request each time. */
+  method?: 'GET' | 'POST';
+  body?: string;
 }
 
 export interface LoadResult {
@@ -36,6 +39,8 @@ const instance = autocannon({
   connections: cfg.connections,
   duration: cfg.durationS,
   headers: cfg.headers,
+  ...(cfg.method ? { method: cfg.method } : {}),
+  ...(cfg.body !== undefined ? { body: cfg.body } : {}),
   timeout: 10,
 });
 instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {

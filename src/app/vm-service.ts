@@ -71,6 +71,17 @@ interface Live {
   cpuSample: { at: number; cpu: number } | null;
 }
 
+export interface ExclusiveContext {
+  vm: Vm;
+  instance: VmInstance | null;
+  /** Start QEMU (optionally resuming an internal snapshot); the VM must be stopped. */
+  launch(opts: { loadSnapshot?: string }): Promise<Vm>;
+  /** Bring a live VM's vCPUs to this run state, recording it (and its event) if it changed. */
+  setRunState(state: 'running' | 'paused'): Promise<Vm>;
+  /** Cut power and wait until QEMU is gone. */
+  powerOff(): Promise<void>;
+}
+
 export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8, stopTimeoutSeconds: 60 } as const;
 
 export interface VmServiceDeps {
@@ -241,24 +252,54 @@ export class VmService {
     const vm = await this.locks.run(id, 'start', async () => {
       const vm = this.get(id);
       assertCan('start', vm.state, vm.name);
-      const spec = this.spec(vm);
       fromOffset = await this.d.console.end(vm.id);
-      this.d.vms.setState(vm.id, 'starting');
-      let instance: VmInstance;
-      try {
-        instance = await this.d.hypervisor.launch(spec, fromOffset);
-      } catch (e) {
-        const detail = e instanceof Error ? e.message : String(e);
-        this.fail(vm, detail, 'operation');
-        throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', detail);
-      }
-      this.track(vm, instance, Date.now());
-      return this.transition(vm.id, 'running', { startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null },
-        'vm.started', { resumed: false, pid: instance.pid, accelerator: spec.accelerator });
+      return this.launchLocked(vm, fromOffset, {});
     });
     if (!waitFor) return { vm };
     const matched = await this.d.console.waitFor(vm, waitFor.console, fromOffset, waitFor.timeoutSeconds * 1000);
     return { vm: this.get(id), waitFor: matched };
+  }
+
+  /** Starts QEMU for a VM whose lock the caller holds. */
+  private async launchLocked(vm: Vm, fromOffset: number, opts: { loadSnapshot?: string }): Promise<Vm> {
+    const spec: LaunchSpec = { ...this.spec(vm), ...(opts.loadSnapshot !== undefined ? { loadSnapshot: opts.loadSnapshot } : {}) };
+    this.d.vms.setState(vm.id, 'starting');
+    let instance: VmInstance;
+    try {
+      instance = await this.d.hypervisor.launch(spec, fromOffset);
+    } catch (e) {
+      const detail = e instanceof Error ? e.message : String(e);
+      this.fail(vm, detail, 'operation');
+      throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', detail);
+    }
+    this.track(vm, instance, Date.now());
+    return this.transition(vm.id, 'running', { startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null },
+      'vm.started', { resumed: false, pid: instance.pid, accelerator: spec.accelerator, ...(opts.loadSnapshot ? { snapshot: opts.loadSnapshot } : {}) });
+  }
+
+  /**
+   * For the other VM services (snapshots, …): runs `fn` holding the VM's operation lock, with the VM, its
+   * live QEMU if any, and the few lifecycle steps such work needs, so no capability is written twice.
+   */
+  async exclusive<T>(ref: string, operation: string, fn: (ctx: ExclusiveContext) => Promise<T>): Promise<T> {
+    const { id } = this.get(ref);
+    return this.locks.run(id, operation, async () => {
+      const vm = this.get(id);
+      const ctx: ExclusiveContext = {
+        vm,
+        instance: this.live.get(id)?.instance ?? null,
+        launch: async (opts) => this.launchLocked(this.get(id), await this.d.console.end(id), opts),
+        setRunState: async (state) => {
+          const live = this.requireLive(this.get(id));
+          if (state === 'running') await live.instance.resume(); else await live.instance.pause();
+          const cur = this.get(id);
+          if (cur.state === state) return cur;
+          return this.transition(id, state, {}, state === 'running' ? 'vm.resumed' : 'vm.paused', {});
+        },
+        powerOff: async () => this.killNow(this.get(id)),
+      };
+      return fn(ctx);
+    });
   }
 
   async stop(ref: string, opts: { timeoutSeconds?: number; force?: boolean } = {}): Promise<Vm> {
@@ -401,6 +442,26 @@ export class VmService {
   }
 
   // ---- console faces that need lifecycle knowledge --------------------------------------------
+
+  /** The running QEMU of a VM, for read-only work that need not wait for other operations (screenshots). */
+  liveInstance(ref: string): { vm: Vm; instance: VmInstance } {
+    const vm = this.get(ref);
+    const live = this.live.get(vm.id);
+    if (!live || !(vm.state === 'running' || vm.state === 'paused')) {
+      throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: it has no running display`, { state: vm.state, allowedStates: ['running', 'paused'] });
+    }
+    return { vm, instance: live.instance };
+  }
+
+  /** Records a changed disk size (the disk service grew the image). */
+  recordDiskSize(id: string, diskGB: number): Vm {
+    return this.d.transact(() => {
+      const next: Vm = { ...this.get(id), diskGB, updatedAt: new Date().toISOString() };
+      this.d.vms.update(next);
+      this.emit('vm.updated', next, { changes: ['diskGB'] });
+      return next;
+    });
+  }
 
   consoleTarget(ref: string): Vm {
     const vm = this.get(ref);

@@ -1,74 +1,177 @@
 #!/usr/bin/env node
-import { ConfigError, parseDaemonConfig } from '../daemon/config.js';
-import { GROVE_VERSION, makeLogger, startDaemon } from '../daemon/daemon.js';
+import { createRequire } from 'node:module';
+import { ApiError, GroveClient, UnreachableError } from '../client/index.js';
+import { EXIT, UsageError, flag, parseCommandArgs, str, type Command, type Context } from './command.js';
+import { resolveConnection } from './connection.js';
+import { consoleAttach, consoleRead, exec, send } from './commands/console.js';
+import { events } from './commands/events.js';
+import { host } from './commands/host.js';
+import { mcp } from './commands/mcp.js';
+import { webhookAdd, webhookLs, webhookRm } from './commands/webhook.js';
+import { create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
 
-const USAGE = `grove ${GROVE_VERSION} — headless QEMU VM manager
+const require = createRequire(import.meta.url);
+const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
-Usage:
-  grove serve [--port N] [--host ADDR] [--data-dir DIR] [--token-file FILE] [--accel auto|kvm|tcg]
-              [--allowed-host NAME]... [--qemu PATH] [--qemu-img PATH] [--event-retention N] [--log-level LEVEL]
-  grove --version
+const COMMANDS: Command[] = [ls, show, create, start, stop, kill, restart, pause, resume, rm, consoleAttach, consoleRead, send, exec, events, host,
+  webhookLs, webhookAdd, webhookRm, mcp];
+const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
-Environment: GROVE_PORT, GROVE_HOST, GROVE_DATA_DIR, GROVE_TOKEN, GROVE_ACCEL, GROVE_ALLOWED_HOSTS,
-             GROVE_QEMU, GROVE_QEMU_IMG, GROVE_EVENT_RETENTION, GROVE_LOG_LEVEL
+const CONNECTION_HELP = `Connection (every command except serve):
+  --url URL        daemon URL; else GROVE_URL, else http://127.0.0.1:$NEMETON_PORT,
+                   else http://127.0.0.1:$GROVE_PORT, else http://127.0.0.1:22100
+  --token TOKEN    API token; else GROVE_TOKEN, else NEMETON_TOKEN, else <data-dir>/token
+  --data-dir DIR   the local daemon's data dir (for its token); else GROVE_DATA_DIR,
+                   else $XDG_DATA_HOME/grove or ~/.local/share/grove
+  --json           machine-readable output (JSON; events: one envelope per line)
+  -h, --help       help for a command (also: grove help COMMAND)`;
+
+const EXIT_HELP = `Exit codes:
+  0    ok
+  1    the daemon refused or the operation failed (message on stderr: grove: <detail> (<CODE>));
+       exec: the guest command's own exit code instead
+  2    usage error (unknown command or flag, bad value)
+  3    daemon unreachable
+  124  timed out (start --wait-for, stop, exec --timeout)`;
+
+function usage(): string {
+  const brief = (c: Command) => c.brief ?? c.synopsis[0]!.replace(/ \[.*$/, '');
+  const w = Math.max(...COMMANDS.map((c) => brief(c).length), 13);
+  const lines = COMMANDS.map((c) => `  ${brief(c).padEnd(w)}  ${c.summary}`);
+  return `grove ${VERSION} — headless QEMU VM manager
+
+Usage: grove COMMAND [ARGS] [FLAGS]
+
+Commands:
+  ${'serve [FLAGS]'.padEnd(w)}  Run the daemon (grove serve --help)
+${lines.join('\n')}
+  ${'--version'.padEnd(w)}  Print the version
+
+VM is a VM's name or id. 'grove COMMAND --help' shows a command's flags and details.
+
+${CONNECTION_HELP}
+
+${EXIT_HELP}
 `;
-
-async function serve(args: string[]): Promise<void> {
-  let cfg;
-  try {
-    cfg = parseDaemonConfig(args, process.env);
-  } catch (e) {
-    process.stderr.write(`grove serve: ${(e as Error).message}\n`);
-    process.exit(2);
-  }
-  const log = makeLogger(cfg.logLevel);
-  const daemon = await startDaemon(cfg, log).catch((e: Error & { code?: string }) => {
-    const hint = e.code === 'EADDRINUSE' ? ` (port ${cfg.port} is taken: another grove running? use --port)` : '';
-    process.stderr.write(`grove serve: cannot start: ${e.message}${hint}\n`);
-    process.exit(1);
-  });
-  const lines = [
-    `Grove ${GROVE_VERSION} listening on ${daemon.url}`,
-    `  API docs:  ${daemon.url}/api/v1/docs`,
-    `  Data dir:  ${cfg.dataDir}`,
-    daemon.tokenCreated
-      ? `  Token (shown once, saved to ${daemon.tokenOrigin}, mode 0600):\n    ${daemon.token}`
-      : `  Token:     from ${daemon.tokenOrigin}`,
-  ];
-  process.stdout.write(lines.join('\n') + '\n');
-  const stop = (sig: string) => {
-    log.info({ signal: sig }, 'shutting down; running VMs keep running');
-    // A client that never lets go must not keep the daemon alive.
-    setTimeout(() => process.exit(0), 10_000).unref();
-    void daemon.close().then(() => process.exit(0), () => process.exit(1));
-  };
-  process.once('SIGINT', () => stop('SIGINT'));
-  process.once('SIGTERM', () => stop('SIGTERM'));
 }
 
-async function main(argv: string[]): Promise<void> {
-  const [cmd, ...rest] = argv;
-  switch (cmd) {
-    case 'serve':
-      return serve(rest);
+function commandHelp(c: Command): string {
+  return `grove ${c.name} — ${c.summary}
+
+Usage:
+${c.synopsis.map((s) => `  grove ${s}`).join('\n')}
+${c.help ? `\n${c.help}\n` : ''}
+${CONNECTION_HELP}
+
+${EXIT_HELP}
+`;
+}
+
+function fail(message: string, code: string): void {
+  process.stderr.write(`grove: ${message} (${code})\n`);
+}
+
+async function runCommand(cmd: Command, argv: string[]): Promise<number> {
+  let parsed;
+  try {
+    parsed = parseCommandArgs(cmd, argv);
+  } catch (e) {
+    if (!(e instanceof UsageError)) throw e;
+    fail(`${cmd.name}: ${e.message}`, 'USAGE');
+    process.stderr.write(`usage:\n${cmd.synopsis.map((s) => `  grove ${s}`).join('\n')}\n(grove ${cmd.name} --help for more)\n`);
+    return EXIT.USAGE;
+  }
+  const { values, positionals, tail } = parsed;
+  if (flag(values, 'help')) { process.stdout.write(commandHelp(cmd)); return EXIT.OK; }
+  const conn = resolveConnection({ url: str(values, 'url'), token: str(values, 'token'), dataDir: str(values, 'data-dir') }, process.env);
+  if (!/^https?:$/.test(URL.canParse(conn.url) ? new URL(conn.url).protocol : '')) {
+    fail(`invalid daemon URL '${conn.url}' (from ${conn.urlSource}); expected http://HOST:PORT`, 'USAGE');
+    return EXIT.USAGE;
+  }
+  const ctx: Context = {
+    client: new GroveClient({ url: conn.url, token: conn.token }),
+    conn,
+    json: flag(values, 'json'),
+    out: (t) => { if (t) process.stdout.write(t); },
+    err: (t) => { process.stderr.write(t); },
+  };
+  try {
+    return await cmd.run(ctx, values, positionals, tail);
+  } catch (e) {
+    if (e instanceof UsageError) {
+      fail(`${cmd.name}: ${e.message}`, 'USAGE');
+      return EXIT.USAGE;
+    }
+    if (e instanceof UnreachableError) {
+      fail(`${e.message}; is 'grove serve' running? (daemon URL from ${conn.urlSource})`, 'UNREACHABLE');
+      return EXIT.UNREACHABLE;
+    }
+    if (e instanceof ApiError) {
+      fail(e.detail, e.code);
+      if (e.code === 'UNAUTHORIZED') process.stderr.write(`  token from ${conn.tokenSource}; pass --token, set GROVE_TOKEN, or --data-dir of the daemon\n`);
+      return e.code === 'TIMEOUT' ? EXIT.TIMEOUT : EXIT.ERROR;
+    }
+    throw e;
+  }
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  switch (name) {
+    case 'serve': {
+      // Loaded only here: the other commands never pull in the daemon (Fastify, SQLite, QEMU driver).
+      const { serve } = await import('./serve.js');
+      await serve(rest);
+      return -1; // the daemon keeps the process alive
+    }
     case '--version':
+    case '-V':
     case 'version':
-      process.stdout.write(`${GROVE_VERSION}\n`);
-      return;
+      process.stdout.write(`${VERSION}\n`);
+      return EXIT.OK;
     case undefined:
     case '--help':
     case '-h':
-    case 'help':
-      process.stdout.write(USAGE);
-      return;
-    default:
-      process.stderr.write(`grove: unknown command '${cmd}'\n\n${USAGE}`);
-      process.exit(2);
+      process.stdout.write(usage());
+      return EXIT.OK;
+    case 'help': {
+      const target = rest.slice(0, 2).join(' ') && BY_NAME.has(rest.slice(0, 2).join(' ')) ? rest.slice(0, 2).join(' ') : rest[0];
+      if (target === 'serve') { const { SERVE_USAGE } = await import('./serve.js'); process.stdout.write(SERVE_USAGE); return EXIT.OK; }
+      const c = target !== undefined ? BY_NAME.get(target) : undefined;
+      const members = COMMANDS.filter((x) => x.name.startsWith(`${target} `));
+      if (!c && members.length > 0) { process.stdout.write(members.map(commandHelp).join('\n')); return EXIT.OK; }
+      if (target !== undefined && !c) { fail(`unknown command '${target}'`, 'USAGE'); return EXIT.USAGE; }
+      process.stdout.write(c ? commandHelp(c) : usage());
+      return EXIT.OK;
+    }
+    default: {
+      // Groups (`webhook ls|add|rm`) are looked up with their sub-command.
+      const group = COMMANDS.some((c) => c.name.startsWith(`${name} `));
+      if (group) {
+        const c = BY_NAME.get(`${name} ${rest[0] ?? ''}`);
+        if (!c) {
+          fail(`${name}: ${rest[0] === undefined ? 'missing sub-command' : `unknown sub-command '${rest[0]}'`}; one of: ${COMMANDS.filter((x) => x.name.startsWith(`${name} `)).map((x) => x.name.split(' ')[1]).join(', ')}`, 'USAGE');
+          return EXIT.USAGE;
+        }
+        return runCommand(c, rest.slice(1));
+      }
+      const c = BY_NAME.get(name);
+      if (!c) {
+        fail(`unknown command '${name}'; see grove --help`, 'USAGE');
+        return EXIT.USAGE;
+      }
+      return runCommand(c, rest);
+    }
   }
 }
 
-void main(process.argv.slice(2)).catch((e: unknown) => {
-  if (e instanceof ConfigError) process.stderr.write(`grove: ${e.message}\n`);
-  else process.stderr.write(`grove: ${e instanceof Error ? e.stack : String(e)}\n`);
-  process.exit(1);
-});
+main(process.argv.slice(2)).then(
+  (code) => {
+    // Exit explicitly: an idle keep-alive socket must not hold a finished command open.
+    if (code >= 0) process.exit(code);
+  },
+  (e: unknown) => {
+    process.stderr.write(`grove: ${e instanceof Error ? e.stack : String(e)} (INTERNAL)\n`);
+    process.exit(EXIT.ERROR);
+  },
+);

@@ -15,6 +15,8 @@ export interface DaemonConfig {
   allowedHosts: string[];
   eventRetention: number;
   logLevel: string;
+  /** First webhook retry delay (doubles per attempt); tests shrink it with GROVE_WEBHOOK_BACKOFF_MS. */
+  webhookBackoffMs: number;
 }
 
 export class ConfigError extends Error {}
@@ -48,6 +50,9 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
   const retentionText = values['event-retention'] ?? env['GROVE_EVENT_RETENTION'] ?? '10000';
   const eventRetention = Number(retentionText);
   if (!Number.isInteger(eventRetention) || eventRetention < 100) throw new ConfigError(`event retention must be an integer ≥ 100 (got '${retentionText}')`);
+  const backoffText = env['GROVE_WEBHOOK_BACKOFF_MS'] ?? '1000';
+  const webhookBackoffMs = Number(backoffText);
+  if (!/^\d+$/.test(backoffText) || webhookBackoffMs < 10 || webhookBackoffMs > 600_000) throw new ConfigError(`GROVE_WEBHOOK_BACKOFF_MS must be 10 to 600000 (got '${backoffText}')`);
   const dataDir = resolve(values['data-dir'] ?? env['GROVE_DATA_DIR'] ?? join(env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share'), 'grove'));
   const allowedHosts = [...(values['allowed-host'] ?? []), ...(env['GROVE_ALLOWED_HOSTS'] ?? '').split(',')].map((h) => h.trim()).filter(Boolean);
   return {
@@ -62,5 +67,6 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
     allowedHosts,
     eventRetention,
     logLevel: values['log-level'] ?? env['GROVE_LOG_LEVEL'] ?? 'info',
+    webhookBackoffMs,
   };
 }

@@ -6,6 +6,12 @@ import { ConsoleService } from '../app/console/console-service.js';
 import { HostService } from '../app/host-service.js';
 import { DataLayout } from '../app/layout.js';
 import { VmService } from '../app/vm-service.js';
+import { WebhookService } from '../app/webhook-service.js';
+import { SnapshotService } from '../app/snapshot-service.js';
+import { DiskService } from '../app/disk-service.js';
+import { ScreenshotService } from '../app/screenshot-service.js';
+import { JsImageEncoder } from '../system/image-encoder.js';
+import { SqliteSnapshotRepo } from '../store/snapshot-repo.js';
 import { buildApp } from '../api/rest/app.js';
 import { EventBus } from '../events/event-bus.js';
 import { chooseAccelerator } from '../hypervisor/qemu/accelerator.js';
@@ -14,9 +20,13 @@ import { openDb, type Db } from '../store/db.js';
 import { SqliteEventRepo } from '../store/event-repo.js';
 import { SqliteVmErrorRepo } from '../store/vm-error-repo.js';
 import { SqliteVmRepo } from '../store/vm-repo.js';
+import { SqliteWebhookRepo } from '../store/webhook-repo.js';
 import { ConsoleLogFile } from '../storage/console-log-file.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import { LinuxHostProbe } from '../system/host-probe.js';
+import { retryPolicy } from '../webhooks/backoff.js';
+import { OutboxWriter } from '../webhooks/outbox.js';
+import { DeliveryWorker, WORKER_DEFAULTS } from '../webhooks/worker.js';
 import type { DaemonConfig } from './config.js';
 import { loadToken } from './token.js';
 import { isLoopbackName } from '../api/rest/security.js';
@@ -52,6 +62,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const vmRepo = new SqliteVmRepo(db);
   const transact = <T>(fn: () => T): T => db.transaction(fn)();
   const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact);
+  // Hooked before anything can publish: every event from here on gets its webhook deliveries in its own transaction.
+  const webhookRepo = new SqliteWebhookRepo(db);
+  const webhookWorker = new DeliveryWorker(webhookRepo, { ...WORKER_DEFAULTS, policy: retryPolicy(cfg.webhookBackoffMs), log: log.child({ component: 'webhooks' }) });
+  bus.onPersist(new OutboxWriter(webhookRepo, webhookWorker.wake).write);
+  const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
   const accel = await chooseAccelerator(cfg.accelerator, cfg.qemuBinary);
   log.info({ accelerator: accel.accelerator, why: accel.why }, 'accelerator chosen');
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
@@ -63,11 +78,19 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
+  const snapshots = new SnapshotService({
+    vms, snapshots: new SqliteSnapshotRepo(db), disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
+  });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
 
+  const reconciled = await snapshots.reconcile();
+  if (reconciled.removedRows + reconciled.removedTags > 0) log.warn(reconciled, 'snapshot metadata reconciled with the disks');
   const app = await buildApp({
-    services: { vms, console: consoleService, host, events: bus, version: GROVE_VERSION, startedAt: Date.now() },
+    services: {
+      vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
+      disks: new DiskService({ vms, disks, layout }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+    },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,
     logger: log.child({ component: 'http' }),
@@ -75,6 +98,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   if (!isLoopbackName(cfg.host)) log.warn({ host: cfg.host }, 'listening on a non-loopback address: anyone who can reach it and holds the token controls every VM');
   await app.listen({ host: cfg.host, port: cfg.port });
   const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+  // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
+  webhookWorker.start();
 
   let closed = false;
   return {
@@ -84,6 +109,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       closed = true;
       await app.close();
       vms.detachAll();
+      await webhookWorker.close();
       db.close();
     },
   };

@@ -9,5 +9,12 @@ export interface DiskStore {
   /** A standalone qcow2 copy of `source` (whose format is named, never probed), grown to at least sizeGB. */
   createFrom(path: string, source: string, sourceFormat: 'qcow2' | 'raw', sizeGB: number): Promise<void>;
   info(path: string): Promise<DiskInfo>;
+  /** Grow a disk no QEMU has open. */
+  resize(path: string, sizeGB: number): Promise<void>;
+  /** Internal qcow2 snapshots of a disk no QEMU has open. */
+  snapshotCreate(path: string, tag: string): Promise<void>;
+  snapshotApply(path: string, tag: string): Promise<void>;
+  snapshotDelete(path: string, tag: string): Promise<void>;
+  snapshotList(path: string): Promise<{ tag: string; vmStateBytes: number }[]>;
   version(): Promise<string>;
 }

@@ -20,6 +20,8 @@ export interface LaunchSpec {
   vm: Vm;
   paths: VmPaths;
   accelerator: Accelerator;
+  /** Internal snapshot (RAM + devices + disk) to resume from at start-up (`-loadvm`). */
+  loadSnapshot?: string;
 }
 
 /** Why a QEMU process ended, as far as QMP told us before its socket closed. */
@@ -74,6 +76,19 @@ export interface VmInstance {
   usage(): Promise<ResourceUsage>;
   /** Detach without stopping QEMU (daemon shutdown: VMs outlive the daemon). */
   detach(): void;
+  /** Live internal snapshot of RAM, device state and disk, under `tag`. The guest is paused meanwhile. */
+  snapshotSave(tag: string): Promise<void>;
+  /** Puts RAM, devices and disk back as they were at `tag`; the guest is left paused. */
+  snapshotLoad(tag: string): Promise<void>;
+  snapshotDelete(tag: string): Promise<void>;
+  /** Internal snapshot of the disk alone, taken while QEMU runs (crash-consistent, no RAM). */
+  diskSnapshot(tag: string): Promise<void>;
+  /** Grow the disk while the guest runs. */
+  resizeDisk(bytes: number): Promise<void>;
+  /** Writes the display's current frame to `file` as PPM. */
+  screendump(file: string): Promise<void>;
+  /** Tags of the internal snapshots the running disk holds. */
+  snapshotTags(): Promise<string[]>;
 }
 
 export interface Hypervisor {

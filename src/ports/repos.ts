@@ -1,5 +1,6 @@
 import type { GroveEvent, NewEvent } from '../domain/events.js';
 import type { Vm, VmState } from '../domain/vm.js';
+import type { Snapshot } from '../domain/snapshot.js';
 
 export interface VmRepo {
   list(): readonly Vm[];
@@ -38,4 +39,13 @@ export interface VmErrorRepo {
   add(vmId: string, source: VmErrorRecord['source'], message: string): void;
   list(vmId: string, limit: number): VmErrorRecord[];
   deleteFor(vmId: string): void;
+}
+
+export interface SnapshotRepo {
+  list(vmId: string): Snapshot[];
+  all(): Snapshot[];
+  get(id: string): Snapshot | undefined;
+  findByName(vmId: string, name: string): Snapshot | undefined;
+  insert(s: Snapshot): void;
+  delete(id: string): void;
 }

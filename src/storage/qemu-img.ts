@@ -1,6 +1,7 @@
 import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
+import { renderOpts } from '../hypervisor/qemu/config/escape.js';
 
 const GiB = 1024 ** 3;
 const QUICK_MS = 60_000;
@@ -55,8 +56,35 @@ export class QemuImg implements DiskStore {
     return { virtualSize: j['virtual-size'], actualSize: j['actual-size'], format: j.format };
   }
 
+  async resize(path: string, sizeGB: number): Promise<void> {
+    await this.exec(['resize', '-q', '-f', 'qcow2', path, String(sizeGB * GiB)]);
+  }
+
+  async snapshotCreate(path: string, tag: string): Promise<void> {
+    await this.exec(['snapshot', '-q', '--image-opts', '-c', tag, qcow2Opts(path)]);
+  }
+
+  async snapshotApply(path: string, tag: string): Promise<void> {
+    await this.exec(['snapshot', '-q', '--image-opts', '-a', tag, qcow2Opts(path)]);
+  }
+
+  async snapshotDelete(path: string, tag: string): Promise<void> {
+    await this.exec(['snapshot', '-q', '--image-opts', '-d', tag, qcow2Opts(path)]);
+  }
+
+  async snapshotList(path: string): Promise<{ tag: string; vmStateBytes: number }[]> {
+    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', path]);
+    const j = JSON.parse(out) as { snapshots?: { name: string; 'vm-state-size': number }[] };
+    return (j.snapshots ?? []).map((s) => ({ tag: s.name, vmStateBytes: s['vm-state-size'] }));
+  }
+
   async version(): Promise<string> {
     const out = await this.exec(['--version']);
     return /version\s+([^\s]+)/.exec(out)?.[1] ?? 'unknown';
   }
+}
+
+/** `qemu-img snapshot` has no -f: the format is named through --image-opts instead of being probed. */
+function qcow2Opts(path: string): string {
+  return renderOpts(null, { driver: 'qcow2', 'file.driver': 'file', 'file.filename': path });
 }

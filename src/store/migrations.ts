@@ -40,4 +40,50 @@ export const MIGRATIONS: readonly string[] = [
   );
   CREATE INDEX vm_errors_vm ON vm_errors(vm_id, id);
   `,
+  // Webhooks and their durable delivery outbox (one row per hook × event; times in Unix ms).
+  `
+  CREATE TABLE webhooks (
+    id               TEXT PRIMARY KEY,
+    url              TEXT NOT NULL,
+    events           TEXT NOT NULL,
+    secret           TEXT,
+    description      TEXT,
+    enabled          INTEGER NOT NULL DEFAULT 1,
+    disabled_reason  TEXT,
+    created_at       TEXT NOT NULL,
+    disabled_at      TEXT
+  );
+  CREATE TABLE webhook_deliveries (
+    id                TEXT PRIMARY KEY,
+    hook_id           TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+    event_id          INTEGER NOT NULL,
+    event_type        TEXT NOT NULL,
+    body              TEXT NOT NULL,
+    status            TEXT NOT NULL,
+    attempts          INTEGER NOT NULL DEFAULT 0,
+    created_at        INTEGER NOT NULL,
+    next_attempt_at   INTEGER,
+    last_attempt_at   INTEGER,
+    last_status_code  INTEGER,
+    last_error        TEXT,
+    finished_at       INTEGER,
+    UNIQUE (hook_id, event_id)
+  );
+  CREATE INDEX webhook_deliveries_due ON webhook_deliveries(status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_hook_due ON webhook_deliveries(hook_id, status, next_attempt_at);
+  CREATE INDEX webhook_deliveries_hook_created ON webhook_deliveries(hook_id, created_at);
+  `,
+  // Snapshots: metadata for the internal qcow2 snapshots (the tag is the snapshot id).
+  `
+  CREATE TABLE snapshots (
+    id           TEXT PRIMARY KEY,
+    vm_id        TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    name         TEXT NOT NULL,
+    description  TEXT,
+    kind         TEXT NOT NULL,
+    vm_state     TEXT NOT NULL,
+    created_at   TEXT NOT NULL,
+    UNIQUE (vm_id, name)
+  );
+  `,
 ];

@@ -6,6 +6,7 @@ import addFormats from 'ajv-formats';
 import { Problem } from '../schemas/common.js';
 import { EventEnvelope } from '../schemas/events.js';
 import { Vm } from '../schemas/vm.js';
+import { Snapshot } from '../schemas/snapshot.js';
 import type { ApiServices } from './context.js';
 import { consoleRoutes } from './console-routes.js';
 import { docsRoutes } from './docs-routes.js';
@@ -13,7 +14,11 @@ import { hostRoutes } from './host-routes.js';
 import { problem, sendProblem, toProblem } from './problem.js';
 import { registerSecurity } from './security.js';
 import { vmRoutes } from './vm-routes.js';
+import { webhookRoutes } from './webhook-routes.js';
+import { snapshotRoutes } from './snapshot-routes.js';
+import { machineRoutes } from './machine-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
+import { mcpRoutes } from '../mcp/mcp-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -25,7 +30,7 @@ export interface AppOptions {
 }
 
 const BODY_LIMIT = 1024 * 1024;
-const SHARED_SCHEMAS = [Problem, Vm, EventEnvelope];
+const SHARED_SCHEMAS = [Problem, Vm, EventEnvelope, Snapshot];
 
 /**
  * Query strings and path params arrive as text and are coerced to their declared types; bodies are JSON
@@ -108,20 +113,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'VMs', description: 'Define, list, change and delete VMs.' },
         { name: 'Lifecycle', description: 'Start, stop, pause, resume, restart: state changes, one operation per VM at a time.' },
         { name: 'Console', description: 'The serial console: read by offset, type, run commands, interactive WebSocket.' },
+        { name: 'Snapshots', description: 'Live snapshots with RAM and device state, or disk-only ones, restored exactly.' },
         { name: 'Events', description: 'Live and replayable events over SSE and WebSocket.' },
+        { name: 'Webhooks', description: 'Signed HTTP POSTs of events to registered receivers, from a durable outbox: retried with exponential backoff for 24 h, at-least-once, with a stable delivery id.' },
         { name: 'Host', description: 'Liveness, host facts and usage.' },
       ],
     },
   });
-  for (const schema of [Problem, Vm, EventEnvelope]) app.addSchema(schema);
+  for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   await app.register(async (api) => {
     await api.register(hostRoutes, { services: opts.services });
     await api.register(vmRoutes, { services: opts.services });
     await api.register(consoleRoutes, { services: opts.services });
     await api.register(eventRoutes, { services: opts.services });
+    await api.register(webhookRoutes, { services: opts.services });
+    await api.register(snapshotRoutes, { services: opts.services });
+    await api.register(machineRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
+  await app.register(mcpRoutes, { services: opts.services });
 
   for (const p of opts.plugins ?? []) await p(app);
   return app;

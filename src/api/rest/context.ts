@@ -1,6 +1,10 @@
 import type { ConsoleService } from '../../app/console/console-service.js';
 import type { HostService } from '../../app/host-service.js';
 import type { VmService } from '../../app/vm-service.js';
+import type { SnapshotService } from '../../app/snapshot-service.js';
+import type { DiskService } from '../../app/disk-service.js';
+import type { ScreenshotService } from '../../app/screenshot-service.js';
+import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
 
 /** What the transports need from the core: services only, never adapters. */
@@ -9,6 +13,10 @@ export interface ApiServices {
   console: ConsoleService;
   host: HostService;
   events: EventBus;
+  webhooks: WebhookService;
+  snapshots: SnapshotService;
+  disks: DiskService;
+  screenshots: ScreenshotService;
   version: string;
   startedAt: number;
 }

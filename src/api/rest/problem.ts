@@ -44,8 +44,8 @@ export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyRepl
 
 interface AjvError { instancePath?: string; message?: string; params?: Record<string, unknown> }
 
-/** Turns anything thrown in a route into problem+json; only a genuine bug becomes a 500. */
-export function toProblem(err: unknown, req: FastifyRequest): ProblemBody {
+/** Turns anything thrown in a route (or an MCP tool, which has no HTTP request) into a problem; only a genuine bug becomes a 500. */
+export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): ProblemBody {
   if (err instanceof DomainError) return problem(err.code, err.message, err.extra);
   const fe = err as FastifyError & { validation?: AjvError[]; validationContext?: string };
   if (fe.validation) {
@@ -59,7 +59,7 @@ export function toProblem(err: unknown, req: FastifyRequest): ProblemBody {
   }
   switch (fe.code) {
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return problem('UNSUPPORTED_MEDIA_TYPE', `content type '${req.headers['content-type'] ?? ''}' is not accepted here; send application/json`);
+      return problem('UNSUPPORTED_MEDIA_TYPE', `content type '${req?.headers['content-type'] ?? ''}' is not accepted here; send application/json`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return problem('PAYLOAD_TOO_LARGE', 'request body is larger than this endpoint accepts');
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

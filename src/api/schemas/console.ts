@@ -33,3 +33,10 @@ export const ExecuteResult = Type.Object({
 });
 
 export const ClearResult = Type.Object({ offset: Type.Integer({ description: 'Reads start here from now on' }) });
+
+/** A console pattern that matched: what `waitFor` on start and the MCP `wait_for_console` tool return. */
+export const ConsoleWaitResult = Type.Object({
+  matched: Type.String({ description: 'The text that matched' }),
+  offset: Type.Integer({ description: 'Console offset of the match' }),
+  elapsedMs: Type.Integer(),
+});

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
+import { ConsoleWaitResult } from './console.js';
 
 export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { description: 'Lifecycle state' });
 
@@ -92,11 +93,7 @@ export type StartBody = Static<typeof StartBody>;
 
 export const StartResult = Type.Object({
   vm: Type.Ref(Vm),
-  waitFor: Type.Optional(Type.Object({
-    matched: Type.String({ description: 'The text that matched' }),
-    offset: Type.Integer({ description: 'Console offset of the match' }),
-    elapsedMs: Type.Integer(),
-  })),
+  waitFor: Type.Optional(ConsoleWaitResult),
 });
 
 const TimeoutSeconds = Type.Number({ exclusiveMinimum: 0, maximum: 3600, description: 'How long to wait for the guest to power off (default 60)' });

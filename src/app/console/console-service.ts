@@ -218,6 +218,12 @@ export class ConsoleService {
     }
   }
 
+  /** Like waitFor, from `since` or, without it, only in output that appears from now on. */
+  async waitForOutput(vm: Vm, pattern: string, opts: { since?: number; timeoutMs: number }): Promise<WaitResult> {
+    const from = opts.since ?? (await this.end(vm.id));
+    return this.waitFor(vm, pattern, from, opts.timeoutMs);
+  }
+
   async execute(vm: Vm, command: string, timeoutMs: number): Promise<ExecuteResult> {
     const a = this.requireAttached(vm);
     const run = a.executing.then(() => this.executeNow(vm, a, command, timeoutMs));

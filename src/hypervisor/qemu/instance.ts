@@ -7,12 +7,15 @@ import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
+/** The node name the argv builder gives the VM's disk. */
+const DISK_NODE = 'disk0';
 
 export class QemuInstance implements VmInstance {
   readonly exited: Promise<ExitInfo>;
   private readonly listeners = new Set<(e: InstanceEvent) => void>();
   private shutdownReason: string | null = null;
   private detached = false;
+  private jobSeq = 0;
 
   constructor(
     readonly pid: number,
@@ -98,6 +101,46 @@ export class QemuInstance implements VmInstance {
       disk.readOps += s.stats.rd_operations; disk.writeOps += s.stats.wr_operations;
     }
     return { pid: this.pid, cpuSeconds, rssBytes, disk };
+  }
+
+  async snapshotSave(tag: string): Promise<void> {
+    await this.snapshotJob('save', tag);
+  }
+
+  async snapshotLoad(tag: string): Promise<void> {
+    await this.snapshotJob('load', tag);
+  }
+
+  async snapshotDelete(tag: string): Promise<void> {
+    const jobId = `grove-snapdel-${++this.jobSeq}`;
+    await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [DISK_NODE] });
+    await qmp.waitForJob(this.qmpClient, jobId);
+  }
+
+  async resizeDisk(bytes: number): Promise<void> {
+    await qmp.blockResize(this.qmpClient, DISK_NODE, bytes);
+  }
+
+  async screendump(file: string): Promise<void> {
+    await qmp.screendump(this.qmpClient, file, 'ppm');
+  }
+
+  async diskSnapshot(tag: string): Promise<void> {
+    await this.qmpClient.execute('blockdev-snapshot-internal-sync', { device: DISK_NODE, name: tag }, { timeoutMs: 60_000 });
+  }
+
+  async snapshotTags(): Promise<string[]> {
+    const block = await qmp.queryBlock(this.qmpClient);
+    const disk = block.find((b) => b.inserted?.['node-name'] === DISK_NODE);
+    return (disk?.inserted?.image?.snapshots ?? []).map((s) => s.name);
+  }
+
+  private async snapshotJob(kind: 'save' | 'load', tag: string): Promise<void> {
+    const jobId = `grove-snap${kind}-${++this.jobSeq}`;
+    const args = { jobId, tag, vmstate: DISK_NODE, devices: [DISK_NODE] };
+    if (kind === 'save') await qmp.snapshotSave(this.qmpClient, args);
+    else await qmp.snapshotLoad(this.qmpClient, args);
+    await qmp.waitForJob(this.qmpClient, jobId);
   }
 
   detach(): void {

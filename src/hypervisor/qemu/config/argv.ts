@@ -59,8 +59,11 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
   if (vm.network.mode === 'user') {
     const fwd = vm.network.portForwards.map((f) => `hostfwd=${f.protocol}:127.0.0.1:${f.host}-:${f.guest}`);
     add('-netdev', ['user', 'id=net0', ...fwd].join(','));
-    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev' }));
+    // No option ROM: Grove never network-boots, and iPXE's start-up costs every boot time under TCG.
+    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', romfile: '' }));
   }
+
+  if (spec.loadSnapshot !== undefined) add('-loadvm', spec.loadSnapshot);
 
   add('-pidfile', paths.pidFile);
   // QEMU keeps stderr open (instead of /dev/null) after -daemonize when -D names a log file.

@@ -1,0 +1,68 @@
+import { randomUUID } from 'node:crypto';
+
+interface Known { json: string; bytes?: Buffer }
+
+const objects = new WeakMap<object, Known>();
+/** The escaped form of big JSON texts registered below; only the latest few are kept. */
+const texts = new Map<string, Known>();
+const TEXTS_KEPT = 8;
+const TEXT_MIN = 1024;
+/** Unguessable, so no string a client or guest can write ever matches it. */
+const PLACEHOLDER = `\u0000grove-known-json-${randomUUID()}\u0000`;
+const PLACEHOLDER_JSON = JSON.stringify(PLACEHOLDER);
+
+/**
+ * Records the JSON of an object that will not change (the VM list the service hands out until a VM
+ * changes, the tool result built around it), so answers that carry it splice the text in instead of
+ * serializing 100 VMs twice per call: the same "JSON built once per change" the REST list route does.
+ */
+export function withKnownJson<T extends object>(value: T, json: string): T {
+  objects.set(value, { json });
+  if (json.length >= TEXT_MIN) {
+    // The JSON itself travels too, as the tool result's text content (a JSON string inside JSON).
+    texts.set(json, { json: JSON.stringify(json) });
+    if (texts.size > TEXTS_KEPT) texts.delete(texts.keys().next().value!);
+  }
+  return value;
+}
+
+/** JSON.stringify, leaving a placeholder wherever a registered object or text is. */
+function skeleton(value: unknown): { out: string; spliced: Known[] } {
+  const spliced: Known[] = [];
+  const out = JSON.stringify(value, (_key, v: unknown) => {
+    let k: Known | undefined;
+    if (typeof v === 'object' && v !== null) k = objects.get(v);
+    else if (typeof v === 'string' && v.length >= TEXT_MIN) k = texts.get(v);
+    if (k === undefined) return v;
+    spliced.push(k);
+    return PLACEHOLDER;
+  });
+  return { out, spliced };
+}
+
+/** JSON.stringify, with everything registered by withKnownJson written from its recorded JSON. */
+export function stringifyWithKnownJson(value: unknown): string {
+  const whole = typeof value === 'object' && value !== null ? objects.get(value) : undefined;
+  if (whole !== undefined) return whole.json;
+  const { out, spliced } = skeleton(value);
+  if (spliced.length === 0) return out;
+  let i = 0;
+  return out.replaceAll(PLACEHOLDER_JSON, () => spliced[i++]!.json);
+}
+
+/**
+ * The same as UTF-8 bytes for the wire: the recorded parts are encoded once and copied, not re-encoded
+ * per answer (a 100-VM list answer is ~110 KB).
+ */
+export function encodeWithKnownJson(value: unknown): Buffer {
+  const { out, spliced } = skeleton(value);
+  if (spliced.length === 0) return Buffer.from(out, 'utf8');
+  const parts = out.split(PLACEHOLDER_JSON);
+  const chunks: Buffer[] = [];
+  parts.forEach((p, i) => {
+    if (p) chunks.push(Buffer.from(p, 'utf8'));
+    const k = spliced[i];
+    if (k) chunks.push(k.bytes ??= Buffer.from(k.json, 'utf8'));
+  });
+  return Buffer.concat(chunks);
+}

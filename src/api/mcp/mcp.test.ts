@@ -1,0 +1,132 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import { DomainError, notFound } from '../../domain/errors.js';
+import { StartResult } from '../schemas/vm.js';
+import type { ApiServices } from '../rest/context.js';
+import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
+import { toJsonSchema } from './json-schema.js';
+import { stringifyWithKnownJson, withKnownJson } from './known-json.js';
+import { createMcpServer, McpTools } from './server.js';
+import { mcpTools } from './tools.js';
+
+const VM = {
+  id: '0b5d7c43-7a55-4a0f-9d36-6f1f0d1c2b3a', name: 'web', state: 'stopped', cpu: 1, memoryMB: 256, diskGB: 1, distro: null,
+  boot: {}, network: { mode: 'user', portForwards: [] }, order: 0, createdAt: '2026-01-01T00:00:00.000Z',
+  updatedAt: '2026-01-01T00:00:00.000Z', startedAt: null, accelerator: null, lastError: null,
+};
+const LIST = [VM];
+
+/** Just enough of the services for the tools exercised here; the real ones are covered end to end. */
+const fakeServices = {
+  vms: {
+    list: () => LIST,
+    get: (ref: string) => { if (ref !== VM.name && ref !== VM.id) throw notFound(ref); return VM; },
+    pause: async (ref: string) => { throw new DomainError('INVALID_STATE', `VM '${ref}' is stopped; pause needs running`, { state: 'stopped' }); },
+    runtime: async () => { throw new TypeError('a bug'); },
+  },
+  version: 'test',
+} as unknown as ApiServices;
+
+async function connected(bugs: unknown[] = []): Promise<Client> {
+  const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+  await createMcpServer(new McpTools(mcpTools(fakeServices), (e) => bugs.push(e)), 'test').connect(serverSide);
+  const client = new Client({ name: 'unit', version: '1' });
+  await client.connect(clientSide);
+  return client;
+}
+
+function problem(r: CallToolResult): any {
+  assert.equal(r.isError, true);
+  assert.equal(r.structuredContent, undefined, 'a problem is not the tool\'s output shape');
+  const t = r.content[0];
+  assert.ok(t?.type === 'text');
+  return JSON.parse(t.text);
+}
+
+test('toJsonSchema inlines shared schemas and drops $id and TypeBox symbols', () => {
+  const s = toJsonSchema(StartResult) as any;
+  assert.equal(s.properties.vm.type, 'object');
+  assert.equal(s.properties.vm.properties.id.format, 'uuid');
+  assert.equal(s.properties.vm.$id, undefined);
+  assert.ok(!JSON.stringify(s).includes('$ref'));
+  assert.deepEqual(Object.getOwnPropertySymbols(s), []);
+  assert.deepEqual(s.required, ['vm'], 'waitFor stays optional');
+});
+
+test('every tool has object input and output schemas without $ref', () => {
+  const tools = new McpTools(mcpTools(fakeServices));
+  assert.ok(tools.list.length >= 20);
+  for (const t of tools.list) {
+    assert.equal(t.inputSchema.type, 'object', t.name);
+    assert.equal(t.outputSchema?.type, 'object', t.name);
+    assert.ok(!JSON.stringify(t).includes('$ref'), t.name);
+  }
+});
+
+test('stringifyWithKnownJson writes registered objects and texts from their recorded JSON', () => {
+  const list = [{ a: 1, s: 'x'.repeat(2000) }];
+  const json = JSON.stringify(list);
+  const result = withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`);
+  const text = stringifyWithKnownJson(result);
+  assert.equal(text, JSON.stringify(result));
+  const message = { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text }], structuredContent: { vms: list } } };
+  assert.equal(stringifyWithKnownJson(message), JSON.stringify(message));
+  // Unregistered values are plain JSON.stringify, whatever text they hold.
+  const other = { data: '\u0000grove-known-json-\u0000', n: [1, null, 'é'] };
+  assert.equal(stringifyWithKnownJson(other), JSON.stringify(other));
+});
+
+test('parseMessages accepts JSON-RPC messages and batches, refuses anything else', () => {
+  assert.deepEqual(parseMessages({ jsonrpc: '2.0', id: 1, method: 'tools/list' }), { ok: true, batch: false, messages: [{ jsonrpc: '2.0', id: 1, method: 'tools/list' }] });
+  const batch = parseMessages([{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', method: 'notifications/initialized' }]);
+  assert.ok(batch.ok && batch.batch && batch.messages.length === 2);
+  assert.equal(parseMessages({}).ok, false);
+  assert.equal(parseMessages([]).ok, false);
+  assert.equal(parseMessages({ jsonrpc: '1.0', id: 1, method: 'x' }).ok, false);
+});
+
+test('HttpExchangeTransport settles once every request of the POST is answered; notifications alone settle at once', async () => {
+  const tools = new McpTools(mcpTools(fakeServices));
+  const t1 = new HttpExchangeTransport();
+  await createMcpServer(tools, 'test').connect(t1);
+  const out = await t1.exchange([
+    { jsonrpc: '2.0', id: 'a', method: 'ping' },
+    { jsonrpc: '2.0', id: 'b', method: 'tools/call', params: { name: 'get_vm', arguments: { vm: 'web' } } },
+  ]);
+  assert.deepEqual(out.map((m) => ('id' in m ? m.id : null)).sort(), ['a', 'b']);
+  const t2 = new HttpExchangeTransport();
+  await createMcpServer(tools, 'test').connect(t2);
+  assert.deepEqual(await t2.exchange([{ jsonrpc: '2.0', method: 'notifications/initialized' }]), []);
+});
+
+test('tools over the in-memory transport: results, DomainErrors as problems, bad arguments, unknown tools', async () => {
+  const bugs: unknown[] = [];
+  const client = await connected(bugs);
+  const listed = await client.callTool({ name: 'list_vms', arguments: {} }) as CallToolResult;
+  assert.deepEqual(listed.structuredContent, { vms: LIST });
+  assert.deepEqual(listed.content, [{ type: 'text', text: JSON.stringify({ vms: LIST }) }]);
+
+  const missing = problem(await client.callTool({ name: 'get_vm', arguments: { vm: 'nope' } }) as CallToolResult);
+  assert.equal(missing.code, 'VM_NOT_FOUND');
+  assert.equal(missing.status, 404, 'the same problem body REST answers with');
+
+  const state = problem(await client.callTool({ name: 'pause_vm', arguments: { vm: 'web' } }) as CallToolResult);
+  assert.equal(state.code, 'INVALID_STATE');
+  assert.equal(state.state, 'stopped');
+
+  const bad = problem(await client.callTool({ name: 'get_vm', arguments: {} }) as CallToolResult);
+  assert.equal(bad.code, 'VALIDATION_FAILED');
+  assert.match(bad.detail, /vm/);
+  assert.equal(problem(await client.callTool({ name: 'get_vm', arguments: { vm: 'web', extra: 1 } }) as CallToolResult).code, 'VALIDATION_FAILED');
+
+  const internal = problem(await client.callTool({ name: 'vm_runtime', arguments: { vm: 'web' } }) as CallToolResult);
+  assert.equal(internal.code, 'INTERNAL');
+  assert.ok(!internal.detail.includes('a bug'), 'internals stay in the log');
+  assert.equal(bugs.length, 1);
+
+  await assert.rejects(client.callTool({ name: 'take_screenshot', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await client.close();
+});

@@ -1,0 +1,93 @@
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv-provider.js';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import { toProblem, type ProblemBody } from '../rest/problem.js';
+import { toJsonSchema } from './json-schema.js';
+import { stringifyWithKnownJson } from './known-json.js';
+import type { ToolDef } from './tools.js';
+
+export const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
+
+const INSTRUCTIONS = 'Grove manages QEMU virtual machines on this host. Refer to a VM by its name or id (`vm`). ' +
+  'Typical flow: create_vm → start_vm (optionally with waitFor) → wait_for_console / console_execute → stop_vm. ' +
+  'A failed tool call returns isError with a JSON problem { code, detail, ... } in its text; codes are stable ' +
+  '(VM_NOT_FOUND, INVALID_STATE, VALIDATION_FAILED, CONFLICT, OPERATION_IN_PROGRESS, TIMEOUT, QEMU_FAILED, ...).';
+
+interface Compiled {
+  def: ToolDef;
+  listed: Tool;
+  validate: ValidateFunction;
+}
+
+/**
+ * The MCP tool catalogue over the services: JSON Schemas are built and argument validators compiled once
+ * (per daemon), so a per-request `Server` only binds two handlers to it.
+ */
+export class McpTools {
+  private readonly byName = new Map<string, Compiled>();
+  readonly list: Tool[];
+
+  /** `logBug` hears of failures that are not DomainErrors (they reach the client as INTERNAL only). */
+  constructor(defs: ToolDef[], private readonly logBug: (err: unknown, tool: string) => void = () => undefined) {
+    // Same rules as REST bodies: no type coercion, unknown arguments are an error, defaults filled in.
+    const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+    addFormats.default(ajv);
+    for (const def of defs) {
+      const inputSchema = toJsonSchema(def.input) as Tool['inputSchema'];
+      const outputSchema = toJsonSchema(def.output) as Tool['outputSchema'];
+      if (outputSchema?.type !== 'object') throw new Error(`tool ${def.name}: MCP output schemas must be objects`);
+      const listed: Tool = { name: def.name, description: def.description, inputSchema, outputSchema };
+      this.byName.set(def.name, { def, listed, validate: ajv.compile(inputSchema) });
+    }
+    this.list = [...this.byName.values()].map((c) => c.listed);
+  }
+
+  has(name: string): boolean {
+    return this.byName.has(name);
+  }
+
+  /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
+  async call(name: string, args: Record<string, unknown> | undefined): Promise<CallToolResult> {
+    const c = this.byName.get(name);
+    // An unknown tool is the client's protocol mistake, not a tool failure.
+    if (!c) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${name}'`);
+    // Validation fills in defaults: the arguments object is this call's own (parsed from the request).
+    const input = args ?? {};
+    if (!c.validate(input)) {
+      return toolError(toProblem({ validation: c.validate.errors ?? [], validationContext: 'arguments' }));
+    }
+    try {
+      const out = await c.def.run(input);
+      return { content: [{ type: 'text', text: stringifyWithKnownJson(out) }], structuredContent: out as Record<string, unknown> };
+    } catch (e) {
+      const p = toProblem(e);
+      if (p.code === 'INTERNAL') this.logBug(e, name);
+      return toolError(p);
+    }
+  }
+}
+
+/**
+ * The problem travels as JSON text, not as structuredContent: SDK clients check structuredContent against
+ * the tool's outputSchema even on errors, and a problem is not a VM.
+ */
+function toolError(p: ProblemBody): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text: JSON.stringify(p) }] };
+}
+
+let validator: AjvJsonSchemaValidator | null = null;
+/** The Server only needs it for elicitation (unused); building an Ajv per request would cost more than the call. */
+function sharedValidator(): AjvJsonSchemaValidator {
+  validator ??= new AjvJsonSchemaValidator();
+  return validator;
+}
+
+/** A low-level SDK Server (it takes JSON Schemas as they are; McpServer wants zod) over the catalogue. */
+export function createMcpServer(tools: McpTools, version: string): Server {
+  const server = new Server({ ...SERVER_INFO, version }, { capabilities: { tools: {} }, instructions: INSTRUCTIONS, jsonSchemaValidator: sharedValidator() });
+  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: tools.list }));
+  server.setRequestHandler(CallToolRequestSchema, (req) => tools.call(req.params.name, req.params.arguments));
+  return server;
+}

@@ -1,0 +1,62 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js';
+import {
+  CallToolRequestSchema, CallToolResultSchema, ListToolsRequestSchema, ListToolsResultSchema, McpError,
+} from '@modelcontextprotocol/sdk/types.js';
+import { SERVER_INFO } from './server.js';
+
+/** Tools may wait up to an hour (waitFor, execute timeouts); the caller's own client decides before that. */
+const FORWARD_TIMEOUT_MS = 3_700_000;
+
+export interface StdioBridgeOptions {
+  /** The daemon's base URL, e.g. http://127.0.0.1:22100 (the bridge talks to `<url>/mcp`). */
+  url: string;
+  token: string;
+}
+
+/**
+ * `grove mcp`: an MCP server on stdin/stdout for hosts that launch a command, forwarding tools/list and
+ * tools/call to the daemon's `/mcp`. It adds nothing of its own — the daemon is the one place the tools
+ * live — so its tool list, results and errors are exactly the daemon's. Resolves when stdin closes.
+ * Nothing but protocol goes to stdout.
+ */
+export async function runStdioBridge(opts: StdioBridgeOptions): Promise<void> {
+  const endpoint = new URL(`${opts.url.replace(/\/+$/, '')}/mcp`);
+  const client = new Client({ name: 'grove-mcp-bridge', version: '1' });
+  const upstream = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { authorization: `Bearer ${opts.token}` } } });
+  try {
+    await client.connect(upstream);
+  } catch (e) {
+    throw new Error(`cannot reach the Grove daemon at ${endpoint.href}: ${(e as Error).message}`);
+  }
+
+  const remote = client.getServerVersion();
+  const instructions = client.getInstructions();
+  const server = new Server(
+    { ...SERVER_INFO, version: remote?.version ?? 'unknown' },
+    { capabilities: { tools: {} }, ...(instructions ? { instructions } : {}) },
+  );
+  const forward = (method: 'tools/list' | 'tools/call', params: unknown, signal: AbortSignal) =>
+    client.request({ method, params } as never, method === 'tools/list' ? ListToolsResultSchema : CallToolResultSchema, { signal, timeout: FORWARD_TIMEOUT_MS })
+      .catch((e: unknown) => { throw unprefixed(e); });
+  server.setRequestHandler(ListToolsRequestSchema, (req, extra) => forward('tools/list', req.params, extra.signal) as never);
+  server.setRequestHandler(CallToolRequestSchema, (req, extra) => forward('tools/call', req.params, extra.signal) as never);
+
+  const closed = new Promise<void>((resolve) => { server.onclose = () => resolve(); });
+  const stdin = process.stdin;
+  stdin.once('end', () => { void server.close(); });
+  await server.connect(new StdioServerTransport());
+  await closed;
+  await client.close().catch(() => undefined);
+}
+
+/**
+ * The daemon's protocol errors (an unknown tool) are passed on with their code; McpError prefixes its
+ * message with "MCP error <code>:", which the far side would add a second time.
+ */
+function unprefixed(e: unknown): unknown {
+  if (!(e instanceof McpError)) return e;
+  return new McpError(e.code, e.message.replace(/^MCP error -?\d+: /, ''), e.data);
+}

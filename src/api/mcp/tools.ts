@@ -1,0 +1,235 @@
+import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import { keysToBytes } from '../../app/console/keys.js';
+import { invalid } from '../../domain/errors.js';
+import { Empty, VmRefParams } from '../schemas/common.js';
+import {
+  ClearResult, ConsoleRead, ConsoleReadQuery, ConsoleSendBody, ConsoleSendResult, ConsoleWaitResult, ExecuteBody, ExecuteResult,
+} from '../schemas/console.js';
+import { HostInfo, Metrics } from '../schemas/host.js';
+import {
+  CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
+  UpdateVmBody, Vm, VmErrors, VmList, WaitFor,
+} from '../schemas/vm.js';
+import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
+import type { ApiServices } from '../rest/context.js';
+import { withKnownJson } from './known-json.js';
+
+/**
+ * One MCP tool: a thin face over one service call. Its input and output are the REST schemas (a tool's
+ * `vm` argument is the REST path's `:id`), so validation, documentation and results cannot drift apart.
+ */
+export interface ToolDef {
+  name: string;
+  description: string;
+  input: TObject;
+  output: TSchema;
+  run(args: any): Promise<object> | object;
+}
+
+function tool<I extends TObject>(def: { name: string; description: string; input: I; output: TSchema; run: (args: Static<I>) => Promise<object> | object }): ToolDef {
+  return def;
+}
+
+/** `vm` (the VM's name or id, as the reference tool list calls it) plus the given REST body/query fields. */
+function withVm<P extends TProperties>(props: P) {
+  return Type.Object({ vm: VmRefParams.properties.id, ...props }, { additionalProperties: false });
+}
+
+const [SendText, SendKeys] = ConsoleSendBody.anyOf;
+const VmListResult = Type.Object({ vms: VmList });
+const Deleted = Type.Object({ id: Type.String(), name: Type.String(), deleted: Type.Literal(true) });
+const WebhookListResult = Type.Object({ webhooks: WebhookList });
+const WebhookDeleted = Type.Object({ id: Type.String(), deleted: Type.Literal(true) });
+const WaitForConsoleInput = withVm({
+  pattern: WaitFor.properties.console,
+  since: Type.Optional(Type.Integer({ minimum: 0, description: 'Console offset to search from (e.g. a nextOffset from read_console); omitted: only output that appears after this call' })),
+  timeoutSeconds: WaitFor.properties.timeoutSeconds,
+});
+
+const STATE_NOTE = 'Fails with INVALID_STATE (naming the current state) when the VM is not in a state that allows it.';
+
+export function mcpTools(s: ApiServices): ToolDef[] {
+  // The service hands out the same list object until a VM changes; the result is built once per change.
+  let listed: { list: readonly unknown[]; result: object } | null = null;
+  const vmList = (): object => {
+    const list = s.vms.list();
+    if (listed?.list !== list) {
+      const json = JSON.stringify(list);
+      listed = { list, result: withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`) };
+    }
+    return listed.result;
+  };
+
+  return [
+    // ---- VMs ------------------------------------------------------------------------------------
+    tool({
+      name: 'list_vms',
+      description: 'List every VM with its configuration and current state (stopped, starting, running, paused, stopping, suspended, error), in the user\'s order. Returns { vms: [...] }. Use a VM\'s name or id as `vm` in the other tools.',
+      input: Empty, output: VmListResult,
+      run: () => vmList(),
+    }),
+    tool({
+      name: 'get_vm',
+      description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator and lastError. Fails with VM_NOT_FOUND when no VM has that name or id.',
+      input: withVm({}), output: Vm,
+      run: (a) => s.vms.get(a.vm),
+    }),
+    tool({
+      name: 'create_vm',
+      description: 'Define a new VM (it is created stopped; call start_vm next). Boot it from `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, from a disk `image` copied as its disk, or from a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). `distro` (catalog images) is not available in this version and is refused. Returns the new VM.',
+      input: CreateVmBody, output: Vm,
+      run: (a) => s.vms.create({ ...a, ...(a.network ? { network: a.network } : {}) }),
+    }),
+    tool({
+      name: 'update_vm',
+      description: 'Change a VM: `name` at any time; `cpu`, `memoryMB` and `network` only while it is stopped. Returns the updated VM. ' + STATE_NOTE,
+      input: withVm(UpdateVmBody.properties), output: Vm,
+      run: ({ vm, ...patch }) => s.vms.update(vm, patch),
+    }),
+    tool({
+      name: 'delete_vm',
+      description: 'Delete a VM and all its files (disk, console log). The VM must be stopped unless `force` is true, which cuts its power first. This cannot be undone. Returns { id, name, deleted: true }.',
+      input: withVm(DeleteQuery.properties), output: Deleted,
+      run: async (a) => {
+        const vm = s.vms.get(a.vm);
+        await s.vms.delete(vm.id, a.force ?? false);
+        return { id: vm.id, name: vm.name, deleted: true };
+      },
+    }),
+    tool({
+      name: 'reorder_vms',
+      description: 'Set the order VMs are listed in: the VMs named in `order` (ids or names) come first, in that order; the others follow. Returns { vms: [...] } in the new order.',
+      input: ReorderBody, output: VmListResult,
+      run: (a) => ({ vms: s.vms.reorder(a.order) }),
+    }),
+
+    // ---- lifecycle ------------------------------------------------------------------------------
+    tool({
+      name: 'start_vm',
+      description: 'Start a stopped VM (or one in error). With `waitFor: { console, timeoutSeconds }` the call returns only once that text, or /regex/flags, appears on the serial console (e.g. a login prompt or a ready line); TIMEOUT if it does not (the VM keeps running). Keep timeoutSeconds below your MCP client\'s request timeout. Returns { vm, waitFor? } with the match and its console offset. ' + STATE_NOTE,
+      input: withVm(StartBody.properties), output: StartResult,
+      run: (a) => s.vms.start(a.vm, a.waitFor ? { console: a.waitFor.console, timeoutSeconds: a.waitFor.timeoutSeconds ?? 60 } : undefined),
+    }),
+    tool({
+      name: 'stop_vm',
+      description: 'Gracefully shut down a running or paused VM: presses the ACPI power button and waits up to `timeoutSeconds` (default 60) for the guest to power off. If it does not: TIMEOUT and the VM keeps running, or with `force: true` the power is cut. Returns the VM (state stopped). ' + STATE_NOTE,
+      input: withVm(StopBody.properties), output: Vm,
+      run: ({ vm, ...opts }) => s.vms.stop(vm, opts),
+    }),
+    tool({
+      name: 'force_stop_vm',
+      description: 'Cut a VM\'s power at once (like pulling the plug; unsaved guest data is lost). Works while running, paused, starting, stopping or in error. Returns the VM (state stopped).',
+      input: withVm({}), output: Vm,
+      run: (a) => s.vms.forceStop(a.vm),
+    }),
+    tool({
+      name: 'restart_vm',
+      description: 'Restart a running or paused VM. Default: ACPI power-off (forced after `timeoutSeconds`, default 60) then start again. `hard: true`: immediate hardware reset. Returns the VM (state running). ' + STATE_NOTE,
+      input: withVm(RestartBody.properties), output: Vm,
+      run: ({ vm, ...opts }) => s.vms.restart(vm, opts),
+    }),
+    tool({
+      name: 'pause_vm',
+      description: 'Freeze a running VM\'s vCPUs (running → paused); memory stays as it is. Returns the VM. ' + STATE_NOTE,
+      input: withVm({}), output: Vm,
+      run: (a) => s.vms.pause(a.vm),
+    }),
+    tool({
+      name: 'resume_vm',
+      description: 'Thaw a paused VM (paused → running). Returns the VM. ' + STATE_NOTE,
+      input: withVm({}), output: Vm,
+      run: (a) => s.vms.resume(a.vm),
+    }),
+    tool({
+      name: 'stop_all',
+      description: 'Gracefully shut down every running or paused VM in parallel (ACPI power button), waiting up to `timeoutSeconds` each; `force: true` cuts the power of those that do not stop in time. Returns one result per VM: { id, name, ok, state, error? }.',
+      input: StopBody, output: StopAllResult,
+      run: (a) => s.vms.stopAll(a),
+    }),
+
+    // ---- serial console -------------------------------------------------------------------------
+    tool({
+      name: 'send_console',
+      description: 'Type into a running or paused VM\'s serial console. Give `text` (sent as-is; end it with "\\n" to press enter) or `keys` (names such as enter, tab, up, ctrl-c). Nothing is returned but the byte count; use read_console or wait_for_console to see the effect. ' + STATE_NOTE,
+      input: withVm({ text: Type.Optional(SendText.properties.text), keys: Type.Optional(SendKeys.properties.keys) }), output: ConsoleSendResult,
+      run: async (a) => {
+        if ((a.text === undefined) === (a.keys === undefined)) throw invalid('give either `text` or `keys`', { field: a.text === undefined ? 'text' : 'keys' });
+        const vm = s.vms.consoleTarget(a.vm);
+        return s.console.send(vm, a.text !== undefined ? Buffer.from(a.text, 'utf8') : keysToBytes(a.keys!));
+      },
+    }),
+    tool({
+      name: 'read_console',
+      description: 'Read serial console output (works in any state; history survives restarts). Without `since`: the latest `limit` bytes (default 65536) since the last clear_console. With `since`: output from that byte offset on. Returns { data, offset, nextOffset, truncated }; pass nextOffset as `since` next time to get only new output. `strip: "ansi"` removes terminal escape codes.',
+      input: withVm(ConsoleReadQuery.properties), output: ConsoleRead,
+      run: (a) => s.console.read(s.vms.get(a.vm), { ...(a.since !== undefined ? { since: a.since } : {}), limit: a.limit ?? 65536, stripAnsi: a.strip === 'ansi' }),
+    }),
+    tool({
+      name: 'console_execute',
+      description: 'Run a shell command on a running VM through its serial console and return { output, exitCode, timedOut, durationMs }. Needs a shell prompt on the console (wait for the guest to boot first, e.g. with wait_for_console). On timeout (`timeoutSeconds`, default 30) the command is interrupted with Ctrl-C and exitCode is null. Commands run one at a time in the same shell session (a cd persists). ' + STATE_NOTE,
+      input: withVm(ExecuteBody.properties), output: ExecuteResult,
+      run: (a) => s.console.execute(s.vms.consoleTarget(a.vm), a.command, (a.timeoutSeconds ?? 30) * 1000),
+    }),
+    tool({
+      name: 'wait_for_console',
+      description: 'Wait until text, or /regex/flags, appears on a VM\'s serial console: in output after `since` (a console offset), or without it only in output that appears after this call. Returns { matched, offset, elapsedMs }; TIMEOUT after `timeoutSeconds` (default 60; keep it below your MCP client\'s request timeout); INVALID_STATE if the VM is not running or stops while waiting.',
+      input: WaitForConsoleInput, output: ConsoleWaitResult,
+      run: (a) => s.console.waitForOutput(s.vms.get(a.vm), a.pattern, { ...(a.since !== undefined ? { since: a.since } : {}), timeoutMs: (a.timeoutSeconds ?? 60) * 1000 }),
+    }),
+    tool({
+      name: 'clear_console',
+      description: 'Clear a VM\'s console buffer: read_console without `since` starts after this point from now on (the history itself is kept). Returns { offset }.',
+      input: withVm({}), output: ClearResult,
+      run: (a) => s.console.clear(s.vms.get(a.vm)),
+    }),
+
+    // ---- host and diagnostics -------------------------------------------------------------------
+    tool({
+      name: 'get_host_info',
+      description: 'Facts about the host running the VMs: hostname, OS, kernel, CPU count and model, memory, free disk of the data directory, QEMU version, accelerator (kvm or tcg, and why), Grove version and uptime.',
+      input: Empty, output: HostInfo,
+      run: () => s.host.info(),
+    }),
+    tool({
+      name: 'get_metrics',
+      description: 'Current usage: host CPU %, memory, free disk and load average, plus per VM its state, CPU %, resident memory (rssBytes) and disk bytes. Takes about a quarter second when VMs run (CPU is sampled).',
+      input: Empty, output: Metrics,
+      run: () => s.host.metrics(),
+    }),
+    tool({
+      name: 'vm_runtime',
+      description: 'Runtime figures of one VM: state, QEMU pid, uptime, CPU %, resident memory, disk I/O counters and accelerator. All figures are null while the VM is not running.',
+      input: withVm({}), output: Runtime,
+      run: (a) => s.vms.runtime(a.vm),
+    }),
+    tool({
+      name: 'vm_errors',
+      description: 'Recent errors of one VM, newest first: QEMU failures (with its stderr), failed operations and guest panics. Returns { errors: [{ id, at, source, message }] }. Use it when a VM is in state error or an operation failed with QEMU_FAILED.',
+      input: withVm(ErrorsQuery.properties), output: VmErrors,
+      run: (a) => ({ errors: s.vms.errors(a.vm, a.limit ?? 50) }),
+    }),
+
+    // ---- webhooks -------------------------------------------------------------------------------
+    tool({
+      name: 'list_webhooks',
+      description: 'List registered webhooks: { webhooks: [{ id, url, events, description, hasSecret, enabled, disabledReason, ... }] }. Secrets are never returned. A hook is disabled (enabled false) once its receiver answered 410 Gone.',
+      input: Empty, output: WebhookListResult,
+      run: () => ({ webhooks: s.webhooks.list() }),
+    }),
+    tool({
+      name: 'register_webhook',
+      description: 'Register a URL to receive events as JSON POSTs (asynchronously, from a durable outbox, retried with backoff for 24 h). `events`: exact types (vm.started) or prefixes (vm.*); absent or empty means every event. With a `secret`, every delivery is signed (X-Nemeton-Secret HMAC and Standard Webhooks headers). Returns the hook (with its id for delete_webhook).',
+      input: RegisterWebhookBody, output: Webhook,
+      run: (a) => s.webhooks.register(a),
+    }),
+    tool({
+      name: 'delete_webhook',
+      description: 'Remove a webhook by id (from list_webhooks); its pending deliveries are dropped. Fails with NOT_FOUND for an unknown id. Returns { id, deleted: true }.',
+      input: Type.Object({ id: WebhookParams.properties.id }, { additionalProperties: false }), output: WebhookDeleted,
+      run: (a) => {
+        s.webhooks.delete(a.id);
+        return { id: a.id, deleted: true };
+      },
+    }),
+  ];
+}

@@ -1,0 +1,36 @@
+import { DomainError, invalid } from '../domain/errors.js';
+import type { Vm } from '../domain/vm.js';
+import { LIMITS } from '../domain/vm.js';
+import type { DiskStore } from '../ports/disk-store.js';
+import type { DataLayout } from './layout.js';
+import type { VmService } from './vm-service.js';
+
+export class DiskService {
+  constructor(private readonly d: { vms: VmService; disks: DiskStore; layout: DataLayout }) {}
+
+  /**
+   * Grows the disk: online through QMP when QEMU runs, with qemu-img otherwise. Shrinking would cut
+   * off guest data and is refused; so is a disk with internal snapshots, which qcow2 cannot resize.
+   */
+  async resize(ref: string, sizeGB: number): Promise<Vm> {
+    if (!Number.isInteger(sizeGB) || sizeGB < 1 || sizeGB > LIMITS.diskGBMax) {
+      throw invalid(`sizeGB must be a whole number from 1 to ${LIMITS.diskGBMax}`, { field: 'sizeGB' });
+    }
+    return this.d.vms.exclusive(ref, 'disk-resize', async (ctx) => {
+      const { vm } = ctx;
+      const path = this.d.layout.vmPaths(vm.id).disk;
+      const current = Math.ceil((await this.d.disks.info(path)).virtualSize / 1024 ** 3);
+      if (sizeGB <= current) {
+        throw invalid(`the disk of '${vm.name}' is ${current} GiB; the new size must be larger (shrinking is refused: it would cut off guest data)`, { field: 'sizeGB' });
+      }
+      const snapshots = await this.d.disks.snapshotList(path);
+      if (snapshots.length > 0) {
+        throw new DomainError('CONFLICT', `the disk of '${vm.name}' holds ${snapshots.length} snapshot(s); qcow2 cannot resize it until they are deleted`, { snapshots: snapshots.length });
+      }
+      if (ctx.instance) await ctx.instance.resizeDisk(sizeGB * 1024 ** 3);
+      else if (vm.state === 'stopped' || vm.state === 'error') await this.d.disks.resize(path, sizeGB);
+      else throw new DomainError('INVALID_STATE', `cannot resize the disk of '${vm.name}' while it is ${vm.state}`, { state: vm.state });
+      return this.d.vms.recordDiskSize(vm.id, sizeGB);
+    });
+  }
+}

@@ -1,0 +1,175 @@
+import { randomUUID } from 'node:crypto';
+import { DomainError } from '../domain/errors.js';
+import type { Snapshot } from '../domain/snapshot.js';
+import { assertValidName, isUuid, type Vm } from '../domain/vm.js';
+import type { DiskStore } from '../ports/disk-store.js';
+import type { EventSink } from '../ports/event-sink.js';
+import type { SnapshotRepo } from '../ports/repos.js';
+import type { DataLayout } from './layout.js';
+import type { ExclusiveContext, Logger, VmService } from './vm-service.js';
+
+export interface CreateSnapshotInput {
+  name?: string;
+  description?: string;
+  /** Include RAM and device state (default: yes when the VM is running or paused). */
+  memory?: boolean;
+}
+
+/**
+ * Internal qcow2 snapshots. The tag inside the qcow2 file is the snapshot's id, so names can change
+ * freely and never collide with what QEMU stores. Metadata is written only after QEMU reports success,
+ * and start-up reconciles it with what the disks really hold.
+ */
+export class SnapshotService {
+  constructor(private readonly d: {
+    vms: VmService; snapshots: SnapshotRepo; disks: DiskStore; layout: DataLayout; events: EventSink; log: Logger;
+  }) {}
+
+  list(ref: string): Snapshot[] {
+    return this.d.snapshots.list(this.d.vms.get(ref).id);
+  }
+
+  get(ref: string, sid: string): Snapshot {
+    const vm = this.d.vms.get(ref);
+    return this.find(vm, sid);
+  }
+
+  async create(ref: string, input: CreateSnapshotInput): Promise<Snapshot> {
+    return this.d.vms.exclusive(ref, 'snapshot', async (ctx) => {
+      const { vm } = ctx;
+      const name = input.name ?? `snap-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      assertValidName(name);
+      if (this.d.snapshots.findByName(vm.id, name)) {
+        throw new DomainError('CONFLICT', `VM '${vm.name}' already has a snapshot named '${name}'`, { field: 'name' });
+      }
+      const id = randomUUID();
+      const live = vm.state === 'running' || vm.state === 'paused';
+      let kind: Snapshot['kind'];
+      if (live && ctx.instance) {
+        kind = input.memory === false ? 'disk' : 'live';
+        await qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? ctx.instance!.snapshotSave(id) : ctx.instance!.diskSnapshot(id)));
+      } else if (vm.state === 'stopped' || vm.state === 'error') {
+        if (input.memory === true) {
+          throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: there is no RAM to save (omit memory or set it false)`, { state: vm.state });
+        }
+        kind = 'disk';
+        await this.d.disks.snapshotCreate(this.disk(vm), id);
+      } else {
+        throw new DomainError('INVALID_STATE', `cannot snapshot VM '${vm.name}' while it is ${vm.state} (allowed when: running, paused, stopped, error)`,
+          { state: vm.state, allowedStates: ['running', 'paused', 'stopped', 'error'] });
+      }
+      const snap: Snapshot = {
+        id, vmId: vm.id, name, description: input.description ?? null, kind,
+        vmState: vm.state === 'paused' ? 'paused' : live ? 'running' : 'stopped', createdAt: new Date().toISOString(),
+      };
+      this.d.snapshots.insert(snap);
+      this.emit('snapshot.created', vm, snap);
+      return snap;
+    });
+  }
+
+  async restore(ref: string, sid: string, opts: { force?: boolean } = {}): Promise<{ vm: Vm; snapshot: Snapshot }> {
+    return this.d.vms.exclusive(ref, 'restore', async (ctx) => {
+      const snap = this.find(ctx.vm, sid);
+      const vm = snap.kind === 'live' ? await this.restoreLive(ctx, snap) : await this.restoreDisk(ctx, snap, opts.force ?? false);
+      this.emit('snapshot.restored', vm, snap);
+      return { vm, snapshot: snap };
+    });
+  }
+
+  /** RAM, devices and disk come back; the VM ends in the run state it had when the snapshot was taken. */
+  private async restoreLive(ctx: ExclusiveContext, snap: Snapshot): Promise<Vm> {
+    const { vm } = ctx;
+    if ((vm.state === 'running' || vm.state === 'paused') && ctx.instance) {
+      await qemuStep(`restore of '${vm.name}'`, () => ctx.instance!.snapshotLoad(snap.id));
+    } else if (vm.state === 'stopped' || vm.state === 'error') {
+      await ctx.launch({ loadSnapshot: snap.id });
+    } else {
+      throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
+    }
+    return ctx.setRunState(snap.vmState === 'paused' ? 'paused' : 'running');
+  }
+
+  /** A disk-only snapshot under a running guest would pull its disk away: refused unless forced. */
+  private async restoreDisk(ctx: ExclusiveContext, snap: Snapshot, force: boolean): Promise<Vm> {
+    const { vm } = ctx;
+    if (vm.state === 'running' || vm.state === 'paused') {
+      if (!force) {
+        throw new DomainError('INVALID_STATE',
+          `snapshot '${snap.name}' holds the disk only; restoring it needs VM '${vm.name}' stopped (it is ${vm.state}); pass force to power it off first`,
+          { state: vm.state });
+      }
+      await ctx.powerOff();
+    } else if (vm.state !== 'stopped' && vm.state !== 'error') {
+      throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
+    }
+    await this.d.disks.snapshotApply(this.disk(vm), snap.id);
+    return this.d.vms.get(vm.id);
+  }
+
+  async delete(ref: string, sid: string): Promise<void> {
+    await this.d.vms.exclusive(ref, 'snapshot-delete', async (ctx) => {
+      const snap = this.find(ctx.vm, sid);
+      if (ctx.instance) await qemuStep(`snapshot delete on '${ctx.vm.name}'`, () => ctx.instance!.snapshotDelete(snap.id));
+      else await this.d.disks.snapshotDelete(this.disk(ctx.vm), snap.id);
+      this.d.snapshots.delete(snap.id);
+      this.emit('snapshot.deleted', ctx.vm, snap);
+    });
+  }
+
+  /**
+   * Start-up: a row whose qcow2 snapshot is missing (a job that failed or was cut short) could never be
+   * restored, so it goes; a Grove-made tag without a row (the daemon died before recording it) is
+   * removed from the disk. Tags made by hand with other names are left alone.
+   */
+  async reconcile(): Promise<{ removedRows: number; removedTags: number }> {
+    let removedRows = 0;
+    let removedTags = 0;
+    for (const vm of this.d.vms.list()) {
+      const rows = this.d.snapshots.list(vm.id);
+      try {
+        await this.d.vms.exclusive(vm.id, 'snapshot-reconcile', async (ctx) => {
+          const tags = ctx.instance
+            ? await ctx.instance.snapshotTags()
+            : (await this.d.disks.snapshotList(this.disk(vm))).map((s) => s.tag);
+          for (const r of rows) {
+            if (!tags.includes(r.id)) { this.d.snapshots.delete(r.id); removedRows++; }
+          }
+          for (const t of tags) {
+            if (!isUuid(t) || rows.some((r) => r.id === t)) continue;
+            if (ctx.instance) await ctx.instance.snapshotDelete(t); else await this.d.disks.snapshotDelete(this.disk(vm), t);
+            removedTags++;
+          }
+        });
+      } catch (e) {
+        this.d.log.warn({ vm: vm.name, err: (e as Error).message }, 'could not reconcile snapshots');
+      }
+    }
+    return { removedRows, removedTags };
+  }
+
+  private find(vm: Vm, sid: string): Snapshot {
+    const byId = isUuid(sid) ? this.d.snapshots.get(sid.toLowerCase()) : undefined;
+    const snap = (byId && byId.vmId === vm.id ? byId : undefined) ?? this.d.snapshots.findByName(vm.id, sid);
+    if (!snap) throw new DomainError('NOT_FOUND', `VM '${vm.name}' has no snapshot named or with id '${sid}'`, { snapshot: sid });
+    return snap;
+  }
+
+  private disk(vm: Vm): string {
+    return this.d.layout.vmPaths(vm.id).disk;
+  }
+
+  private emit(type: 'snapshot.created' | 'snapshot.restored' | 'snapshot.deleted', vm: Vm, snap: Snapshot): void {
+    this.d.events.publish({ type, vmId: vm.id, vmName: vm.name, data: { snapshot: snap, state: this.d.vms.get(vm.id).state } });
+  }
+}
+
+async function qemuStep(what: string, fn: () => Promise<void>): Promise<void> {
+  try {
+    await fn();
+  } catch (e) {
+    if (e instanceof DomainError) throw e;
+    throw new DomainError('QEMU_FAILED', `${what} failed: ${(e as Error).message}`);
+  }
+}
+

@@ -1,0 +1,182 @@
+import type { CreateVm, Vm, VmRuntime } from '../../client/index.js';
+import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context } from '../command.js';
+import { bytes, duration, fields, json, mib, since, table } from '../output.js';
+
+function ports(vm: Vm): string {
+  if (vm.network.mode === 'none') return 'no network';
+  return vm.network.portForwards.map((f) => `${f.host}→${f.guest}${f.protocol === 'udp' ? '/udp' : ''}`).join(',') || '-';
+}
+
+function isLive(vm: Vm): boolean {
+  return vm.state === 'running' || vm.state === 'paused' || vm.state === 'stopping' || vm.state === 'starting';
+}
+
+function vmTable(vms: Vm[]): string {
+  return table(
+    ['NAME', 'STATE', 'CPU', 'MEMORY', 'DISK', 'PORTS', 'UPTIME', 'ID'],
+    vms.map((vm) => [vm.name, vm.state, String(vm.cpu), mib(vm.memoryMB), `${vm.diskGB} GiB`, ports(vm), isLive(vm) ? duration(since(vm.startedAt)) : '-', vm.id.slice(0, 8)]),
+  );
+}
+
+/** Prints the VM in --json mode, else the one-line message. */
+function done(ctx: Context, vm: unknown, message: string): number {
+  ctx.out(ctx.json ? json(vm) : `${message}\n`);
+  return EXIT.OK;
+}
+
+export const ls: Command = {
+  name: 'ls', synopsis: ['ls'], summary: 'List VMs (in their configured order)', args: [0, 0],
+  async run(ctx) {
+    const vms = await ctx.client.listVms();
+    ctx.out(ctx.json ? json(vms) : vmTable(vms));
+    return EXIT.OK;
+  },
+};
+
+export function parsePortForward(spec: string): { host: number; guest: number; protocol: 'tcp' | 'udp' } {
+  const m = /^(\d+):(\d+)(?:\/(tcp|udp))?$/.exec(spec.trim());
+  if (!m) throw new UsageError(`--port-forward must look like HOST:GUEST or HOST:GUEST/udp (got '${spec}')`);
+  return { host: Number(m[1]), guest: Number(m[2]), protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' };
+}
+
+export const create: Command = {
+  name: 'create',
+  synopsis: ['create NAME [--kernel FILE --initrd FILE --cmdline TEXT] [--image FILE [--image-format qcow2|raw]] [--iso FILE]',
+    '            [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...'],
+  summary: 'Define a new VM (stopped)',
+  help: `Files (--kernel, --initrd, --image, --iso) are paths inside the daemon's <data>/images or <data>/transfer
+(relative paths are taken from images/). --memory is MiB unless suffixed (512, 512M, 2G); --disk is GiB
+(10, 10G). --port-forward publishes 127.0.0.1:HOST on the host to GUEST in the guest (tcp unless /udp);
+repeat it for more ports.`,
+  options: {
+    kernel: { type: 'string' }, initrd: { type: 'string' }, cmdline: { type: 'string' }, image: { type: 'string' },
+    'image-format': { type: 'string' }, iso: { type: 'string' }, cpu: { type: 'string' }, memory: { type: 'string' },
+    disk: { type: 'string' }, network: { type: 'string' }, 'port-forward': { type: 'string', multiple: true },
+  },
+  args: [1, 1],
+  async run(ctx, v, [name]) {
+    const body: CreateVm = { name: name! };
+    for (const k of ['kernel', 'initrd', 'cmdline', 'image', 'iso'] as const) {
+      const val = str(v, k);
+      if (val !== undefined) body[k] = val;
+    }
+    const fmt = str(v, 'image-format');
+    if (fmt !== undefined) {
+      if (fmt !== 'qcow2' && fmt !== 'raw') throw new UsageError(`--image-format must be qcow2 or raw (got '${fmt}')`);
+      body.imageFormat = fmt;
+    }
+    const cpu = int(v, 'cpu', { min: 1 });
+    if (cpu !== undefined) body.cpu = cpu;
+    const memoryMB = sizeMiB(v, 'memory');
+    if (memoryMB !== undefined) body.memoryMB = memoryMB;
+    const diskGB = sizeGiB(v, 'disk');
+    if (diskGB !== undefined) body.diskGB = diskGB;
+    const mode = str(v, 'network');
+    if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
+    const forwards = list(v, 'port-forward').map(parsePortForward);
+    if (mode !== undefined || forwards.length > 0) {
+      body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
+    }
+    const vm = await ctx.client.createVm(body);
+    return done(ctx, vm, `Created VM '${vm.name}' (${vm.id}).`);
+  },
+};
+
+export const show: Command = {
+  name: 'show', synopsis: ['show VM'], summary: 'Show one VM (with runtime figures when it runs)', args: [1, 1],
+  async run(ctx, _v, [ref]) {
+    const vm = await ctx.client.getVm(ref!);
+    if (ctx.json) { ctx.out(json(vm)); return EXIT.OK; }
+    let rt: VmRuntime | null = null;
+    if (isLive(vm)) rt = await ctx.client.runtime(vm.id).catch(() => null);
+    const boot = [
+      vm.boot.kernel ? `kernel ${vm.boot.kernel}` : '', vm.boot.initrd ? `initrd ${vm.boot.initrd}` : '',
+      vm.boot.iso ? `iso ${vm.boot.iso}` : '', vm.boot.cmdline ? `cmdline "${vm.boot.cmdline}"` : '',
+    ].filter(Boolean).join(', ');
+    ctx.out(fields([
+      ['Name', vm.name], ['ID', vm.id], ['State', vm.state + (vm.accelerator && isLive(vm) ? ` (${vm.accelerator})` : '')],
+      ['CPU', String(vm.cpu)], ['Memory', mib(vm.memoryMB)], ['Disk', `${vm.diskGB} GiB`], ['Distro', vm.distro],
+      ['Boot', boot || 'disk'], ['Network', vm.network.mode === 'none' ? 'none' : `user (NAT)${vm.network.portForwards.length ? `, forwards ${ports(vm)}` : ''}`],
+      ['Created', vm.createdAt], ['Started', vm.startedAt],
+      ['Uptime', rt ? duration(rt.uptimeSeconds) : null], ['PID', rt?.pid != null ? String(rt.pid) : null],
+      ['CPU usage', rt?.cpuPercent != null ? `${rt.cpuPercent.toFixed(1)} %` : null], ['RSS', rt?.rssBytes != null ? bytes(rt.rssBytes) : null],
+      ['Last error', vm.lastError],
+    ]));
+    return EXIT.OK;
+  },
+};
+
+export const start: Command = {
+  name: 'start', synopsis: ['start VM [--wait-for TEXT|/REGEX/] [--timeout S]'], summary: 'Start a VM (or resume a suspended one)',
+  help: `With --wait-for, returns once TEXT (or /regex/flags) appears on the serial console; --timeout (default
+60 s) bounds the wait: exit 124 when it passes (the VM keeps running).`,
+  options: { 'wait-for': { type: 'string' }, timeout: { type: 'string' } },
+  args: [1, 1],
+  async run(ctx, v, [ref]) {
+    const text = str(v, 'wait-for');
+    const timeoutSeconds = seconds(v, 'timeout');
+    if (timeoutSeconds !== undefined && text === undefined) throw new UsageError('--timeout needs --wait-for');
+    const r = await ctx.client.startVm(ref!, text !== undefined ? { waitFor: { console: text, ...(timeoutSeconds ? { timeoutSeconds } : {}) } } : {});
+    const matched = r.waitFor ? ` ('${r.waitFor.matched}' seen on the console after ${(r.waitFor.elapsedMs / 1000).toFixed(1)} s)` : '';
+    return done(ctx, r, `Started VM '${r.vm.name}'${matched}.`);
+  },
+};
+
+export const stop: Command = {
+  name: 'stop', synopsis: ['stop VM [--timeout S] [--force]'], summary: 'ACPI power-down; waits for the guest to power off',
+  help: 'Waits up to --timeout (default 60 s); then exits 124, or with --force cuts the power.',
+  options: { timeout: { type: 'string' }, force: { type: 'boolean' } },
+  args: [1, 1],
+  async run(ctx, v, [ref]) {
+    const timeoutSeconds = seconds(v, 'timeout');
+    const vm = await ctx.client.stopVm(ref!, { ...(timeoutSeconds ? { timeoutSeconds } : {}), ...(flag(v, 'force') ? { force: true } : {}) });
+    return done(ctx, vm, `Stopped VM '${vm.name}'.`);
+  },
+};
+
+export const kill: Command = {
+  name: 'kill', synopsis: ['kill VM'], summary: 'Cut the power at once (force-stop)', args: [1, 1],
+  async run(ctx, _v, [ref]) {
+    const vm = await ctx.client.forceStopVm(ref!);
+    return done(ctx, vm, `Killed VM '${vm.name}'.`);
+  },
+};
+
+export const restart: Command = {
+  name: 'restart', synopsis: ['restart VM [--hard] [--timeout S]'], summary: 'ACPI power cycle (forced after --timeout), or --hard reset',
+  options: { hard: { type: 'boolean' }, timeout: { type: 'string' } },
+  args: [1, 1],
+  async run(ctx, v, [ref]) {
+    const timeoutSeconds = seconds(v, 'timeout');
+    const vm = await ctx.client.restartVm(ref!, { ...(flag(v, 'hard') ? { hard: true } : {}), ...(timeoutSeconds ? { timeoutSeconds } : {}) });
+    return done(ctx, vm, `Restarted VM '${vm.name}'.`);
+  },
+};
+
+export const pause: Command = {
+  name: 'pause', synopsis: ['pause VM'], summary: 'Freeze the vCPUs', args: [1, 1],
+  async run(ctx, _v, [ref]) {
+    const vm = await ctx.client.pauseVm(ref!);
+    return done(ctx, vm, `Paused VM '${vm.name}'.`);
+  },
+};
+
+export const resume: Command = {
+  name: 'resume', synopsis: ['resume VM'], summary: 'Thaw a paused VM', args: [1, 1],
+  async run(ctx, _v, [ref]) {
+    const vm = await ctx.client.resumeVm(ref!);
+    return done(ctx, vm, `Resumed VM '${vm.name}'.`);
+  },
+};
+
+export const rm: Command = {
+  name: 'rm', synopsis: ['rm VM [--force]'], summary: 'Delete a stopped VM and its files (--force: kill it first if running)',
+  options: { force: { type: 'boolean' } },
+  args: [1, 1],
+  async run(ctx, v, [ref]) {
+    // Resolve first so the message (and --json) can name the VM that is gone.
+    const vm = await ctx.client.getVm(ref!);
+    await ctx.client.deleteVm(vm.id, { force: flag(v, 'force') });
+    return done(ctx, { deleted: true, id: vm.id, name: vm.name }, `Deleted VM '${vm.name}'.`);
+  },
+};

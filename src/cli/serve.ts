@@ -1,0 +1,47 @@
+import { parseDaemonConfig } from '../daemon/config.js';
+import { GROVE_VERSION, makeLogger, startDaemon } from '../daemon/daemon.js';
+
+export const SERVE_USAGE = `Usage:
+  grove serve [--port N] [--host ADDR] [--data-dir DIR] [--token-file FILE] [--accel auto|kvm|tcg]
+              [--allowed-host NAME]... [--qemu PATH] [--qemu-img PATH] [--event-retention N] [--log-level LEVEL]
+
+Environment: GROVE_PORT, GROVE_HOST, GROVE_DATA_DIR, GROVE_TOKEN, GROVE_ACCEL, GROVE_ALLOWED_HOSTS,
+             GROVE_QEMU, GROVE_QEMU_IMG, GROVE_EVENT_RETENTION, GROVE_LOG_LEVEL
+`;
+
+export async function serve(args: string[]): Promise<void> {
+  if (args.includes('--help') || args.includes('-h')) {
+    process.stdout.write(`grove serve — run the daemon\n\n${SERVE_USAGE}`);
+    return;
+  }
+  let cfg;
+  try {
+    cfg = parseDaemonConfig(args, process.env);
+  } catch (e) {
+    process.stderr.write(`grove serve: ${(e as Error).message}\n`);
+    process.exit(2);
+  }
+  const log = makeLogger(cfg.logLevel);
+  const daemon = await startDaemon(cfg, log).catch((e: Error & { code?: string }) => {
+    const hint = e.code === 'EADDRINUSE' ? ` (port ${cfg.port} is taken: another grove running? use --port)` : '';
+    process.stderr.write(`grove serve: cannot start: ${e.message}${hint}\n`);
+    process.exit(1);
+  });
+  const lines = [
+    `Grove ${GROVE_VERSION} listening on ${daemon.url}`,
+    `  API docs:  ${daemon.url}/api/v1/docs`,
+    `  Data dir:  ${cfg.dataDir}`,
+    daemon.tokenCreated
+      ? `  Token (shown once, saved to ${daemon.tokenOrigin}, mode 0600):\n    ${daemon.token}`
+      : `  Token:     from ${daemon.tokenOrigin}`,
+  ];
+  process.stdout.write(lines.join('\n') + '\n');
+  const stop = (sig: string) => {
+    log.info({ signal: sig }, 'shutting down; running VMs keep running');
+    // A client that never lets go must not keep the daemon alive.
+    setTimeout(() => process.exit(0), 10_000).unref();
+    void daemon.close().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once('SIGINT', () => stop('SIGINT'));
+  process.once('SIGTERM', () => stop('SIGTERM'));
+}

@@ -1,0 +1,140 @@
+import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './errors.js';
+import type {
+  ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
+  RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
+} from './types.js';
+
+export interface ClientOptions {
+  /** Daemon base URL, e.g. `http://127.0.0.1:22100` (the `/api/v1` prefix is added here). */
+  url: string;
+  /** Bearer token; requests go without one when it is absent (and the daemon answers 401). */
+  token?: string | undefined;
+}
+
+export interface ConsoleReadOptions {
+  since?: number;
+  limit?: number;
+  stripAnsi?: boolean;
+}
+
+/**
+ * Node's fetch (undici) gives up on a response whose headers take more than 300 s. Long waits (start
+ * --wait-for, stop, execute with timeouts above that) then end here: a timeout, not a dead daemon.
+ */
+function clientTimeout(e: unknown): ApiError | null {
+  const code = (e as { cause?: { code?: string } }).cause?.code;
+  if (code !== 'UND_ERR_HEADERS_TIMEOUT' && code !== 'UND_ERR_BODY_TIMEOUT') return null;
+  return new ApiError(504, 'TIMEOUT', 'no answer from the daemon within 300 s (the client\'s limit); the operation may still be running');
+}
+
+type Query = Record<string, string | number | boolean | undefined>;
+
+/**
+ * Typed REST client of the Grove API. Every failure is one of two errors: `ApiError` (the daemon answered
+ * with a problem) or `UnreachableError` (no answer at all).
+ */
+export class GroveClient {
+  readonly url: string;
+  readonly apiBase: string;
+  readonly token: string | undefined;
+
+  constructor(opts: ClientOptions) {
+    this.url = opts.url.replace(/\/+$/, '');
+    this.apiBase = `${this.url}/api/v1`;
+    this.token = opts.token;
+  }
+
+  /** Headers every request carries (also used by the event and console streams). */
+  authHeaders(): Record<string, string> {
+    return this.token ? { authorization: `Bearer ${this.token}` } : {};
+  }
+
+  endpoint(path: string, query: Query = {}): string {
+    const q = new URLSearchParams();
+    for (const [k, v] of Object.entries(query)) if (v !== undefined) q.set(k, String(v));
+    const qs = q.toString();
+    return `${this.apiBase}${path}${qs ? `?${qs}` : ''}`;
+  }
+
+  /** One request; JSON in, JSON out (undefined for 204). */
+  async request<T>(method: string, path: string, opts: { body?: unknown; query?: Query; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<T> {
+    const res = await this.fetchRaw(method, path, opts);
+    const text = await res.text().catch((e: unknown) => { throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e)); });
+    if (!res.ok) throw apiErrorFrom(res.status, res.statusText, text);
+    if (res.status === 204 || text === '') return undefined as T;
+    try {
+      return JSON.parse(text) as T;
+    } catch {
+      throw new ApiError(res.status, 'BAD_RESPONSE', `the daemon sent a response that is not JSON: ${text.slice(0, 120)}`);
+    }
+  }
+
+  /** The response itself, for streams; network failures become UnreachableError, HTTP errors are left to the caller. */
+  async fetchRaw(method: string, path: string, opts: { body?: unknown; query?: Query; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<Response> {
+    const headers: Record<string, string> = { accept: 'application/json', ...this.authHeaders(), ...(opts.headers ?? {}) };
+    const init: RequestInit = { method, headers };
+    if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      init.body = JSON.stringify(opts.body);
+    }
+    if (opts.signal) init.signal = opts.signal;
+    try {
+      return await fetch(this.endpoint(path, opts.query), init);
+    } catch (e) {
+      if ((e as Error).name === 'AbortError') throw e;
+      throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e));
+    }
+  }
+
+  private vm(ref: string, rest = ''): string {
+    return `/vms/${encodeURIComponent(ref)}${rest}`;
+  }
+
+  // ---- host -------------------------------------------------------------------------------------
+  health(): Promise<HealthInfo> { return this.request('GET', '/health'); }
+  host(): Promise<Host> { return this.request('GET', '/host'); }
+  metrics(): Promise<HostMetrics> { return this.request('GET', '/metrics'); }
+
+  // ---- VMs --------------------------------------------------------------------------------------
+  listVms(): Promise<Vm[]> { return this.request('GET', '/vms'); }
+  getVm(ref: string): Promise<Vm> { return this.request('GET', this.vm(ref)); }
+  createVm(body: CreateVm): Promise<Vm> { return this.request('POST', '/vms', { body }); }
+  updateVm(ref: string, body: UpdateVm): Promise<Vm> { return this.request('PATCH', this.vm(ref), { body }); }
+  deleteVm(ref: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.request('DELETE', this.vm(ref), { query: { force: opts.force ? true : undefined } });
+  }
+  reorderVms(order: string[]): Promise<Vm[]> { return this.request('PUT', '/vms/order', { body: { order } }); }
+  stopAll(opts: StopOptions = {}): Promise<StopAllOutcome> { return this.request('POST', '/vms/stop-all', { body: opts }); }
+
+  // ---- lifecycle --------------------------------------------------------------------------------
+  startVm(ref: string, opts: StartOptions = {}): Promise<StartOutcome> { return this.request('POST', this.vm(ref, '/start'), { body: opts }); }
+  stopVm(ref: string, opts: StopOptions = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/stop'), { body: opts }); }
+  forceStopVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/force-stop'), { body: {} }); }
+  restartVm(ref: string, opts: RestartOptions = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/restart'), { body: opts }); }
+  pauseVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/pause'), { body: {} }); }
+  resumeVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/resume'), { body: {} }); }
+  runtime(ref: string): Promise<VmRuntime> { return this.request('GET', this.vm(ref, '/runtime')); }
+  errors(ref: string, limit?: number): Promise<VmErrorList> { return this.request('GET', this.vm(ref, '/errors'), { query: { limit } }); }
+
+  // ---- console ----------------------------------------------------------------------------------
+  readConsole(ref: string, opts: ConsoleReadOptions = {}): Promise<ConsolePage> {
+    return this.request('GET', this.vm(ref, '/console'), { query: { since: opts.since, limit: opts.limit, strip: opts.stripAnsi ? 'ansi' : undefined } });
+  }
+  sendConsole(ref: string, input: { text: string } | { keys: string[] }): Promise<ConsoleSent> {
+    return this.request('POST', this.vm(ref, '/console'), { body: input });
+  }
+  clearConsole(ref: string): Promise<ConsoleCleared> { return this.request('DELETE', this.vm(ref, '/console')); }
+  /** Runs a shell command over the serial console (not the guest agent). */
+  consoleExecute(ref: string, req: ExecuteRequest): Promise<ExecuteOutcome> {
+    return this.request('POST', this.vm(ref, '/console/execute'), { body: req });
+  }
+  /** ws:// URL of the interactive console of a VM. */
+  consoleSocketUrl(ref: string): string {
+    return this.endpoint(this.vm(ref, '/console/ws')).replace(/^http/, 'ws');
+  }
+
+  // ---- webhooks ---------------------------------------------------------------------------------
+  listWebhooks(): Promise<Webhook[]> { return this.request('GET', '/webhooks'); }
+  registerWebhook(body: RegisterWebhook): Promise<Webhook> { return this.request('POST', '/webhooks', { body }); }
+  deleteWebhook(id: string): Promise<void> { return this.request('DELETE', `/webhooks/${encodeURIComponent(id)}`); }
+}

@@ -1,0 +1,35 @@
+/**
+ * Client-side names for the wire types. Every one is derived from the TypeBox schemas the daemon validates
+ * with (type-only imports: nothing of the server is loaded at run time).
+ */
+import type { Static } from '@sinclair/typebox';
+import type { ClearResult, ConsoleRead, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../api/schemas/console.js';
+import type { EventEnvelope } from '../api/schemas/events.js';
+import type { Health, HostInfo, Metrics } from '../api/schemas/host.js';
+import type {
+  CreateVmBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody, UpdateVmBody, Vm as VmSchema, VmErrors,
+} from '../api/schemas/vm.js';
+
+export type Vm = Static<typeof VmSchema>;
+export type CreateVm = Static<typeof CreateVmBody>;
+export type UpdateVm = Static<typeof UpdateVmBody>;
+export type StartOptions = Static<typeof StartBody>;
+export type StartOutcome = Omit<Static<typeof StartResult>, 'vm'> & { vm: Vm };
+export type StopOptions = Static<typeof StopBody>;
+export type RestartOptions = Static<typeof RestartBody>;
+export type StopAllOutcome = Static<typeof StopAllResult>;
+export type VmRuntime = Static<typeof Runtime>;
+export type VmErrorList = Static<typeof VmErrors>;
+export type ConsolePage = Static<typeof ConsoleRead>;
+export type ConsoleSent = Static<typeof ConsoleSendResult>;
+export type ConsoleCleared = Static<typeof ClearResult>;
+export type ExecuteRequest = Static<typeof ExecuteBody>;
+export type ExecuteOutcome = Static<typeof ExecuteResult>;
+export type GroveEvent = Static<typeof EventEnvelope>;
+export type HealthInfo = Static<typeof Health>;
+export type Host = Static<typeof HostInfo>;
+export type HostMetrics = Static<typeof Metrics>;
+
+import type { RegisterWebhookBody, Webhook as WebhookSchema } from '../api/schemas/webhooks.js';
+export type Webhook = Static<typeof WebhookSchema>;
+export type RegisterWebhook = Static<typeof RegisterWebhookBody>;

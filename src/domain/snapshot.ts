@@ -1,0 +1,14 @@
+/**
+ * `live`: RAM, device state and disk, taken from a running or paused VM; restoring it puts the guest
+ * back exactly there, in the same run state. `disk`: the disk alone, taken from a stopped VM.
+ */
+export interface Snapshot {
+  id: string;
+  vmId: string;
+  name: string;
+  description: string | null;
+  kind: 'live' | 'disk';
+  /** The VM's state when taken: what a restore returns it to. */
+  vmState: 'running' | 'paused' | 'stopped';
+  createdAt: string;
+}

@@ -1,0 +1,250 @@
+/**
+ * End to end for `/mcp`: the real daemon, the official SDK client over Streamable HTTP and over stdio
+ * (through the `grove mcp` bridge), plain JSON-RPC POSTs as curl sends them, and an agent-style flow on
+ * the real test guest (QEMU, TCG).
+ */
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelcontextprotocol/sdk/types.js';
+import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
+
+/** What the daemon can serve today; tools for capabilities that do not exist yet are not announced. */
+const EXPECTED_TOOLS = [
+  'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
+  'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
+  'get_metrics', 'vm_runtime', 'vm_errors', 'list_webhooks', 'register_webhook', 'delete_webhook', 'restart_vm', 'clear_console',
+  'wait_for_console',
+];
+/** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
+const SLOW = { timeout: 150_000 };
+
+let d: TestDaemon;
+let client: Client;
+const clients: Client[] = [];
+
+async function connectHttp(): Promise<Client> {
+  const c = new Client({ name: 'grove-e2e', version: '1' });
+  await c.connect(new StreamableHTTPClientTransport(new URL(`${d.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${d.token}` } } }));
+  clients.push(c);
+  return c;
+}
+
+async function call(name: string, args: Record<string, unknown> = {}, c: Client = client, opts = SLOW): Promise<CallToolResult> {
+  return (await c.callTool({ name, arguments: args }, undefined, opts)) as CallToolResult;
+}
+
+/** A successful tool result: structuredContent, and the same JSON as text. */
+async function ok(name: string, args: Record<string, unknown> = {}, c: Client = client): Promise<any> {
+  const r = await call(name, args, c);
+  assert.ok(!r.isError, `${name} failed: ${JSON.stringify(r.content)}`);
+  const text = r.content.find((x) => x.type === 'text');
+  assert.ok(text && text.type === 'text');
+  assert.deepEqual(JSON.parse(text.text), r.structuredContent, `${name}: text content is the structured result`);
+  return r.structuredContent;
+}
+
+/** A tool failure: isError with the problem (code, detail) as JSON text. */
+function problemOf(r: CallToolResult): any {
+  assert.equal(r.isError, true, `expected a tool error, got ${JSON.stringify(r)}`);
+  const text = r.content.find((x) => x.type === 'text');
+  assert.ok(text && text.type === 'text');
+  const p = JSON.parse(text.text);
+  assert.equal(typeof p.detail, 'string');
+  return p;
+}
+
+async function rpc(body: unknown, headers: Record<string, string> = {}): Promise<Response> {
+  return fetch(`${d.url}/mcp`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', ...headers },
+    body: JSON.stringify(body),
+  });
+}
+
+before(async () => {
+  d = await startDaemon();
+  client = await connectHttp();
+});
+
+after(async () => {
+  for (const c of clients) await c.close().catch(() => undefined);
+  if (!d) return;
+  if (process.env['GROVE_E2E_DEBUG']) console.log(d.output());
+  try {
+    await d.cleanup();
+  } finally {
+    killVmsOf(d.dataDir);
+  }
+});
+
+test('SDK client over Streamable HTTP: initialize, tools/list with input and output schemas', async () => {
+  assert.equal(client.getServerVersion()?.name, 'grove');
+  assert.ok(client.getServerCapabilities()?.tools, 'tools capability announced');
+  const { tools } = await client.listTools();
+  assert.deepEqual(tools.map((t) => t.name).sort(), [...EXPECTED_TOOLS].sort());
+  for (const t of tools) {
+    assert.equal(t.inputSchema.type, 'object', `${t.name} inputSchema`);
+    assert.equal(t.outputSchema?.type, 'object', `${t.name} outputSchema`);
+    assert.ok((t.description ?? '').length > 40, `${t.name} has a real description`);
+    assert.ok(!JSON.stringify(t).includes('$ref'), `${t.name}: schemas stand alone`);
+  }
+});
+
+test('tool names and arguments match the reference list where they overlap', async () => {
+  const reference = JSON.parse(readFileSync(join(REPO_ROOT, 'test', 'fixtures', 'reference-mcp-tools.json'), 'utf8')) as { tools: Tool[] };
+  const ours = new Map((await client.listTools()).tools.map((t) => [t.name, t]));
+  let overlap = 0;
+  for (const ref of reference.tools) {
+    const t = ours.get(ref.name);
+    if (!t) continue;
+    overlap++;
+    const props = Object.keys(t.inputSchema.properties ?? {});
+    for (const arg of Object.keys(ref.inputSchema.properties ?? {})) assert.ok(props.includes(arg), `${ref.name} takes '${arg}'`);
+    // Every call valid under the reference stays valid: we never require more than it does.
+    for (const req of t.inputSchema.required ?? []) assert.ok((ref.inputSchema.required ?? []).includes(req), `${ref.name}: '${req}' is required by us, not by the reference`);
+  }
+  assert.equal(overlap, EXPECTED_TOOLS.length - 3, 'all but restart_vm, clear_console and wait_for_console come from the reference');
+});
+
+test('plain JSON-RPC POSTs (curl style: no SSE in Accept, no session) get one JSON body with HTTP 200', async () => {
+  const init = await rpc({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'curl', version: '1' } } });
+  assert.equal(init.status, 200);
+  assert.match(init.headers.get('content-type') ?? '', /^application\/json/);
+  assert.equal(init.headers.get('mcp-session-id'), null, 'stateless: no session');
+  const initBody = await init.json() as any;
+  assert.equal(initBody.id, 1);
+  assert.equal(initBody.result.serverInfo.name, 'grove');
+
+  const list = await rpc({ jsonrpc: '2.0', id: 2, method: 'tools/list' });
+  assert.equal(list.status, 200);
+  assert.equal(((await list.json()) as any).result.tools.length, EXPECTED_TOOLS.length);
+
+  const created = await d.call('POST', '/vms', { name: 'mcp-raw', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: guestFiles().cmdline, memoryMB: 256, diskGB: 1 });
+  assert.equal(created.status, 201);
+  const res = await rpc({ jsonrpc: '2.0', id: 'three', method: 'tools/call', params: { name: 'list_vms', arguments: {} } }, { accept: 'application/json' });
+  assert.equal(res.status, 200);
+  const body = await res.json() as any;
+  assert.equal(body.id, 'three');
+  assert.equal(body.result.isError, undefined);
+  const rest = await d.call('GET', '/vms');
+  assert.deepEqual(body.result.structuredContent, { vms: rest.body }, 'same VMs as GET /api/v1/vms');
+  assert.deepEqual(JSON.parse(body.result.content[0].text), body.result.structuredContent);
+  assert.equal((await d.call('DELETE', '/vms/mcp-raw')).status, 204);
+
+  assert.equal((await rpc({ jsonrpc: '2.0', method: 'notifications/initialized' })).status, 202, 'a notification alone: 202, no body');
+  const batch = await rpc([{ jsonrpc: '2.0', id: 1, method: 'ping' }, { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_host_info', arguments: {} } }]);
+  assert.equal(batch.status, 200);
+  assert.deepEqual(((await batch.json()) as any[]).map((m) => m.id).sort(), [1, 2]);
+  const notRpc = await rpc({ hello: 'world' });
+  assert.equal(notRpc.status, 400);
+  assert.equal(((await notRpc.json()) as any).error.code, -32600);
+  assert.equal((await rpc({ jsonrpc: '2.0', id: 1, method: 'ping' }, { 'mcp-protocol-version': '1999-01-01' })).status, 400);
+  const get = await fetch(`${d.url}/mcp`, { headers: { authorization: `Bearer ${d.token}`, accept: 'text/event-stream' } });
+  assert.equal(get.status, 405, 'stateless: no server-initiated SSE stream');
+  await get.body?.cancel();
+});
+
+test('/mcp needs the token and refuses a foreign Origin', async () => {
+  const noToken = await fetch(`${d.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+  assert.equal(noToken.status, 401);
+  assert.equal(((await noToken.json()) as any).code, 'UNAUTHORIZED');
+  const wrong = await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { authorization: 'Bearer nope' });
+  assert.equal(wrong.status, 401);
+  const foreign = await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { origin: 'http://evil.example' });
+  assert.equal(foreign.status, 403);
+  assert.equal(((await foreign.json()) as any).code, 'FORBIDDEN');
+  const own = await rpc({ jsonrpc: '2.0', id: 1, method: 'tools/list' }, { origin: d.url });
+  assert.equal(own.status, 200, 'the daemon\'s own origin is fine');
+});
+
+test('tool failures are isError results with the problem code; an unknown tool is a protocol error', async () => {
+  const missing = problemOf(await call('get_vm', { vm: 'no-such-vm' }));
+  assert.equal(missing.code, 'VM_NOT_FOUND');
+  assert.match(missing.detail, /no-such-vm/);
+
+  const badType = problemOf(await call('get_vm', { vm: 42 }));
+  assert.equal(badType.code, 'VALIDATION_FAILED');
+  const unknownArg = problemOf(await call('list_vms', { verbose: true }));
+  assert.equal(unknownArg.code, 'VALIDATION_FAILED');
+  const noText = problemOf(await call('send_console', { vm: 'no-such-vm' }));
+  assert.equal(noText.code, 'VALIDATION_FAILED', 'send_console needs text or keys');
+
+  const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
+  assert.equal(badName.code, 'VALIDATION_FAILED');
+
+  await assert.rejects(client.callTool({ name: 'take_screenshot', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+});
+
+test('webhook tools: register, list, delete', async () => {
+  const hook = await ok('register_webhook', { url: 'http://127.0.0.1:9/grove-hook', events: ['vm.*'], description: 'mcp e2e' });
+  assert.equal(hook.hasSecret, false);
+  assert.deepEqual(hook.events, ['vm.*']);
+  assert.ok((await ok('list_webhooks')).webhooks.some((h: any) => h.id === hook.id));
+  assert.deepEqual(await ok('delete_webhook', { id: hook.id }), { id: hook.id, deleted: true });
+  assert.ok(!(await ok('list_webhooks')).webhooks.some((h: any) => h.id === hook.id));
+  assert.equal(problemOf(await call('delete_webhook', { id: hook.id })).code, 'NOT_FOUND');
+  assert.equal(problemOf(await call('register_webhook', { url: 'not a url' })).code, 'VALIDATION_FAILED');
+});
+
+test('SDK client over stdio through the grove mcp bridge', async () => {
+  const stdio = new Client({ name: 'grove-e2e-stdio', version: '1' });
+  const transport = new StdioClientTransport({
+    command: process.execPath,
+    args: [join(REPO_ROOT, 'dist', 'test', 'helpers', 'mcp-stdio-bridge.js')],
+    env: { PATH: process.env['PATH'] ?? '', GROVE_URL: d.url, GROVE_TOKEN: d.token },
+    stderr: 'pipe',
+  });
+  await stdio.connect(transport);
+  clients.push(stdio);
+  assert.equal(stdio.getServerVersion()?.name, 'grove');
+  const { tools } = await stdio.listTools();
+  assert.deepEqual(tools.map((t) => t.name).sort(), [...EXPECTED_TOOLS].sort());
+  assert.ok(Array.isArray((await ok('list_vms', {}, stdio)).vms));
+  assert.equal((await ok('get_host_info', {}, stdio)).accelerator, 'tcg');
+  assert.equal(problemOf(await call('get_vm', { vm: 'no-such-vm' }, stdio)).code, 'VM_NOT_FOUND');
+  await assert.rejects(stdio.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await stdio.close();
+});
+
+test('agent flow on the real guest: create, start, wait for the console, execute, pause/resume, stop', async () => {
+  const g = guestFiles();
+  const vm = await ok('create_vm', { name: 'mcp-agent', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: 256, diskGB: 1 });
+  assert.equal(vm.state, 'stopped');
+  assert.equal((await ok('get_vm', { vm: vm.id })).name, 'mcp-agent');
+
+  const before = await ok('read_console', { vm: 'mcp-agent', limit: 1 });
+  const started = await ok('start_vm', { vm: 'mcp-agent' });
+  assert.equal(started.vm.state, 'running');
+  const ready = await ok('wait_for_console', { vm: 'mcp-agent', pattern: READY_LINE, since: before.nextOffset, timeoutSeconds: 120 });
+  assert.equal(ready.matched, READY_LINE);
+  assert.ok(ready.offset >= before.nextOffset);
+
+  const uname = await ok('console_execute', { vm: 'mcp-agent', command: 'uname -a', timeoutSeconds: 60 });
+  assert.equal(uname.exitCode, 0);
+  assert.equal(uname.timedOut, false);
+  assert.match(uname.output, /Linux/);
+
+  const sent = await ok('send_console', { vm: 'mcp-agent', text: 'echo mcp-$((6*7))\n' });
+  assert.ok(sent.bytes > 0);
+  assert.equal((await ok('wait_for_console', { vm: 'mcp-agent', pattern: '/mcp-42\\b/', since: ready.offset, timeoutSeconds: 60 })).matched, 'mcp-42');
+
+  const rt = await ok('vm_runtime', { vm: 'mcp-agent' });
+  assert.ok(Number.isInteger(rt.pid) && rt.pid > 0);
+
+  assert.equal((await ok('pause_vm', { vm: 'mcp-agent' })).state, 'paused');
+  const wrong = problemOf(await call('pause_vm', { vm: 'mcp-agent' }));
+  assert.equal(wrong.code, 'INVALID_STATE');
+  assert.equal(wrong.state, 'paused');
+  assert.equal((await ok('resume_vm', { vm: 'mcp-agent' })).state, 'running');
+
+  assert.equal((await ok('stop_vm', { vm: 'mcp-agent', timeoutSeconds: 90, force: true })).state, 'stopped');
+  assert.equal(problemOf(await call('console_execute', { vm: 'mcp-agent', command: 'true' })).code, 'INVALID_STATE');
+  assert.deepEqual(await ok('delete_vm', { vm: 'mcp-agent' }), { id: vm.id, name: 'mcp-agent', deleted: true });
+  assert.equal(problemOf(await call('get_vm', { vm: vm.id })).code, 'VM_NOT_FOUND');
+});

@@ -26,6 +26,9 @@ export class DataLayout {
       guestAgentSocket: join(dir, 'qga.sock'),
       pidFile: join(dir, 'qemu.pid'),
       qemuLog: join(dir, 'qemu.log'),
+      savedState: join(dir, 'state.bin'),
+      savedStateMeta: join(dir, 'state.json'),
+      migrationSocket: join(dir, 'migrate.sock'),
     };
   }
 }

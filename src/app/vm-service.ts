@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, constants as fsc, mkdir, rm } from 'node:fs/promises';
+import { copyFile, constants as fsc, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
@@ -66,9 +66,15 @@ interface Live {
   instance: VmInstance;
   startedAtMs: number;
   /** Set by an operation that is about to end QEMU, so its exit is not mistaken for a crash. */
-  expectingExit: 'stop' | 'kill' | null;
+  expectingExit: 'stop' | 'kill' | 'suspend' | null;
   exitHandled: Promise<void>;
   cpuSample: { at: number; cpu: number } | null;
+}
+
+interface SavedState {
+  runState: 'running' | 'paused';
+  savedAt: string;
+  bytes: number;
 }
 
 export interface ExclusiveContext {
@@ -262,7 +268,11 @@ export class VmService {
 
   /** Starts QEMU for a VM whose lock the caller holds. */
   private async launchLocked(vm: Vm, fromOffset: number, opts: { loadSnapshot?: string }): Promise<Vm> {
-    const spec: LaunchSpec = { ...this.spec(vm), ...(opts.loadSnapshot !== undefined ? { loadSnapshot: opts.loadSnapshot } : {}) };
+    const saved = vm.state === 'suspended' ? await this.savedState(vm.id) : null;
+    if (vm.state === 'suspended' && saved === null) {
+      throw new DomainError('CONFLICT', `VM '${vm.name}' is suspended but its saved state is missing; force-stop it to discard the suspension`, { state: vm.state });
+    }
+    const spec: LaunchSpec = { ...this.spec(vm), ...(opts.loadSnapshot !== undefined ? { loadSnapshot: opts.loadSnapshot } : {}), ...(saved ? { incoming: true } : {}) };
     this.d.vms.setState(vm.id, 'starting');
     let instance: VmInstance;
     try {
@@ -273,8 +283,81 @@ export class VmService {
       throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', detail);
     }
     this.track(vm, instance, Date.now());
+    if (saved) return this.resumeSaved(vm, instance, saved, spec);
     return this.transition(vm.id, 'running', { startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null },
       'vm.started', { resumed: false, pid: instance.pid, accelerator: spec.accelerator, ...(opts.loadSnapshot ? { snapshot: opts.loadSnapshot } : {}) });
+  }
+
+  /**
+   * Feeds the saved RAM and device state into the waiting QEMU, then returns the guest to the run state
+   * it had. The state file is consumed: the disk moves on from here, so resuming it twice would corrupt.
+   */
+  private async resumeSaved(vm: Vm, instance: VmInstance, saved: SavedState, spec: LaunchSpec): Promise<Vm> {
+    try {
+      await instance.loadState();
+      if (saved.runState === 'running') await instance.resume();
+    } catch (e) {
+      const live = this.live.get(vm.id);
+      if (live) { live.expectingExit = 'kill'; await instance.kill(); await live.exitHandled; }
+      const detail = `resuming the saved state failed (it is kept for another try): ${(e as Error).message}`;
+      this.d.transact(() => {
+        this.d.errors.add(vm.id, 'operation', detail);
+        this.d.vms.setState(vm.id, 'suspended');
+      });
+      throw new DomainError('QEMU_FAILED', detail);
+    }
+    const paths = this.d.layout.vmPaths(vm.id);
+    await Promise.all([rm(paths.savedState, { force: true }), rm(paths.savedStateMeta, { force: true })]);
+    return this.transition(vm.id, saved.runState, { startedAt: new Date().toISOString(), accelerator: spec.accelerator, lastError: null },
+      'vm.started', { resumed: true, pid: instance.pid, accelerator: spec.accelerator, savedAt: saved.savedAt });
+  }
+
+  /** Saves RAM and device state to disk and ends QEMU; the next start resumes exactly there. */
+  async suspend(ref: string): Promise<Vm> {
+    const { id } = this.get(ref);
+    return this.locks.run(id, 'suspend', async () => {
+      const vm = this.get(id);
+      assertCan('suspend', vm.state, vm.name);
+      const live = this.requireLive(vm);
+      const runState = vm.state === 'paused' ? 'paused' : 'running';
+      const paths = this.d.layout.vmPaths(id);
+      this.d.vms.setState(id, 'suspending');
+      try {
+        // Frozen first: one pass over RAM instead of chasing a guest that keeps writing.
+        if (runState === 'running') await live.instance.pause();
+        await writeFile(paths.savedStateMeta, JSON.stringify({ runState, savedAt: new Date().toISOString() }));
+        await live.instance.saveState();
+      } catch (e) {
+        await rm(paths.savedStateMeta, { force: true });
+        if (runState === 'running') await live.instance.resume().catch(() => undefined);
+        this.d.vms.setState(id, vm.state);
+        throw new DomainError('QEMU_FAILED', `suspend of '${vm.name}' failed: ${(e as Error).message}`);
+      }
+      live.expectingExit = 'suspend';
+      await live.instance.kill();
+      await live.exitHandled;
+      return this.get(id);
+    });
+  }
+
+  async suspendStatus(ref: string): Promise<{ suspended: boolean; state: VmState; savedAt: string | null; stateBytes: number | null; runState: 'running' | 'paused' | null }> {
+    const vm = this.get(ref);
+    const saved = await this.savedState(vm.id);
+    return {
+      suspended: vm.state === 'suspended', state: vm.state, savedAt: saved?.savedAt ?? null,
+      stateBytes: saved?.bytes ?? null, runState: saved?.runState ?? null,
+    };
+  }
+
+  private async savedState(id: string): Promise<SavedState | null> {
+    const paths = this.d.layout.vmPaths(id);
+    try {
+      const [meta, st] = await Promise.all([readFile(paths.savedStateMeta, 'utf8'), stat(paths.savedState)]);
+      const m = JSON.parse(meta) as { runState: 'running' | 'paused'; savedAt: string };
+      return { runState: m.runState, savedAt: m.savedAt, bytes: st.size };
+    } catch {
+      return null;
+    }
   }
 
   /**
@@ -353,7 +436,10 @@ export class VmService {
   private async killNow(vm: Vm): Promise<void> {
     const live = this.live.get(vm.id);
     if (!live) {
-      // Nothing runs (error after a crash, or a start that failed): only the record needs fixing.
+      // Nothing runs (error after a crash, a failed start, or a suspension being discarded): only the
+      // record needs fixing, and a saved state must not be resumed later over a disk that moved on.
+      const paths = this.d.layout.vmPaths(vm.id);
+      await Promise.all([rm(paths.savedState, { force: true }), rm(paths.savedStateMeta, { force: true })]);
       this.transition(vm.id, 'stopped', { startedAt: null }, 'vm.stopped', { reason: 'forced' });
       return;
     }
@@ -495,7 +581,10 @@ export class VmService {
         continue;
       }
       reconciled.push(vm.name);
-      if (vm.state === 'stopping' || vm.state === 'starting') {
+      if (vm.state === 'suspending' && (await this.savedState(vm.id)) !== null) {
+        // The state file is renamed into place only once complete: QEMU ended after the save.
+        this.transition(vm.id, 'suspended', { startedAt: null }, 'vm.suspended', { reason: 'reconciled' });
+      } else if (vm.state === 'stopping' || vm.state === 'starting' || vm.state === 'suspending') {
         this.transition(vm.id, 'stopped', { startedAt: null }, 'vm.stopped', { reason: 'reconciled' });
       } else {
         this.fail(vm, `QEMU was no longer running when the daemon started (last state: ${vm.state})`, 'qemu');
@@ -558,6 +647,10 @@ export class VmService {
     this.d.console.detach(id);
     const vm = this.d.vms.get(id);
     if (!vm) return;
+    if (live.expectingExit === 'suspend') {
+      this.transition(id, 'suspended', { startedAt: null }, 'vm.suspended', {});
+      return;
+    }
     if (info.clean || live.expectingExit !== null) {
       const reason = live.expectingExit === 'kill' ? 'forced' : info.clean ? info.reason : 'stopped';
       this.transition(id, 'stopped', { startedAt: null }, 'vm.stopped', { reason });

@@ -8,7 +8,7 @@ import type { VmState } from './vm.js';
 export const ACTION_STATES = {
   start: ['stopped', 'suspended', 'error'],
   stop: ['running', 'paused'],
-  forceStop: ['starting', 'running', 'paused', 'stopping', 'suspending', 'error'],
+  forceStop: ['starting', 'running', 'paused', 'stopping', 'suspending', 'suspended', 'error'],
   restart: ['running', 'paused'],
   pause: ['running'],
   resume: ['paused'],

@@ -14,6 +14,10 @@ export interface VmPaths {
   guestAgentSocket: string;
   pidFile: string;
   qemuLog: string;
+  /** RAM and device state of a suspended VM, and what it was doing. */
+  savedState: string;
+  savedStateMeta: string;
+  migrationSocket: string;
 }
 
 export interface LaunchSpec {
@@ -22,6 +26,8 @@ export interface LaunchSpec {
   accelerator: Accelerator;
   /** Internal snapshot (RAM + devices + disk) to resume from at start-up (`-loadvm`). */
   loadSnapshot?: string;
+  /** Start waiting for a saved state (`-incoming defer`) instead of booting. */
+  incoming?: boolean;
 }
 
 /** Why a QEMU process ended, as far as QMP told us before its socket closed. */
@@ -83,6 +89,10 @@ export interface VmInstance {
   snapshotDelete(tag: string): Promise<void>;
   /** Internal snapshot of the disk alone, taken while QEMU runs (crash-consistent, no RAM). */
   diskSnapshot(tag: string): Promise<void>;
+  /** Writes RAM and device state to `paths.savedState`; the guest is paused and stays so. */
+  saveState(): Promise<void>;
+  /** Loads `paths.savedState` into a QEMU launched with `incoming`; the guest is running afterwards. */
+  loadState(): Promise<void>;
   /** Grow the disk while the guest runs. */
   resizeDisk(bytes: number): Promise<void>;
   /** Writes the display's current frame to `file` as PPM. */

@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import {
   CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
-  StopBody, UpdateVmBody, VmRef, VmErrors, VmList,
+  StopBody, SuspendStatus, UpdateVmBody, VmRef, VmErrors, VmList,
 } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
 
@@ -100,6 +100,14 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
       params: VmRefParams, body: RestartBody, response: responses({ 200: VmRef }, [404, 409, 502, 504]),
     },
   }, async (req) => s.vms.restart(req.params.id, req.body));
+
+  simple('suspend', 'suspendVm', 'Suspend to disk',
+    'Saves RAM and device state into the VM folder and ends QEMU (state suspended); the next start resumes exactly there, in the run state it had. Survives daemon restarts. Force-stop discards the saved state.',
+    (id) => s.vms.suspend(id));
+
+  app.get<Ref>('/vms/:id/suspend-status', {
+    schema: { tags: lifecycle, summary: 'Suspension status', operationId: 'suspendStatus', params: VmRefParams, response: responses({ 200: SuspendStatus }, [404]) },
+  }, async (req) => s.vms.suspendStatus(req.params.id));
 
   app.get<Ref>('/vms/:id/runtime', {
     schema: { tags, summary: 'Runtime figures', operationId: 'vmRuntime', params: VmRefParams, response: responses({ 200: Runtime }, [404]) },

@@ -135,3 +135,11 @@ export const VmErrors = Type.Object({
 });
 
 export const ErrorsQuery = Type.Object({ limit: Type.Optional(Type.Integer({ minimum: 1, maximum: 200, default: 50 })) }, { additionalProperties: false });
+
+export const SuspendStatus = Type.Object({
+  suspended: Type.Boolean(),
+  state: VmState,
+  savedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
+  stateBytes: Type.Union([Type.Integer(), Type.Null()], { description: 'Size of the saved RAM and device state' }),
+  runState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Null()], { description: 'What the guest was doing; start resumes into it' }),
+});

@@ -3,6 +3,7 @@ import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmP
 import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
 import type { QemuSerialLink } from './serial-link.js';
+import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
 
 const KILL_GRACE_MS = 3000;
@@ -115,6 +116,14 @@ export class QemuInstance implements VmInstance {
     const jobId = `grove-snapdel-${++this.jobSeq}`;
     await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [DISK_NODE] });
     await qmp.waitForJob(this.qmpClient, jobId);
+  }
+
+  async saveState(): Promise<void> {
+    await saveStateToFile(this.qmpClient, this.paths.migrationSocket, this.paths.savedState);
+  }
+
+  async loadState(): Promise<void> {
+    await loadStateFromFile(this.qmpClient, this.paths.migrationSocket, this.paths.savedState);
   }
 
   async resizeDisk(bytes: number): Promise<void> {

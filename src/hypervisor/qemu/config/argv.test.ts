@@ -19,7 +19,7 @@ function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
     paths: {
       dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consolePipe: `${dir}/console`,
       consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
-      qemuLog: `${dir}/qemu.log`,
+      qemuLog: `${dir}/qemu.log`, savedState: `${dir}/state.bin`, savedStateMeta: `${dir}/state.json`, migrationSocket: `${dir}/migrate.sock`,
     },
   };
 }

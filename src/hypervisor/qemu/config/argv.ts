@@ -64,6 +64,7 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
   }
 
   if (spec.loadSnapshot !== undefined) add('-loadvm', spec.loadSnapshot);
+  if (spec.incoming) add('-incoming', 'defer');
 
   add('-pidfile', paths.pidFile);
   // QEMU keeps stderr open (instead of /dev/null) after -daemonize when -D names a log file.

@@ -39,10 +39,21 @@ export async function benchMcpList(o: McpListOptions = MCP_LIST_DEFAULTS): Promi
       throw new Error(`tools/call list_vms does not return the REST list: HTTP ${mcpRes.status} ${mcpText.slice(0, 300)}`);
     }
 
-    const load = (t: Target, durationS: number): Promise<LoadResult> => (t === 'rest'
-      ? runLoad({ url: `${bd.api}/vms`, connections: o.connections, durationS, headers: auth })
-      : runLoad({ url: `${base}/mcp`, connections: o.connections, durationS, headers: mcpHeaders, method: 'POST', body }));
+    const cpuUs: Record<Target, number[]> = { mcp: [], rest: [] };
+    // The daemon runs in this process and the load in another, so this process's CPU time is the daemon's:
+    // a per-request cost that other work on the machine disturbs less than req/s.
+    const load = async (t: Target, durationS: number): Promise<LoadResult> => {
+      const before = process.cpuUsage();
+      const r = await (t === 'rest'
+        ? runLoad({ url: `${bd.api}/vms`, connections: o.connections, durationS, headers: auth })
+        : runLoad({ url: `${base}/mcp`, connections: o.connections, durationS, headers: mcpHeaders, method: 'POST', body }));
+      const used = process.cpuUsage(before);
+      cpuUs[t].push((used.user + used.system) / r.requests);
+      return r;
+    };
     for (const t of ['mcp', 'rest'] as const) await load(t, o.warmupS);
+    cpuUs.mcp = [];
+    cpuUs.rest = [];
 
     const runs: Record<Target, LoadResult[]> = { mcp: [], rest: [] };
     for (let r = 0; r < o.rounds; r++) {
@@ -68,6 +79,7 @@ export async function benchMcpList(o: McpListOptions = MCP_LIST_DEFAULTS): Promi
     res.details.push(
       `  ${o.vms} VMs; REST body ${Buffer.byteLength(rest)} bytes, MCP body ${Buffer.byteLength(mcpText)} bytes; ${o.connections} connections, ${o.durationS}s x ${o.rounds} runs each (alternating, after ${o.warmupS}s warm-up), medians shown`,
       `  MCP req/s per run: ${runs.mcp.map((x) => x.rps.toFixed(0)).join(', ')}; REST: ${runs.rest.map((x) => x.rps.toFixed(0)).join(', ')}`,
+      `  daemon CPU per request (median): MCP ${median(cpuUs.mcp).toFixed(0)} µs, REST ${median(cpuUs.rest).toFixed(0)} µs`,
       `  info: one VM (get_vm vs GET /api/v1/vms/:id, one run each): MCP ${fmt(oneMcp)}, REST ${fmt(oneRest)}, ratio ${(oneRest.rps / oneMcp.rps).toFixed(2)}`,
     );
     return res;

@@ -59,7 +59,7 @@ export class SnapshotService {
           { state: vm.state, allowedStates: ['running', 'paused', 'stopped', 'error'] });
       }
       const snap: Snapshot = {
-        id, vmId: vm.id, name, description: input.description ?? null, kind,
+        id, vmId: vm.id, tag: id, name, description: input.description ?? null, kind,
         vmState: vm.state === 'paused' ? 'paused' : live ? 'running' : 'stopped', createdAt: new Date().toISOString(),
       };
       this.d.snapshots.insert(snap);
@@ -81,9 +81,9 @@ export class SnapshotService {
   private async restoreLive(ctx: ExclusiveContext, snap: Snapshot): Promise<Vm> {
     const { vm } = ctx;
     if ((vm.state === 'running' || vm.state === 'paused') && ctx.instance) {
-      await qemuStep(`restore of '${vm.name}'`, () => ctx.instance!.snapshotLoad(snap.id));
+      await qemuStep(`restore of '${vm.name}'`, () => ctx.instance!.snapshotLoad(snap.tag));
     } else if (vm.state === 'stopped' || vm.state === 'error') {
-      await ctx.launch({ loadSnapshot: snap.id });
+      await ctx.launch({ loadSnapshot: snap.tag });
     } else {
       throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
     }
@@ -103,15 +103,15 @@ export class SnapshotService {
     } else if (vm.state !== 'stopped' && vm.state !== 'error') {
       throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
     }
-    await this.d.disks.snapshotApply(this.disk(vm), snap.id);
+    await this.d.disks.snapshotApply(this.disk(vm), snap.tag);
     return this.d.vms.get(vm.id);
   }
 
   async delete(ref: string, sid: string): Promise<void> {
     await this.d.vms.exclusive(ref, 'snapshot-delete', async (ctx) => {
       const snap = this.find(ctx.vm, sid);
-      if (ctx.instance) await qemuStep(`snapshot delete on '${ctx.vm.name}'`, () => ctx.instance!.snapshotDelete(snap.id));
-      else await this.d.disks.snapshotDelete(this.disk(ctx.vm), snap.id);
+      if (ctx.instance) await qemuStep(`snapshot delete on '${ctx.vm.name}'`, () => ctx.instance!.snapshotDelete(snap.tag));
+      else await this.d.disks.snapshotDelete(this.disk(ctx.vm), snap.tag);
       this.d.snapshots.delete(snap.id);
       this.emit('snapshot.deleted', ctx.vm, snap);
     });
@@ -133,10 +133,10 @@ export class SnapshotService {
             ? await ctx.instance.snapshotTags()
             : (await this.d.disks.snapshotList(this.disk(vm))).map((s) => s.tag);
           for (const r of rows) {
-            if (!tags.includes(r.id)) { this.d.snapshots.delete(r.id); removedRows++; }
+            if (!tags.includes(r.tag)) { this.d.snapshots.delete(r.id); removedRows++; }
           }
           for (const t of tags) {
-            if (!isUuid(t) || rows.some((r) => r.id === t)) continue;
+            if (!isUuid(t) || rows.some((r) => r.tag === t)) continue;
             if (ctx.instance) await ctx.instance.snapshotDelete(t); else await this.d.disks.snapshotDelete(this.disk(vm), t);
             removedTags++;
           }

@@ -5,6 +5,8 @@
 export interface Snapshot {
   id: string;
   vmId: string;
+  /** The snapshot's name inside the qcow2 file: the id it was created with (an import keeps it). */
+  tag: string;
   name: string;
   description: string | null;
   kind: 'live' | 'disk';

@@ -73,11 +73,12 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX webhook_deliveries_hook_due ON webhook_deliveries(hook_id, status, next_attempt_at);
   CREATE INDEX webhook_deliveries_hook_created ON webhook_deliveries(hook_id, created_at);
   `,
-  // Snapshots: metadata for the internal qcow2 snapshots (the tag is the snapshot id).
+  // Snapshots: metadata for the internal qcow2 snapshots (`tag` is the name inside the qcow2 file).
   `
   CREATE TABLE snapshots (
     id           TEXT PRIMARY KEY,
     vm_id        TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    tag          TEXT NOT NULL,
     name         TEXT NOT NULL,
     description  TEXT,
     kind         TEXT NOT NULL,

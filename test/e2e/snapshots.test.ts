@@ -92,7 +92,7 @@ test('metadata follows the disk: a snapshot removed behind the daemon is dropped
   const vm = await getVm(d, 'snap-live');
   const gone = assertOk(await d.call('GET', '/vms/snap-live/snapshots'), 200, 'list').find((s: any) => s.name === 'disk-a');
   const disk = `${d.dataDir}/vms/${vm.id}/disk.qcow2`;
-  const r = await run('qemu-img', ['snapshot', '-d', gone.id, disk], 30_000);
+  const r = await run('qemu-img', ['snapshot', '-d', gone.tag, disk], 30_000);
   assert.equal(r.code, 0, r.stderr);
   d = await d.restart();
   const names = assertOk(await d.call('GET', '/vms/snap-live/snapshots'), 200, 'list').map((s: any) => s.name);

@@ -5,6 +5,7 @@ import { VmRef } from './vm.js';
 export const Snapshot = Type.Object({
   id: Type.String({ format: 'uuid' }),
   vmId: Type.String({ format: 'uuid' }),
+  tag: Type.String({ description: 'Its name inside the qcow2 file' }),
   name: Type.String(),
   description: Type.Union([Type.String(), Type.Null()]),
   kind: Type.Union([Type.Literal('live'), Type.Literal('disk')], { description: 'live: RAM + devices + disk; disk: the disk alone' }),

@@ -15,8 +15,10 @@ import { fmtRatio, fmtTarget, type BenchResult } from './lib/stats.js';
 import { LIST_VMS_DEFAULTS, benchListVms } from './list-vms.js';
 import { MCP_LIST_DEFAULTS, benchMcpList } from './mcp-list.js';
 import { PAUSE_RESUME_DEFAULTS, benchPauseResume } from './pause-resume.js';
+import { SNAPSHOTS_DEFAULTS, benchSnapshots } from './snapshots.js';
 import { START_READY_DEFAULTS, benchStartReady } from './start-ready.js';
 import { STOP_DEFAULTS, benchStop } from './stop.js';
+import { SUSPEND_DEFAULTS, benchSuspend } from './suspend.js';
 import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 
 const WATCHDOG_MS = 12 * 60_000;
@@ -31,13 +33,15 @@ const { values } = parseArgs({
 });
 
 const quick = values.quick ?? false;
-const BENCHES: { name: string; run: () => Promise<BenchResult> }[] = [
+const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }[] = [
   { name: 'list-vms', run: () => benchListVms(quick ? { ...LIST_VMS_DEFAULTS, durationS: 2, warmupS: 1, rounds: 1 } : LIST_VMS_DEFAULTS) },
   { name: 'mcp-list', run: () => benchMcpList(quick ? { ...MCP_LIST_DEFAULTS, durationS: 2, warmupS: 1, rounds: 1 } : MCP_LIST_DEFAULTS) },
   { name: 'pause-resume', run: () => benchPauseResume(quick ? { rounds: 40, warmup: 5, block: 10 } : PAUSE_RESUME_DEFAULTS) },
   { name: 'start-ready', run: () => benchStartReady(quick ? { runs: 1 } : START_READY_DEFAULTS) },
   { name: 'stop', run: () => benchStop(quick ? { runs: 1 } : STOP_DEFAULTS) },
   { name: 'webhooks', run: () => benchWebhooks(quick ? { ...WEBHOOKS_DEFAULTS, sequential: 20, warmup: 5, burst: 100 } : WEBHOOKS_DEFAULTS) },
+  { name: 'snapshots', run: () => benchSnapshots(quick ? { runs: 1, warmup: 0 } : SNAPSHOTS_DEFAULTS) },
+  { name: 'suspend', run: () => benchSuspend(quick ? { runs: 1, warmup: 0 } : SUSPEND_DEFAULTS) },
 ];
 
 if (values.help) {
@@ -85,10 +89,12 @@ async function main(): Promise<number> {
     if (interrupted) break;
     const started = Date.now();
     try {
-      const r = await b.run();
-      results.push(r);
-      console.log(r.line);
-      for (const d of r.details) console.log(d);
+      // A benchmark may report several results (snapshots: create and restore).
+      for (const r of [await b.run()].flat()) {
+        results.push(r);
+        console.log(r.line);
+        for (const d of r.details) console.log(d);
+      }
       console.log(`  (${((Date.now() - started) / 1000).toFixed(0)}s)`);
     } catch (e) {
       crashed.push(b.name);

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { copyFile, constants as fsc, mkdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, constants as fsc, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
@@ -186,6 +186,41 @@ export class VmService {
       }
       throw e;
     }
+  }
+
+  /**
+   * Turns a folder already holding a checked disk (and kernel/initrd) into a new VM: the folder is moved
+   * into place, and the record, `within` (e.g. snapshot metadata) and the event share one transaction.
+   */
+  async importStaged(input: {
+    name: string; staging: string; spec: { cpu: number; memoryMB: number; diskGB: number; cmdline?: string; network: VmNetwork };
+    hasKernel: boolean; hasInitrd: boolean; within: (vm: Vm) => void;
+  }): Promise<Vm> {
+    assertValidName(input.name);
+    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (import it under another name)`, { field: 'name' });
+    const id = randomUUID();
+    const dir = this.d.layout.vmDir(id);
+    await rename(input.staging, dir);
+    const now = new Date().toISOString();
+    const boot: VmBoot = {};
+    if (input.hasKernel) boot.kernel = join(dir, 'kernel');
+    if (input.hasInitrd) boot.initrd = join(dir, 'initrd');
+    if (input.spec.cmdline !== undefined && input.hasKernel) boot.cmdline = input.spec.cmdline;
+    const vm: Vm = {
+      id, name: input.name, state: 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: null,
+      boot, network: input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null, lastError: null,
+    };
+    try {
+      this.d.transact(() => {
+        this.d.vms.insert(vm);
+        input.within(vm);
+        this.emit('vm.created', vm, { vm, imported: true });
+      });
+    } catch (e) {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    }
+    return vm;
   }
 
   async update(ref: string, patch: UpdateVmInput): Promise<Vm> {

@@ -9,6 +9,8 @@ import { VmService } from '../app/vm-service.js';
 import { WebhookService } from '../app/webhook-service.js';
 import { SnapshotService } from '../app/snapshot-service.js';
 import { DiskService } from '../app/disk-service.js';
+import { BundleService } from '../app/bundle-service.js';
+import { TarArchive } from '../storage/tar-archive.js';
 import { ScreenshotService } from '../app/screenshot-service.js';
 import { JsImageEncoder } from '../system/image-encoder.js';
 import { SqliteSnapshotRepo } from '../store/snapshot-repo.js';
@@ -78,8 +80,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
+  const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
-    vms, snapshots: new SqliteSnapshotRepo(db), disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
+    vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
@@ -89,7 +92,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
-      disks: new DiskService({ vms, disks, layout }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+      disks: new DiskService({ vms, disks, layout }),
+      bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

@@ -26,7 +26,7 @@ export class QemuImg implements DiskStore {
   }
 
   async createFrom(path: string, source: string, sourceFormat: 'qcow2' | 'raw', sizeGB: number): Promise<void> {
-    await this.checkSource(source, sourceFormat);
+    await this.assertStandalone(source, sourceFormat);
     await this.exec(['convert', '-q', '-f', sourceFormat, '-O', 'qcow2', source, path], COPY_MS);
     const info = await this.info(path);
     if (info.virtualSize < sizeGB * GiB) await this.exec(['resize', '-q', '-f', 'qcow2', path, String(sizeGB * GiB)]);
@@ -36,7 +36,7 @@ export class QemuImg implements DiskStore {
    * The caller's image must really be of the named format, and self-contained: a qcow2 naming a backing
    * or external data file would make qemu-img read (and copy into the VM) any file on the host.
    */
-  private async checkSource(source: string, format: 'qcow2' | 'raw'): Promise<void> {
+  async assertStandalone(source: string, format: 'qcow2' | 'raw'): Promise<void> {
     const r = await run(this.binary, ['info', '-U', '--output=json', '-f', format, source], QUICK_MS).catch((e: Error) => {
       throw new DomainError('QEMU_FAILED', `cannot run ${this.binary}: ${e.message}`);
     });

@@ -14,12 +14,13 @@ import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelconte
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
 
-/** What the daemon can serve today; tools for capabilities that do not exist yet are not announced. */
+/** What the daemon can serve today; tools for capabilities that do not exist yet (clone, files, guest exec, bundles, distros) are not announced. */
 const EXPECTED_TOOLS = [
   'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
-  'get_metrics', 'vm_runtime', 'vm_errors', 'list_webhooks', 'register_webhook', 'delete_webhook', 'restart_vm', 'clear_console',
-  'wait_for_console',
+  'get_metrics', 'vm_runtime', 'vm_errors', 'list_webhooks', 'register_webhook', 'delete_webhook', 'suspend_vm',
+  'get_suspend_status', 'list_snapshots', 'create_snapshot', 'restore_snapshot', 'delete_snapshot', 'resize_disk', 'take_screenshot',
+  'restart_vm', 'clear_console', 'wait_for_console',
 ];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
@@ -178,7 +179,30 @@ test('tool failures are isError results with the problem code; an unknown tool i
   const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
   assert.equal(badName.code, 'VALIDATION_FAILED');
 
-  await assert.rejects(client.callTool({ name: 'take_screenshot', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(client.callTool({ name: 'clone_vm', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+});
+
+test('definition and read-only tools on a stopped VM', async () => {
+  const g = guestFiles();
+  const a = await ok('create_vm', { name: 'mcp-def-a', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: 256, diskGB: 1 });
+  const b = await ok('create_vm', { name: 'mcp-def-b', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: 256, diskGB: 1 });
+  const updated = await ok('update_vm', { vm: 'mcp-def-a', cpu: 2, memoryMB: 384 });
+  assert.equal(updated.cpu, 2);
+  assert.equal(updated.memoryMB, 384);
+  const order = (await ok('reorder_vms', { order: [b.id, 'mcp-def-a'] })).vms.map((v: any) => v.name);
+  assert.deepEqual(order.slice(0, 2), ['mcp-def-b', 'mcp-def-a']);
+  const rt = await ok('vm_runtime', { vm: a.id });
+  assert.equal(rt.state, 'stopped');
+  assert.equal(rt.pid, null);
+  assert.deepEqual(await ok('vm_errors', { vm: 'mcp-def-a' }), { errors: [] });
+  const read = await ok('read_console', { vm: 'mcp-def-a' });
+  assert.equal(read.data, '');
+  assert.equal(typeof (await ok('clear_console', { vm: 'mcp-def-a' })).offset, 'number');
+  assert.ok((await ok('get_metrics')).vms.some((v: any) => v.name === 'mcp-def-b'));
+  assert.deepEqual(await ok('stop_all', { timeoutSeconds: 5 }), { results: [] }, 'nothing running here');
+  assert.equal(problemOf(await call('wait_for_console', { vm: 'mcp-def-a', pattern: 'never', timeoutSeconds: 1 })).code, 'INVALID_STATE');
+  assert.equal(problemOf(await call('wait_for_console', { vm: 'mcp-def-a', pattern: '/bin/sh' })).code, 'VALIDATION_FAILED', 'a pattern that is not a valid /regex/flags');
+  for (const vm of ['mcp-def-a', 'mcp-def-b']) await ok('delete_vm', { vm });
 });
 
 test('webhook tools: register, list, delete', async () => {
@@ -212,7 +236,7 @@ test('SDK client over stdio through the grove mcp bridge', async () => {
   await stdio.close();
 });
 
-test('agent flow on the real guest: create, start, wait for the console, execute, pause/resume, stop', async () => {
+test('agent flow on the real guest: create, start, wait for the console, execute, screenshot, pause/resume, stop, snapshot, resize', async () => {
   const g = guestFiles();
   const vm = await ok('create_vm', { name: 'mcp-agent', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: 256, diskGB: 1 });
   assert.equal(vm.state, 'stopped');
@@ -234,6 +258,14 @@ test('agent flow on the real guest: create, start, wait for the console, execute
   assert.ok(sent.bytes > 0);
   assert.equal((await ok('wait_for_console', { vm: 'mcp-agent', pattern: '/mcp-42\\b/', since: ready.offset, timeoutSeconds: 60 })).matched, 'mcp-42');
 
+  const shot = await call('take_screenshot', { vm: 'mcp-agent' });
+  assert.ok(!shot.isError, JSON.stringify(shot.content));
+  const image = shot.content.find((c) => c.type === 'image');
+  assert.ok(image && image.type === 'image' && image.mimeType === 'image/jpeg');
+  assert.equal(Buffer.from(image.data, 'base64').subarray(0, 3).toString('hex'), 'ffd8ff', 'a JPEG');
+  assert.equal((shot.structuredContent as any).format, 'jpeg');
+  assert.ok((shot.structuredContent as any).width > 0);
+
   const rt = await ok('vm_runtime', { vm: 'mcp-agent' });
   assert.ok(Number.isInteger(rt.pid) && rt.pid > 0);
 
@@ -243,8 +275,24 @@ test('agent flow on the real guest: create, start, wait for the console, execute
   assert.equal(wrong.state, 'paused');
   assert.equal((await ok('resume_vm', { vm: 'mcp-agent' })).state, 'running');
 
+  const beforeReset = await ok('read_console', { vm: 'mcp-agent', limit: 1 });
+  assert.equal((await ok('restart_vm', { vm: 'mcp-agent', hard: true })).state, 'running');
+  await ok('wait_for_console', { vm: 'mcp-agent', pattern: READY_LINE, since: beforeReset.nextOffset, timeoutSeconds: 120 });
+
   assert.equal((await ok('stop_vm', { vm: 'mcp-agent', timeoutSeconds: 90, force: true })).state, 'stopped');
   assert.equal(problemOf(await call('console_execute', { vm: 'mcp-agent', command: 'true' })).code, 'INVALID_STATE');
+
+  const snap = await ok('create_snapshot', { vm: 'mcp-agent', name: 'clean', description: 'after the first boot' });
+  assert.equal(snap.kind, 'disk', 'a stopped VM gets a disk-only snapshot');
+  assert.deepEqual((await ok('list_snapshots', { vm: 'mcp-agent' })).snapshots.map((x: any) => x.name), ['clean']);
+  const restored = await ok('restore_snapshot', { vm: 'mcp-agent', snapshot: 'clean' });
+  assert.equal(restored.snapshot.id, snap.id);
+  assert.equal(restored.vm.state, 'stopped');
+  assert.equal(problemOf(await call('resize_disk', { vm: 'mcp-agent', sizeGB: 2 })).code, 'CONFLICT', 'a disk with snapshots cannot be resized');
+  assert.deepEqual(await ok('delete_snapshot', { vm: 'mcp-agent', snapshot: 'clean' }), { id: snap.id, name: 'clean', deleted: true });
+  assert.equal((await ok('resize_disk', { vm: 'mcp-agent', sizeGB: 2 })).diskGB, 2);
+  assert.equal((await ok('get_suspend_status', { vm: 'mcp-agent' })).suspended, false);
+  assert.equal(problemOf(await call('suspend_vm', { vm: 'mcp-agent' })).code, 'INVALID_STATE');
   assert.deepEqual(await ok('delete_vm', { vm: 'mcp-agent' }), { id: vm.id, name: 'mcp-agent', deleted: true });
   assert.equal(problemOf(await call('get_vm', { vm: vm.id })).code, 'VM_NOT_FOUND');
 });

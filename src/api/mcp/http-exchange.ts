@@ -37,7 +37,8 @@ export class HttpExchangeTransport implements Transport {
   onerror?: (error: Error) => void;
   onmessage?: (message: JSONRPCMessage) => void;
 
-  private readonly waiting = new Set<RequestId>();
+  /** Requests still unanswered (counted, not keyed: a batch may reuse an id). */
+  private waiting = 0;
   private readonly responses: JSONRPCMessage[] = [];
   private done: (() => void) | null = null;
 
@@ -45,10 +46,10 @@ export class HttpExchangeTransport implements Transport {
 
   /** Delivers the messages and resolves with the responses to its requests (none for notifications only). */
   exchange(messages: JSONRPCMessage[]): Promise<JSONRPCMessage[]> {
-    for (const m of messages) if (isRequest(m)) this.waiting.add(m.id);
+    this.waiting = messages.filter(isRequest).length;
     const settled = new Promise<void>((resolve) => { this.done = resolve; });
     for (const m of messages) this.onmessage?.(m);
-    if (this.waiting.size === 0) return Promise.resolve([]);
+    if (this.waiting === 0) return Promise.resolve([]);
     return settled.then(() => this.responses);
   }
 
@@ -56,8 +57,7 @@ export class HttpExchangeTransport implements Transport {
     // Only responses can travel back on a plain POST; progress or log notifications have nowhere to go.
     if (!('id' in message) || 'method' in message) return;
     this.responses.push(message);
-    if (message.id !== undefined) this.waiting.delete(message.id);
-    if (this.waiting.size === 0) this.done?.();
+    if (--this.waiting === 0) this.done?.();
   }
 
   async close(): Promise<void> {

@@ -1,8 +1,9 @@
 import type { TSchema } from '@sinclair/typebox';
+import { Snapshot } from '../schemas/snapshot.js';
 import { Vm } from '../schemas/vm.js';
 
 /** Shared schemas that REST refers to by `$id` (`Type.Ref(Vm)`); a tool schema must stand alone. */
-const SHARED: Record<string, TSchema> = { Vm };
+const SHARED: Record<string, TSchema> = { Vm, Snapshot };
 
 export type JsonSchema = { [k: string]: unknown };
 

@@ -6,6 +6,7 @@ const objects = new WeakMap<object, Known>();
 /** The escaped form of big JSON texts registered below; only the latest few are kept. */
 const texts = new Map<string, Known>();
 const TEXTS_KEPT = 8;
+const textLengths = new Set<number>();
 const TEXT_MIN = 1024;
 /** Unguessable, so no string a client or guest can write ever matches it. */
 const PLACEHOLDER = `\u0000grove-known-json-${randomUUID()}\u0000`;
@@ -22,9 +23,31 @@ export function withKnownJson<T extends object>(value: T, json: string): T {
     // The JSON itself travels too, as the tool result's text content (a JSON string inside JSON).
     texts.set(json, { json: JSON.stringify(json) });
     if (texts.size > TEXTS_KEPT) texts.delete(texts.keys().next().value!);
+    textLengths.clear();
+    for (const t of texts.keys()) textLengths.add(t.length);
   }
   return value;
 }
+
+function knownText(v: string): Known | undefined {
+  // Comparing lengths first spares hashing a long string (console output) that cannot be one of them.
+  return v.length >= TEXT_MIN && textLengths.has(v.length) ? texts.get(v) : undefined;
+}
+
+/**
+ * Registered values sit near the top of a message (result.structuredContent.vms, result.content[0].text):
+ * looking a few levels deep decides whether the replacer pass is needed, or V8's fast JSON.stringify will do.
+ */
+function containsKnown(v: unknown, depth: number): boolean {
+  if (typeof v === 'string') return knownText(v) !== undefined;
+  if (typeof v !== 'object' || v === null) return false;
+  if (objects.has(v)) return true;
+  if (depth === 0) return false;
+  if (Array.isArray(v)) return v.some((x) => containsKnown(x, depth - 1));
+  for (const k in v) if (containsKnown((v as Record<string, unknown>)[k], depth - 1)) return true;
+  return false;
+}
+const PROBE_DEPTH = 4;
 
 /** JSON.stringify, leaving a placeholder wherever a registered object or text is. */
 function skeleton(value: unknown): { out: string; spliced: Known[] } {
@@ -32,7 +55,7 @@ function skeleton(value: unknown): { out: string; spliced: Known[] } {
   const out = JSON.stringify(value, (_key, v: unknown) => {
     let k: Known | undefined;
     if (typeof v === 'object' && v !== null) k = objects.get(v);
-    else if (typeof v === 'string' && v.length >= TEXT_MIN) k = texts.get(v);
+    else if (typeof v === 'string') k = knownText(v);
     if (k === undefined) return v;
     spliced.push(k);
     return PLACEHOLDER;
@@ -44,6 +67,7 @@ function skeleton(value: unknown): { out: string; spliced: Known[] } {
 export function stringifyWithKnownJson(value: unknown): string {
   const whole = typeof value === 'object' && value !== null ? objects.get(value) : undefined;
   if (whole !== undefined) return whole.json;
+  if (!containsKnown(value, PROBE_DEPTH)) return JSON.stringify(value);
   const { out, spliced } = skeleton(value);
   if (spliced.length === 0) return out;
   let i = 0;
@@ -55,6 +79,7 @@ export function stringifyWithKnownJson(value: unknown): string {
  * per answer (a 100-VM list answer is ~110 KB).
  */
 export function encodeWithKnownJson(value: unknown): Buffer {
+  if (!containsKnown(value, PROBE_DEPTH)) return Buffer.from(JSON.stringify(value), 'utf8');
   const { out, spliced } = skeleton(value);
   if (spliced.length === 0) return Buffer.from(out, 'utf8');
   const parts = out.split(PLACEHOLDER_JSON);

@@ -8,7 +8,7 @@ import { StartResult } from '../schemas/vm.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
 import { toJsonSchema } from './json-schema.js';
-import { stringifyWithKnownJson, withKnownJson } from './known-json.js';
+import { encodeWithKnownJson, stringifyWithKnownJson, withKnownJson } from './known-json.js';
 import { createMcpServer, McpTools } from './server.js';
 import { mcpTools } from './tools.js';
 
@@ -74,6 +74,8 @@ test('stringifyWithKnownJson writes registered objects and texts from their reco
   assert.equal(text, JSON.stringify(result));
   const message = { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text }], structuredContent: { vms: list } } };
   assert.equal(stringifyWithKnownJson(message), JSON.stringify(message));
+  assert.deepEqual(encodeWithKnownJson(message), Buffer.from(JSON.stringify(message), 'utf8'));
+  assert.deepEqual(encodeWithKnownJson({ small: 'é' }), Buffer.from('{"small":"é"}', 'utf8'));
   // Unregistered values are plain JSON.stringify, whatever text they hold.
   const other = { data: '\u0000grove-known-json-\u0000', n: [1, null, 'é'] };
   assert.equal(stringifyWithKnownJson(other), JSON.stringify(other));
@@ -127,6 +129,6 @@ test('tools over the in-memory transport: results, DomainErrors as problems, bad
   assert.ok(!internal.detail.includes('a bug'), 'internals stay in the log');
   assert.equal(bugs.length, 1);
 
-  await assert.rejects(client.callTool({ name: 'take_screenshot', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
   await client.close();
 });

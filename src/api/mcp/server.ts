@@ -6,7 +6,7 @@ import addFormats from 'ajv-formats';
 import { toProblem, type ProblemBody } from '../rest/problem.js';
 import { toJsonSchema } from './json-schema.js';
 import { stringifyWithKnownJson } from './known-json.js';
-import type { ToolDef } from './tools.js';
+import { ToolOutput, type ToolDef } from './tools.js';
 
 export const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 
@@ -44,10 +44,6 @@ export class McpTools {
     this.list = [...this.byName.values()].map((c) => c.listed);
   }
 
-  has(name: string): boolean {
-    return this.byName.has(name);
-  }
-
   /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
   async call(name: string, args: Record<string, unknown> | undefined): Promise<CallToolResult> {
     const c = this.byName.get(name);
@@ -60,6 +56,9 @@ export class McpTools {
     }
     try {
       const out = await c.def.run(input);
+      if (out instanceof ToolOutput) {
+        return { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> };
+      }
       return { content: [{ type: 'text', text: stringifyWithKnownJson(out) }], structuredContent: out as Record<string, unknown> };
     } catch (e) {
       const p = toProblem(e);

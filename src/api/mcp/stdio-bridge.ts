@@ -7,8 +7,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { SERVER_INFO } from './server.js';
 
-/** Tools may wait up to an hour (waitFor, execute timeouts); the caller's own client decides before that. */
-const FORWARD_TIMEOUT_MS = 3_700_000;
+/**
+ * Node's fetch gives up on an answer after 300 s (undici's headers timeout), so that bounds one forwarded
+ * call; the SDK's own 60 s default would cut off tools that wait on the guest (waitFor, console_execute).
+ */
+const FORWARD_TIMEOUT_MS = 300_000;
 
 export interface StdioBridgeOptions {
   /** The daemon's base URL, e.g. http://127.0.0.1:22100 (the bridge talks to `<url>/mcp`). */

@@ -1,4 +1,5 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { keysToBytes } from '../../app/console/keys.js';
 import { invalid } from '../../domain/errors.js';
 import { Empty, VmRefParams } from '../schemas/common.js';
@@ -6,9 +7,11 @@ import {
   ClearResult, ConsoleRead, ConsoleReadQuery, ConsoleSendBody, ConsoleSendResult, ConsoleWaitResult, ExecuteBody, ExecuteResult,
 } from '../schemas/console.js';
 import { HostInfo, Metrics } from '../schemas/host.js';
+import { ResizeDiskBody, ScreenshotJson, ScreenshotQuery } from '../schemas/machine.js';
+import { CreateSnapshotBody, RestoreResult, RestoreSnapshotBody, Snapshot, SnapshotList, SnapshotParams } from '../schemas/snapshot.js';
 import {
   CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
-  UpdateVmBody, Vm, VmErrors, VmList, WaitFor,
+  SuspendStatus, UpdateVmBody, Vm, VmErrors, VmList, WaitFor,
 } from '../schemas/vm.js';
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
 import type { ApiServices } from '../rest/context.js';
@@ -26,6 +29,11 @@ export interface ToolDef {
   run(args: any): Promise<object> | object;
 }
 
+/** A result with content of its own (an image) besides the structured output and its JSON text. */
+export class ToolOutput {
+  constructor(readonly structured: object, readonly content: CallToolResult['content']) {}
+}
+
 function tool<I extends TObject>(def: { name: string; description: string; input: I; output: TSchema; run: (args: Static<I>) => Promise<object> | object }): ToolDef {
   return def;
 }
@@ -38,6 +46,9 @@ function withVm<P extends TProperties>(props: P) {
 const [SendText, SendKeys] = ConsoleSendBody.anyOf;
 const VmListResult = Type.Object({ vms: VmList });
 const Deleted = Type.Object({ id: Type.String(), name: Type.String(), deleted: Type.Literal(true) });
+const SnapshotArg = { snapshot: SnapshotParams.properties.sid };
+const SnapshotListResult = Type.Object({ snapshots: SnapshotList });
+const ScreenshotInfo = Type.Omit(ScreenshotJson, ['data']);
 const WebhookListResult = Type.Object({ webhooks: WebhookList });
 const WebhookDeleted = Type.Object({ id: Type.String(), deleted: Type.Literal(true) });
 const WaitForConsoleInput = withVm({
@@ -145,6 +156,66 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Gracefully shut down every running or paused VM in parallel (ACPI power button), waiting up to `timeoutSeconds` each; `force: true` cuts the power of those that do not stop in time. Returns one result per VM: { id, name, ok, state, error? }.',
       input: StopBody, output: StopAllResult,
       run: (a) => s.vms.stopAll(a),
+    }),
+
+    tool({
+      name: 'suspend_vm',
+      description: 'Suspend a running or paused VM to disk: RAM and device state are saved and QEMU exits (state suspended, no CPU or RAM used). start_vm later resumes it exactly where it was, in the run state it had. force_stop_vm discards the saved state. Returns the VM. ' + STATE_NOTE,
+      input: withVm({}), output: Vm,
+      run: (a) => s.vms.suspend(a.vm),
+    }),
+    tool({
+      name: 'get_suspend_status',
+      description: 'Whether a VM is suspended to disk, and if so when (savedAt), how large its saved state is (stateBytes) and the run state it will resume in.',
+      input: withVm({}), output: SuspendStatus,
+      run: (a) => s.vms.suspendStatus(a.vm),
+    }),
+
+    // ---- snapshots and disk ---------------------------------------------------------------------
+    tool({
+      name: 'list_snapshots',
+      description: 'List a VM\'s snapshots: { snapshots: [{ id, name, description, kind (live: RAM + disk, disk: disk only), vmState (what a restore returns to), createdAt }] }.',
+      input: withVm({}), output: SnapshotListResult,
+      run: (a) => ({ snapshots: s.snapshots.list(a.vm) }),
+    }),
+    tool({
+      name: 'create_snapshot',
+      description: 'Snapshot a VM. Running or paused: a live snapshot with RAM and device state (the guest pauses while it is written) unless `memory: false`; stopped: the disk alone. `name` is optional (default snap-<timestamp>) and unique per VM. Returns the snapshot.',
+      input: withVm(CreateSnapshotBody.properties), output: Snapshot,
+      run: ({ vm, ...input }) => s.snapshots.create(vm, input),
+    }),
+    tool({
+      name: 'restore_snapshot',
+      description: 'Return a VM to a snapshot. A live snapshot puts RAM, devices and disk back and leaves the VM in the run state it had then (a stopped VM is started). A disk-only snapshot needs the VM stopped (INVALID_STATE otherwise), or `force: true` powers it off first. Returns { vm, snapshot }.',
+      input: withVm({ ...SnapshotArg, ...RestoreSnapshotBody.properties }), output: RestoreResult,
+      run: (a) => s.snapshots.restore(a.vm, a.snapshot, a.force !== undefined ? { force: a.force } : {}),
+    }),
+    tool({
+      name: 'delete_snapshot',
+      description: 'Delete one snapshot of a VM (the VM itself is untouched). Returns { id, name, deleted: true }.',
+      input: withVm(SnapshotArg), output: Deleted,
+      run: async (a) => {
+        const snap = s.snapshots.get(a.vm, a.snapshot);
+        await s.snapshots.delete(a.vm, snap.id);
+        return { id: snap.id, name: snap.name, deleted: true };
+      },
+    }),
+    tool({
+      name: 'resize_disk',
+      description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused, and so is a disk that holds snapshots (delete them first). The guest must grow its own partitions and filesystems. Returns the VM.',
+      input: withVm(ResizeDiskBody.properties), output: Vm,
+      run: (a) => s.disks.resize(a.vm, a.sizeGB),
+    }),
+    tool({
+      name: 'take_screenshot',
+      description: 'Capture a running or paused VM\'s display (the emulated VGA screen; useful before a console is up or for graphical guests). Returns the image (JPEG by default, `format: "png"` for PNG) as MCP image content, plus { format, width, height }.',
+      input: withVm(ScreenshotQuery.properties), output: ScreenshotInfo,
+      run: async (a) => {
+        const shot = await s.screenshots.take(a.vm, { format: a.format ?? 'jpeg', quality: a.quality ?? 80 });
+        return new ToolOutput({ format: shot.format, width: shot.width, height: shot.height }, [
+          { type: 'image', data: shot.data.toString('base64'), mimeType: shot.format === 'png' ? 'image/png' : 'image/jpeg' },
+        ]);
+      },
     }),
 
     // ---- serial console -------------------------------------------------------------------------

@@ -3,6 +3,7 @@ import type { HostService } from '../../app/host-service.js';
 import type { VmService } from '../../app/vm-service.js';
 import type { SnapshotService } from '../../app/snapshot-service.js';
 import type { DiskService } from '../../app/disk-service.js';
+import type { BundleService } from '../../app/bundle-service.js';
 import type { ScreenshotService } from '../../app/screenshot-service.js';
 import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
@@ -16,6 +17,7 @@ export interface ApiServices {
   webhooks: WebhookService;
   snapshots: SnapshotService;
   disks: DiskService;
+  bundles: BundleService;
   screenshots: ScreenshotService;
   version: string;
   startedAt: number;

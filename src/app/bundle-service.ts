@@ -1,0 +1,256 @@
+import { createHash, randomUUID } from 'node:crypto';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { lstat, mkdir, realpath, rename, rm, stat, statfs } from 'node:fs/promises';
+import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import type { Readable } from 'node:stream';
+import { finished, pipeline } from 'node:stream/promises';
+import { BUNDLE_FILES, BUNDLE_FORMAT, BUNDLE_VERSION, MAX_BOOT_FILE_BYTES, type BundleFile, type BundleManifest } from '../domain/bundle.js';
+import { DomainError, invalid } from '../domain/errors.js';
+import type { Snapshot } from '../domain/snapshot.js';
+import { assertValidName, assertValidNetwork, type Vm } from '../domain/vm.js';
+import type { ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
+import type { DiskStore } from '../ports/disk-store.js';
+import type { SnapshotRepo } from '../ports/repos.js';
+import type { DataLayout } from './layout.js';
+import { resolveAllowedPath } from './path-guard.js';
+import type { VmService } from './vm-service.js';
+
+const MANIFEST = 'manifest.json';
+const MAX_MANIFEST_BYTES = 1024 * 1024;
+const GiB = 1024 ** 3;
+
+export interface ExportOptions {
+  /** Write into `<data>/transfer` instead of streaming; relative to it. */
+  path?: string;
+  gzip: boolean;
+}
+
+export type ExportResult =
+  | { kind: 'stream'; stream: Readable; filename: string; contentType: string }
+  | { kind: 'file'; path: string; bytes: number };
+
+/**
+ * Portable bundles: a tar (optionally gzip'd) whose first entry is a versioned manifest naming every
+ * other entry with its size and SHA-256. The disk travels as its qcow2 file, internal snapshots and all.
+ */
+export class BundleService {
+  constructor(private readonly d: {
+    vms: VmService; snapshots: SnapshotRepo; disks: DiskStore; layout: DataLayout; archive: BundleArchive; groveVersion: string;
+  }) {}
+
+  /**
+   * The VM must be stopped; its operation lock is held until the bundle has been read to the end (or the
+   * reader went away), so nothing can start it and change the disk mid-read.
+   */
+  async export(ref: string, opts: ExportOptions): Promise<ExportResult> {
+    const target = opts.path !== undefined ? await resolveNewFile(opts.path, this.d.layout.transfer) : null;
+    return new Promise<ExportResult>((resolve, reject) => {
+      this.d.vms.exclusive(ref, 'export', async (ctx) => {
+        const { vm } = ctx;
+        if (vm.state !== 'stopped' && vm.state !== 'error') {
+          throw new DomainError('INVALID_STATE', `export needs VM '${vm.name}' stopped (it is ${vm.state}): its disk must not change while it is read`,
+            { state: vm.state, allowedStates: ['stopped', 'error'] });
+        }
+        const stream = await this.pack(vm, opts.gzip);
+        if (target === null) {
+          resolve({ kind: 'stream', stream, filename: `${vm.name}.grove.tar${opts.gzip ? '.gz' : ''}`, contentType: opts.gzip ? 'application/gzip' : 'application/x-tar' });
+          await finished(stream).catch(() => undefined);
+          return;
+        }
+        const partial = `${target}.partial-${randomUUID().slice(0, 8)}`;
+        try {
+          await pipeline(stream, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
+          await rename(partial, target);
+        } catch (e) {
+          await rm(partial, { force: true });
+          throw e;
+        }
+        resolve({ kind: 'file', path: target, bytes: (await stat(target)).size });
+      }).catch(reject);
+    });
+  }
+
+  private async pack(vm: Vm, gzip: boolean): Promise<Readable> {
+    const paths = this.d.layout.vmPaths(vm.id);
+    const sources: { name: BundleFile; path: string }[] = [{ name: 'disk.qcow2', path: paths.disk }];
+    if (vm.boot.kernel) sources.push({ name: 'kernel', path: vm.boot.kernel });
+    if (vm.boot.initrd) sources.push({ name: 'initrd', path: vm.boot.initrd });
+    const files: BundleManifest['files'] = {};
+    for (const s of sources) files[s.name] = await hashFile(s.path);
+    const manifest: BundleManifest = {
+      format: BUNDLE_FORMAT, version: BUNDLE_VERSION, groveVersion: this.d.groveVersion, exportedAt: new Date().toISOString(),
+      vm: { name: vm.name, cpu: vm.cpu, memoryMB: vm.memoryMB, diskGB: vm.diskGB, ...(vm.boot.cmdline !== undefined ? { cmdline: vm.boot.cmdline } : {}), network: vm.network },
+      files,
+      snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, createdAt: s.createdAt })),
+    };
+    const data = Buffer.from(JSON.stringify(manifest, null, 2));
+    return this.d.archive.pack([{ name: MANIFEST, size: data.length, data }, ...sources.map((s) => ({ name: s.name, size: files[s.name]!.size, path: s.path }))], gzip);
+  }
+
+  async importFromTransfer(userPath: string, name?: string): Promise<Vm> {
+    const file = await resolveAllowedPath(userPath, [this.d.layout.transfer], 'path');
+    return this.import(createReadStream(file), name);
+  }
+
+  /**
+   * Unpacks into a private folder, checking every entry against the manifest as it streams (names,
+   * types, sizes, SHA-256); only a bundle that passes everything becomes a VM. Nothing is left behind
+   * otherwise.
+   */
+  async import(input: Readable, name?: string): Promise<Vm> {
+    const staging = join(this.d.layout.vms, `.import-${randomUUID()}`);
+    await mkdir(staging, { recursive: true, mode: 0o700 });
+    try {
+      let manifest: BundleManifest | null = null;
+      const seen = new Set<string>();
+      for await (const entry of this.d.archive.entries(input)) {
+        if (entry.type !== 'file') throw invalid(`bundle entry '${entry.name}' is a ${entry.type}; only regular files are accepted`);
+        if (seen.has(entry.name)) throw invalid(`bundle entry '${entry.name}' appears twice`);
+        seen.add(entry.name);
+        if (manifest === null) {
+          if (entry.name !== MANIFEST) throw invalid(`a bundle must start with ${MANIFEST} (found '${entry.name}')`);
+          if (entry.size > MAX_MANIFEST_BYTES) throw invalid(`${MANIFEST} is larger than ${MAX_MANIFEST_BYTES} bytes`);
+          manifest = parseManifest(await readAll(entry.stream, MAX_MANIFEST_BYTES));
+          await this.assertRoom(manifest);
+          continue;
+        }
+        if (!(BUNDLE_FILES as readonly string[]).includes(entry.name)) throw invalid(`unexpected bundle entry '${entry.name}'`);
+        const declared = manifest.files[entry.name as BundleFile];
+        if (!declared) throw invalid(`bundle entry '${entry.name}' is not listed in the manifest`);
+        if (entry.size !== declared.size) throw invalid(`bundle entry '${entry.name}' is ${entry.size} bytes; the manifest says ${declared.size}`);
+        const digest = await writeChecked(entry.stream, join(staging, entry.name), declared.size);
+        if (digest !== declared.sha256) throw invalid(`bundle entry '${entry.name}' does not match its SHA-256 in the manifest`);
+      }
+      if (manifest === null) throw invalid('the bundle is empty');
+      for (const f of Object.keys(manifest.files)) if (!seen.has(f)) throw invalid(`the manifest lists '${f}' but the bundle does not hold it`);
+      if (!seen.has('disk.qcow2')) throw invalid('the bundle holds no disk.qcow2');
+      await this.d.disks.assertStandalone(join(staging, 'disk.qcow2'), 'qcow2');
+      const tags = new Set((await this.d.disks.snapshotList(join(staging, 'disk.qcow2'))).map((s) => s.tag));
+      const keep = manifest.snapshots.filter((s) => tags.has(s.tag));
+      return await this.d.vms.importStaged({
+        name: name ?? manifest.vm.name,
+        staging,
+        spec: manifest.vm,
+        hasKernel: seen.has('kernel'),
+        hasInitrd: seen.has('initrd'),
+        within: (vm: Vm) => this.insertSnapshots(vm, keep),
+      });
+    } catch (e) {
+      await rm(staging, { recursive: true, force: true });
+      if (e instanceof DomainError) throw e;
+      throw invalid(`not a valid Grove bundle: ${(e as Error).message}`);
+    }
+  }
+
+  private insertSnapshots(vm: Vm, list: BundleManifest['snapshots']): void {
+    for (const s of list) {
+      const snap: Snapshot = { ...s, id: randomUUID(), vmId: vm.id };
+      this.d.snapshots.insert(snap);
+    }
+  }
+
+  private async assertRoom(m: BundleManifest): Promise<void> {
+    const total = Object.values(m.files).reduce((n, f) => n + (f?.size ?? 0), 0);
+    const free = await freeBytes(this.d.layout.vms);
+    if (total > free) throw new DomainError('PAYLOAD_TOO_LARGE', `the bundle needs ${total} bytes; the data folder has ${free} free`);
+  }
+}
+
+function parseManifest(raw: Buffer): BundleManifest {
+  let m: BundleManifest;
+  try {
+    m = JSON.parse(raw.toString('utf8')) as BundleManifest;
+  } catch {
+    throw invalid(`${MANIFEST} is not valid JSON`);
+  }
+  if (m?.format !== BUNDLE_FORMAT) throw invalid(`${MANIFEST} is not a Grove bundle manifest`);
+  if (m.version !== BUNDLE_VERSION) throw invalid(`bundle version ${String(m.version)} is not supported (this Grove reads version ${BUNDLE_VERSION})`);
+  const v = m.vm;
+  if (!v || typeof v !== 'object') throw invalid('manifest has no vm section');
+  assertValidName(String(v.name));
+  for (const [k, max] of [['cpu', 64], ['memoryMB', 1024 * 1024], ['diskGB', 64 * 1024]] as const) {
+    if (!Number.isInteger(v[k]) || v[k] < 1 || v[k] > max) throw invalid(`manifest vm.${k} is out of range`);
+  }
+  if (v.cmdline !== undefined && (typeof v.cmdline !== 'string' || v.cmdline.length > 4096)) throw invalid('manifest vm.cmdline is invalid');
+  if (!v.network || !['user', 'none'].includes(v.network.mode) || !Array.isArray(v.network.portForwards)) throw invalid('manifest vm.network is invalid');
+  for (const f of v.network.portForwards) {
+    if (!Number.isInteger(f?.host) || f.host < 1024 || f.host > 65535 || !Number.isInteger(f?.guest) || f.guest < 1 || f.guest > 65535 || !['tcp', 'udp'].includes(f.protocol)) {
+      throw invalid('manifest vm.network.portForwards is invalid');
+    }
+  }
+  assertValidNetwork(v.network);
+  if (!m.files || typeof m.files !== 'object') throw invalid('manifest has no files section');
+  for (const [name, f] of Object.entries(m.files)) {
+    if (!(BUNDLE_FILES as readonly string[]).includes(name)) throw invalid(`manifest lists an unexpected file '${name}'`);
+    const limit = name === 'disk.qcow2' ? v.diskGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
+    if (!Number.isSafeInteger(f?.size) || f.size < 0 || f.size > limit) throw invalid(`manifest size of '${name}' is out of range`);
+    if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) throw invalid(`manifest sha256 of '${name}' is invalid`);
+  }
+  if (!Array.isArray(m.snapshots)) throw invalid('manifest snapshots must be a list');
+  for (const s of m.snapshots) {
+    if (typeof s?.tag !== 'string' || s.tag.length > 128 || typeof s.name !== 'string') throw invalid('manifest snapshot entry is invalid');
+    assertValidName(s.name);
+    if (!['live', 'disk'].includes(s.kind) || !['running', 'paused', 'stopped'].includes(s.vmState)) throw invalid('manifest snapshot entry is invalid');
+  }
+  return m;
+}
+
+async function hashFile(path: string): Promise<{ size: number; sha256: string }> {
+  const h = createHash('sha256');
+  let size = 0;
+  for await (const chunk of createReadStream(path)) { h.update(chunk as Buffer); size += (chunk as Buffer).length; }
+  return { size, sha256: h.digest('hex') };
+}
+
+async function readAll(s: Readable, max: number): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  let n = 0;
+  for await (const c of s) {
+    n += (c as Buffer).length;
+    if (n > max) throw invalid(`entry larger than ${max} bytes`);
+    parts.push(c as Buffer);
+  }
+  return Buffer.concat(parts);
+}
+
+/** Writes at most `limit` bytes (a lying header cannot make it write more) and returns the SHA-256. */
+async function writeChecked(s: Readable, file: string, limit: number): Promise<string> {
+  const h = createHash('sha256');
+  let n = 0;
+  const out = createWriteStream(file, { flags: 'wx', mode: 0o600 });
+  await pipeline(s, async function* (src: AsyncIterable<Buffer>) {
+    for await (const c of src) {
+      n += c.length;
+      if (n > limit) throw invalid(`entry '${basename(file)}' is longer than declared`);
+      h.update(c);
+      yield c;
+    }
+  }, out);
+  return h.digest('hex');
+}
+
+/** A file to be created inside `root`: its folder must already exist there (symlinks resolved). */
+async function resolveNewFile(userPath: string, root: string): Promise<string> {
+  if (userPath.includes('\0') || userPath.endsWith('/') || basename(userPath) === '..' || basename(userPath) === '.') {
+    throw invalid('path must name a file', { field: 'path' });
+  }
+  const candidate = isAbsolute(userPath) ? userPath : join(root, userPath);
+  let dir: string;
+  try {
+    dir = await realpath(dirname(candidate));
+  } catch {
+    throw invalid(`path: no such folder for '${userPath}'`, { field: 'path' });
+  }
+  const rel = relative(await realpath(root), dir);
+  if (rel.startsWith('..') || isAbsolute(rel)) {
+    throw new DomainError('FORBIDDEN_PATH', `path '${userPath}' is outside the transfer folder`, { field: 'path' });
+  }
+  const target = join(dir, basename(candidate));
+  if (await lstat(target).then(() => true, () => false)) throw new DomainError('CONFLICT', `'${userPath}' already exists in the transfer folder`, { field: 'path' });
+  return target;
+}
+
+async function freeBytes(path: string): Promise<number> {
+  const s = await statfs(path);
+  return s.bavail * s.bsize;
+}

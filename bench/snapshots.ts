@@ -1,3 +1,5 @@
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
 import type { Vm } from '../src/domain/vm.js';
 import { SnapshotService } from '../src/app/snapshot-service.js';
 import { QemuInstance } from '../src/hypervisor/qemu/instance.js';
@@ -15,6 +17,8 @@ export interface SnapshotsOptions {
   runs: number;
   /** Unmeasured rounds first. */
   warmup: number;
+  /** Also run the QmpClient side (attribution; default true). */
+  qmpclient?: boolean;
 }
 
 export const SNAPSHOTS_DEFAULTS: SnapshotsOptions = { runs: 19, warmup: 1 };
@@ -70,6 +74,7 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
     };
     /** Not measured: the tag must be on the raw disk after a save (a failed job still concludes). */
     let vmStateBytes = 0;
+    let groveStateBytes = 0;
     const rawTags = async (): Promise<string[]> => {
       const block = (await raw.execute('query-block')) as qmpc.BlockInfo[];
       const snaps = block.find((b) => b.inserted?.['node-name'] === DISK)?.inserted?.image?.snapshots ?? [];
@@ -85,6 +90,7 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
         let snap: any;
         const c = await timed(async () => { snap = await bd.client.ok('POST', `/vms/${vm.id}/snapshots`, { name }, 201); });
         if (snap.kind !== 'live') throw new Error(`snapshot is ${snap.kind}, not live`);
+        if (groveStateBytes === 0) groveStateBytes = diskSnapshots(join(bd.dataDir, 'vms', vm.id, 'disk.qcow2')).at(-1)?.['vm-state-size'] ?? -1;
         let res: any;
         const r = await timed(async () => { res = await bd.client.ok('POST', `/vms/${vm.id}/snapshots/${snap.id}/restore`, {}); });
         if (res.vm.state !== 'running') throw new Error(`VM is ${res.vm.state} after restore`);
@@ -116,15 +122,20 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
         if (record) { create.qmpclient.push(c); restore.qmpclient.push(r); }
       },
     };
-    const sides: Side[] = ['grove', 'raw', 'qmpclient'];
     // grove and raw swap first/second place every round, so each is preceded equally often by the other
     // and by the QmpClient side (which always comes last: it is only an attribution figure).
-    const order = (i: number): Side[] => (i % 2 === 0 ? ['grove', 'raw', 'qmpclient'] : ['raw', 'grove', 'qmpclient']);
+    const withQc = o.qmpclient ?? true;
+    const order = (i: number): Side[] => [...(i % 2 === 0 ? ['grove', 'raw'] as const : ['raw', 'grove'] as const), ...(withQc ? ['qmpclient'] as const : [])];
     probe.enabled = false;
-    for (let i = 0; i < o.warmup; i++) for (const s of sides) await round[s](false);
+    for (let i = 0; i < o.warmup; i++) for (const s of order(0)) await round[s](false);
     probe.enabled = true;
     for (let i = 0; i < o.runs; i++) {
       for (const s of order(i)) await round[s](true);
+    }
+    // Not measured: every snapshot made must be gone from both disks again (qemu-img -U reads a disk in use).
+    for (const disk of [join(bd.dataDir, 'vms', vm.id, 'disk.qcow2'), rawVm.spec.paths.disk]) {
+      const left = diskSnapshots(disk).length;
+      if (left !== 0) throw new Error(`${disk} holds ${left} snapshots after the rounds (expected 0)`);
     }
     await closeClients();
     await rawVm.dispose();
@@ -140,7 +151,7 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
       const paired = median(s.grove.map((x, i) => x / s.raw[i]!));
       const res = resultLine(name, `median ${fmtMs(g)}`, `raw ${rawWhat} median ${fmtMs(r)}`, g / r, TARGET);
       res.details.push(
-        `  ${o.runs} per side after ${o.warmup} warm-up, grove and raw alternate first/second each round (QmpClient third); ratio of medians; guest 256 MiB with ${FILL_MB} MiB random in tmpfs, vm-state-size ${(vmStateBytes / 2 ** 20).toFixed(0)} MiB`,
+        `  ${o.runs} per side after ${o.warmup} warm-up, grove and raw alternate first/second each round (QmpClient third); ratio of medians; guest 256 MiB with ${FILL_MB} MiB random in tmpfs, vm-state-size ${(groveStateBytes / 2 ** 20).toFixed(0)} MiB (grove) / ${(vmStateBytes / 2 ** 20).toFixed(0)} MiB (raw)`,
         `  grove: ${list(s.grove)}; raw: ${list(s.raw)}`,
         `  info: same job via Grove's QmpClient + waitForJob(): median ${fmtMs(median(s.qmpclient))} (${fmtRatio(median(s.qmpclient) / r)}x raw)`,
         `  info: median of the per-round ratios grove/raw (paired, back to back): ${fmtRatio(paired)}`,
@@ -164,4 +175,11 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
     probe.restore();
     await bd.close();
   }
+}
+
+/** Internal snapshots of a qcow2 file, read with `qemu-img info -U` (allowed while QEMU has it open). */
+function diskSnapshots(disk: string): { name: string; 'vm-state-size': number }[] {
+  const r = spawnSync('qemu-img', ['info', '-U', '--output=json', disk], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`qemu-img info ${disk}: ${r.stderr.trim()}`);
+  return (JSON.parse(r.stdout) as { snapshots?: { name: string; 'vm-state-size': number }[] }).snapshots ?? [];
 }

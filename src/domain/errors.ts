@@ -16,6 +16,7 @@ export type ErrorCode =
   | 'QEMU_FAILED'
   | 'GUEST_AGENT_UNAVAILABLE'
   | 'PAYLOAD_TOO_LARGE'
+  | 'UNSUPPORTED_MEDIA_TYPE'
   | 'INTERNAL';
 
 export class DomainError extends Error {

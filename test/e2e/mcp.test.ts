@@ -14,12 +14,13 @@ import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelconte
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
 
-/** What the daemon can serve today; tools for capabilities that do not exist yet (clone, files, guest exec, bundles, distros) are not announced. */
+/** What the daemon can serve today; tools for capabilities that do not exist yet (clone, files, guest exec, distros) are not announced. */
 const EXPECTED_TOOLS = [
   'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
   'get_metrics', 'vm_runtime', 'vm_errors', 'list_webhooks', 'register_webhook', 'delete_webhook', 'suspend_vm',
   'get_suspend_status', 'list_snapshots', 'create_snapshot', 'restore_snapshot', 'delete_snapshot', 'resize_disk', 'take_screenshot',
+  'export_vm', 'import_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
 ];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
@@ -293,6 +294,13 @@ test('agent flow on the real guest: create, start, wait for the console, execute
   assert.equal((await ok('resize_disk', { vm: 'mcp-agent', sizeGB: 2 })).diskGB, 2);
   assert.equal((await ok('get_suspend_status', { vm: 'mcp-agent' })).suspended, false);
   assert.equal(problemOf(await call('suspend_vm', { vm: 'mcp-agent' })).code, 'INVALID_STATE');
+  const bundle = await ok('export_vm', { vm: 'mcp-agent' });
+  assert.ok(bundle.bytes > 0 && bundle.path.endsWith('mcp-agent.grove.tar'), JSON.stringify(bundle));
+  assert.equal(problemOf(await call('import_vm', { path: 'mcp-agent.grove.tar' })).code, 'CONFLICT', 'the name is taken');
+  const copy = await ok('import_vm', { path: 'mcp-agent.grove.tar', name: 'mcp-copy' });
+  assert.equal(copy.diskGB, 2);
+  assert.equal(problemOf(await call('import_vm', { path: '/etc/passwd' })).code, 'FORBIDDEN_PATH');
+  await ok('delete_vm', { vm: 'mcp-copy' });
   assert.deepEqual(await ok('delete_vm', { vm: 'mcp-agent' }), { id: vm.id, name: 'mcp-agent', deleted: true });
   assert.equal(problemOf(await call('get_vm', { vm: vm.id })).code, 'VM_NOT_FOUND');
 });

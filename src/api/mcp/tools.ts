@@ -8,6 +8,8 @@ import {
 } from '../schemas/console.js';
 import { HostInfo, Metrics } from '../schemas/host.js';
 import { ResizeDiskBody, ScreenshotJson, ScreenshotQuery } from '../schemas/machine.js';
+import { ExportWritten } from '../schemas/bundle.js';
+import { NAME_PATTERN } from '../../domain/vm.js';
 import { CreateSnapshotBody, RestoreResult, RestoreSnapshotBody, Snapshot, SnapshotList, SnapshotParams } from '../schemas/snapshot.js';
 import {
   CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
@@ -205,6 +207,27 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused, and so is a disk that holds snapshots (delete them first). The guest must grow its own partitions and filesystems. Returns the VM.',
       input: withVm(ResizeDiskBody.properties), output: Vm,
       run: (a) => s.disks.resize(a.vm, a.sizeGB),
+    }),
+    tool({
+      name: 'export_vm',
+      description: 'Write a stopped VM as a portable bundle (tar: versioned manifest with checksums, the qcow2 disk with its snapshots, kernel/initrd) into Grove\'s transfer folder. `path` is a file name inside that folder (default <vm>.grove.tar; `.gz` compresses). Returns where it was written and its size.',
+      input: withVm({ path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'File name inside the transfer folder' })) }), output: ExportWritten,
+      run: async (a) => {
+        const path = a.path ?? `${s.vms.get(a.vm).name}.grove.tar`;
+        const r = await s.bundles.export(a.vm, { path, gzip: path.endsWith('.gz') });
+        if (r.kind !== 'file') throw new Error('export to a file returned a stream');
+        return { path: r.path, bytes: r.bytes };
+      },
+    }),
+    tool({
+      name: 'import_vm',
+      description: 'Create a VM from a bundle file in Grove\'s transfer folder (as written by export_vm). Every entry is verified against the manifest; hostile or damaged bundles are refused and leave nothing behind. `name` renames the new VM (needed when the original name is taken). Returns the new VM (stopped).',
+      input: Type.Object({
+        path: Type.String({ minLength: 1, maxLength: 4096, description: 'Bundle file inside the transfer folder' }),
+        name: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: 'Name for the new VM' })),
+      }, { additionalProperties: false }),
+      output: Vm,
+      run: (a) => s.bundles.importFromTransfer(a.path, a.name),
     }),
     tool({
       name: 'take_screenshot',

@@ -5,6 +5,7 @@ import { VmRefParams, responses } from '../schemas/common.js';
 import { ExportBody, ExportWritten, ImportJsonBody, ImportQuery } from '../schemas/bundle.js';
 import { VmRef } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
+import { DomainError } from '../../domain/errors.js';
 
 const ARCHIVE_TYPES = ['application/x-tar', 'application/gzip', 'application/octet-stream'];
 const binary = { type: 'string', format: 'binary' } as const;
@@ -31,7 +32,6 @@ export async function bundleRoutes(app: FastifyInstance, { services: s }: { serv
   });
 
   app.post<{ Body: Static<typeof ImportJsonBody> | Readable; Querystring: Static<typeof ImportQuery> }>('/vms/import', {
-    bodyLimit: Number.MAX_SAFE_INTEGER,
     schema: {
       tags: ['VMs'], summary: 'Import a VM from a bundle', operationId: 'importVm',
       description: 'Either JSON `{ path, name? }` naming a bundle in `<data>/transfer`, or the bundle itself as the body (`application/x-tar` or `application/gzip`, `?name=` to rename). Every entry is checked against the manifest (names, types, sizes, SHA-256); links, unknown or extra entries, and paths are refused, and nothing is left behind.',
@@ -41,6 +41,9 @@ export async function bundleRoutes(app: FastifyInstance, { services: s }: { serv
     },
   }, async (req, reply) => {
     const body = req.body;
+    if (!isStream(body) && (typeof body !== 'object' || body === null || typeof (body as { path?: unknown }).path !== 'string')) {
+      throw new DomainError('UNSUPPORTED_MEDIA_TYPE', `send JSON { path } or the bundle itself as ${ARCHIVE_TYPES.slice(0, 2).join(' or ')}`);
+    }
     const vm = isStream(body)
       ? await s.bundles.import(body, req.query.name)
       : await s.bundles.importFromTransfer(body.path, body.name ?? req.query.name);

@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 
-type Code = ErrorCode | 'UNSUPPORTED_MEDIA_TYPE' | 'METHOD_NOT_ALLOWED';
+type Code = ErrorCode | 'METHOD_NOT_ALLOWED';
 
 /** The one place a failure kind becomes an HTTP status (Incus's response/smart.go). */
 const STATUS: Record<Code, number> = {

@@ -47,6 +47,6 @@ export async function waitForProcessEnd(pid: number, timeoutMs: number): Promise
     const state = await readFile(`/proc/${pid}/stat`, 'utf8').then((s) => s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), () => null);
     if (state === null || state === 'Z' || state === 'X') return true;
     if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 5));
+    await new Promise((r) => setTimeout(r, 2));
   }
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { ErrorCode, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
 import { encodeWithKnownJson } from './known-json.js';
@@ -24,6 +24,17 @@ export async function mcpRoutes(app: FastifyInstance, { services }: { services: 
     if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
       return reply.code(400).send(rpcError(-32600, `unsupported MCP-Protocol-Version '${version}' (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`));
     }
+    const direct = singleToolCall(req.body);
+    if (direct) {
+      // The hot path agents use. The SDK Server would validate the message with zod and dispatch it to
+      // the very same catalogue call; on a per-request server that costs more than most tools do, so a
+      // single, well-formed tools/call is answered here. Everything else goes through the SDK below.
+      const response = await tools.call(direct.name, direct.args).then(
+        (result) => ({ jsonrpc: '2.0' as const, id: direct.id, result }),
+        (e: unknown) => ({ jsonrpc: '2.0' as const, id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
+      );
+      return reply.code(200).type('application/json; charset=utf-8').send(encodeWithKnownJson(response));
+    }
     const parsed = parseMessages(req.body);
     if (!parsed.ok) return reply.code(400).send(rpcError(-32600, `invalid request: ${parsed.error}`));
 
@@ -38,6 +49,24 @@ export async function mcpRoutes(app: FastifyInstance, { services }: { services: 
     const payload = encodeWithKnownJson(parsed.batch ? responses : responses[0]);
     return reply.code(200).type('application/json; charset=utf-8').send(payload);
   });
+}
+
+/** A lone `tools/call` request whose shape is exactly what the SDK's CallToolRequestSchema accepts. */
+function singleToolCall(body: unknown): { id: string | number; name: string; args: Record<string, unknown> | undefined } | null {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+  const m = body as Record<string, unknown>;
+  if (m['jsonrpc'] !== '2.0' || m['method'] !== 'tools/call') return null;
+  const id = m['id'];
+  if (!((typeof id === 'string') || (typeof id === 'number' && Number.isInteger(id)))) return null;
+  const params = m['params'];
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return null;
+  const p = params as Record<string, unknown>;
+  if (typeof p['name'] !== 'string') return null;
+  const args = p['arguments'];
+  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
+  for (const k of Object.keys(m)) if (!['jsonrpc', 'id', 'method', 'params'].includes(k)) return null;
+  for (const k of Object.keys(p)) if (!['name', 'arguments', '_meta'].includes(k)) return null;
+  return { id, name: p['name'], args: args as Record<string, unknown> | undefined };
 }
 
 function rpcError(code: number, message: string): object {

@@ -37,10 +37,11 @@ test('incomplete output reports started and partial output', () => {
   assert.deepEqual(r, { done: false, started: true, output: 'partial' });
 });
 
-test('an end marker split across reads is not taken before its digits arrive', () => {
+test('an end marker split across reads is not taken before its status line is complete', () => {
   const f = frameCommand('true', 't4');
-  const r = parseExecuteOutput(`${f.begin}\r\n${f.end}`, f);
-  assert.equal(r.done, false);
+  assert.equal(parseExecuteOutput(`${f.begin}\r\n${f.end}`, f).done, false);
+  assert.equal(parseExecuteOutput(`${f.begin}\r\n${f.end}4`, f).done, false);
+  assert.deepEqual(parseExecuteOutput(`${f.begin}\r\n${f.end}42\r\n`, f), { done: true, output: '', exitCode: 42 });
 });
 
 test('a simple command is typed as-is on one line', () => {

@@ -65,7 +65,8 @@ export function parseExecuteOutput(text: string, frame: ExecuteFrame): ParseResu
   const rest = text.slice(b);
   const e = rest.indexOf(frame.end);
   if (e === -1) return { done: false, started: true, output: clean(rest) };
-  const m = /^(\d+)/.exec(rest.slice(e + frame.end.length));
+  // The status counts only once its line has ended: a read may stop between the 4 and the 2 of 42.
+  const m = /^(\d+)\r*\n/.exec(rest.slice(e + frame.end.length));
   if (!m) return { done: false, started: true, output: clean(rest.slice(0, e)) };
   return { done: true, output: clean(rest.slice(0, e)), exitCode: Number(m[1]) };
 }

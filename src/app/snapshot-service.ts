@@ -80,14 +80,17 @@ export class SnapshotService {
   /** RAM, devices and disk come back; the VM ends in the run state it had when the snapshot was taken. */
   private async restoreLive(ctx: ExclusiveContext, snap: Snapshot): Promise<Vm> {
     const { vm } = ctx;
+    const target = snap.vmState === 'paused' ? 'paused' : 'running';
     if ((vm.state === 'running' || vm.state === 'paused') && ctx.instance) {
       await qemuStep(`restore of '${vm.name}'`, () => ctx.instance!.snapshotLoad(snap.tag));
+      // The load job leaves the guest in the run state it found it in: only a different one needs a QMP call.
+      if (vm.state === target) return this.d.vms.get(vm.id);
     } else if (vm.state === 'stopped' || vm.state === 'error') {
       await ctx.launch({ loadSnapshot: snap.tag });
     } else {
       throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
     }
-    return ctx.setRunState(snap.vmState === 'paused' ? 'paused' : 'running');
+    return ctx.setRunState(target);
   }
 
   /** A disk-only snapshot under a running guest would pull its disk away: refused unless forced. */

@@ -44,7 +44,10 @@ test('a snapshot of a paused VM restores to paused', async () => {
   assertOk(await d.call('POST', '/vms/snap-live/resume'), 200, 'resume');
   const r = assertOk(await restore('snap-live', 'frozen'), 200, 'restore');
   assert.equal(r.vm.state, 'paused');
-  assertOk(await d.call('POST', '/vms/snap-live/resume'), 200, 'resume again');
+  // Restoring onto a paused VM: a paused snapshot keeps it paused, a running one brings it back running.
+  assert.equal(assertOk(await restore('snap-live', 'frozen'), 200, 'paused onto paused').vm.state, 'paused');
+  assert.equal((await getVm(d, 'snap-live')).state, 'paused');
+  assert.equal(assertOk(await restore('snap-live', 'first'), 200, 'running onto paused').vm.state, 'running');
   assert.equal(await cat('snap-live', '/tmp/marker'), 'one\n');
 });
 

@@ -6,6 +6,7 @@ import { resolveConnection } from './connection.js';
 import { consoleAttach, consoleRead, exec, send } from './commands/console.js';
 import { events } from './commands/events.js';
 import { host } from './commands/host.js';
+import { resize, screenshot, snapshotCreate, snapshotLs, snapshotRestore, snapshotRm, suspend } from './commands/state.js';
 import { mcp } from './commands/mcp.js';
 import { webhookAdd, webhookLs, webhookRm } from './commands/webhook.js';
 import { create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
@@ -13,8 +14,8 @@ import { create, kill, ls, pause, restart, resume, rm, show, start, stop } from 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
-const COMMANDS: Command[] = [ls, show, create, start, stop, kill, restart, pause, resume, rm, consoleAttach, consoleRead, send, exec, events, host,
-  webhookLs, webhookAdd, webhookRm, mcp];
+const COMMANDS: Command[] = [ls, show, create, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
+  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):

@@ -2,6 +2,7 @@ import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './error
 import type {
   ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
+  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SuspendStatus,
 } from './types.js';
 
 export interface ClientOptions {
@@ -115,6 +116,21 @@ export class GroveClient {
   resumeVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/resume'), { body: {} }); }
   runtime(ref: string): Promise<VmRuntime> { return this.request('GET', this.vm(ref, '/runtime')); }
   errors(ref: string, limit?: number): Promise<VmErrorList> { return this.request('GET', this.vm(ref, '/errors'), { query: { limit } }); }
+
+  suspendVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/suspend'), { body: {} }); }
+  suspendStatus(ref: string): Promise<SuspendStatus> { return this.request('GET', this.vm(ref, '/suspend-status')); }
+  resizeDisk(ref: string, sizeGB: number): Promise<Vm> { return this.request('POST', this.vm(ref, '/disk/resize'), { body: { sizeGB } }); }
+  screenshot(ref: string, format: 'jpeg' | 'png' = 'jpeg'): Promise<Screenshot> {
+    return this.request('GET', this.vm(ref, '/screenshot'), { query: { format } });
+  }
+
+  // ---- snapshots --------------------------------------------------------------------------------
+  listSnapshots(ref: string): Promise<Snapshot[]> { return this.request('GET', this.vm(ref, '/snapshots')); }
+  createSnapshot(ref: string, body: CreateSnapshot): Promise<Snapshot> { return this.request('POST', this.vm(ref, '/snapshots'), { body }); }
+  restoreSnapshot(ref: string, sid: string, opts: { force?: boolean } = {}): Promise<RestoreOutcome> {
+    return this.request('POST', this.vm(ref, `/snapshots/${encodeURIComponent(sid)}/restore`), { body: opts });
+  }
+  deleteSnapshot(ref: string, sid: string): Promise<void> { return this.request('DELETE', this.vm(ref, `/snapshots/${encodeURIComponent(sid)}`)); }
 
   // ---- console ----------------------------------------------------------------------------------
   readConsole(ref: string, opts: ConsoleReadOptions = {}): Promise<ConsolePage> {

@@ -9,7 +9,7 @@ import { onCleanup } from './lib/cleanup.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { FILL_MB, bootAndFillPair, cpuPercent, daemonQemuPid } from './lib/guest-state.js';
 import { Probe } from './lib/probe.js';
-import { RawQmpEv } from './lib/raw-qmp-events.js';
+import { RawQmp } from './lib/raw-qmp.js';
 import { fmtMs, fmtRatio, median, resultLine, timed, type BenchResult, type Target } from './lib/stats.js';
 
 export interface SnapshotsOptions {
@@ -48,7 +48,7 @@ export async function benchSnapshots(o: SnapshotsOptions = SNAPSHOTS_DEFAULTS): 
     const rawVm = await bootAndFillPair(bd, vm, { extraQmp: true });
     const bootS = (Date.now() - tBoot) / 1000;
     const idle = await cpuPercent([await daemonQemuPid(bd, vm.id), rawVm.pid], 1000);
-    const raw = await RawQmpEv.connect(rawVm.spec.paths.qmpSocket);
+    const raw = await RawQmp.connect(rawVm.spec.paths.qmpSocket);
     const gq = await QmpClient.connect(rawVm.extraQmp!);
     const closeClients = onCleanup('QMP clients', async () => { raw.close(); await gq.close(); });
     probe.wrap(QemuInstance.prototype, 'snapshotSave', 'instance.snapshotSave');

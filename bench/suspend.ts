@@ -11,7 +11,7 @@ import { FILL_MB, bootAndFillPair, cpuPercent, daemonQemuPid } from './lib/guest
 import { Probe } from './lib/probe.js';
 import { isRunning } from './lib/proc.js';
 import { launchRaw, type RawPrepared, type RawVm } from './lib/raw-qemu.js';
-import { RawQmpEv } from './lib/raw-qmp-events.js';
+import { RawQmp } from './lib/raw-qmp.js';
 import { fmtMs, fmtRatio, median, nowMs, resultLine, type BenchResult, type Target } from './lib/stats.js';
 
 export interface SuspendOptions {
@@ -60,7 +60,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
     const driver = new QemuDriver({ qemuBinary: bd.cfg.qemuBinary, accelerator: 'tcg' });
     const incomingSpec = { ...rawVm.spec, incoming: true };
     const incomingArgv = [...driver.commandLine(incomingSpec), ...(rawVm.extraQmp ? ['-qmp', `unix:${rawVm.extraQmp},server=on,wait=off`] : [])];
-    let rawQmp = await RawQmpEv.connect(paths.qmpSocket);
+    let rawQmp = await RawQmp.connect(paths.qmpSocket);
 
     for (const m of ['pause', 'resume', 'saveState', 'loadState', 'kill'] as const) probe.wrap(QemuInstance.prototype, m, `instance.${m}`);
     probe.wrap(QemuDriver.prototype, 'launch', 'driver.launch');
@@ -74,11 +74,11 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
     const raw: number[] = [];
     let bytes = 0;
 
-    const prepare = async (q: RawQmpEv): Promise<void> => {
+    const prepare = async (q: RawQmp): Promise<void> => {
       await q.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
       await q.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
     };
-    const migrationDone = (q: RawQmpEv) => q.waitEvent((e) => e.event === 'MIGRATION' && MIGRATION_DONE.includes(String(e.data['status'])))
+    const migrationDone = (q: RawQmp) => q.waitEvent((e) => e.event === 'MIGRATION' && MIGRATION_DONE.includes(String(e.data['status'])))
       .then((e) => { if (e.data['status'] !== 'completed') throw new Error(`migration ${String(e.data['status'])}`); });
 
     const runGrove = async (record: boolean): Promise<void> => {
@@ -133,7 +133,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
       const prep: RawPrepared = { root: rawVm!.root, spec: incomingSpec, argv: incomingArgv, extraQmp: rawVm!.extraQmp, dispose: async () => {} };
       const next = await launchRaw(prep);
       mark('launch -incoming defer (-daemonize exit)');
-      const q2 = await RawQmpEv.connect(paths.qmpSocket);
+      const q2 = await RawQmp.connect(paths.qmpSocket);
       mark('QMP connect + capabilities');
       await prepare(q2);
       await rm(paths.migrationSocket, { force: true });

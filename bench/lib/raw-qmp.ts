@@ -1,17 +1,23 @@
 import net from 'node:net';
 import { setTimeout as sleep } from 'node:timers/promises';
 
+export interface RawEvent {
+  event: string;
+  data: Record<string, unknown>;
+}
+
 /**
- * The reference QMP client: a unix socket, one JSON line out, wait for the next `return`/`error` line
- * (events are skipped). Nothing else — no ids, no timers, no event fan-out — so it stands for "the two
- * QMP commands sent directly to QEMU".
+ * The reference QMP client: a unix socket, one JSON line out, wait for the next `return`/`error` line — it
+ * stands for "the same QMP commands sent directly to QEMU". Job- and migration-style work also needs to
+ * wait for an event: a waiter is registered before the command that causes it is sent, so nothing is
+ * missed. No ids, no query-jobs fallback, no timers beyond the caller's timeout.
  */
 export class RawQmp {
   private buf = '';
   private waiting: { resolve: (v: unknown) => void; reject: (e: Error) => void }[] = [];
+  private eventWaiters: { pred: (e: RawEvent) => boolean; resolve: (e: RawEvent) => void; reject: (e: Error) => void }[] = [];
   private greeted!: () => void;
   private readonly greeting = new Promise<void>((r) => { this.greeted = r; });
-  /** Resolves when QEMU closes the connection (e.g. it exited). */
   readonly closed: Promise<void>;
 
   private constructor(private readonly socket: net.Socket) {
@@ -19,6 +25,7 @@ export class RawQmp {
     socket.on('error', () => { /* surfaces as close */ });
     socket.on('close', () => {
       for (const w of this.waiting.splice(0)) w.reject(new Error('QMP connection closed'));
+      for (const w of this.eventWaiters.splice(0)) w.reject(new Error('QMP connection closed'));
     });
     socket.on('data', (chunk: Buffer) => {
       this.buf += chunk.toString('utf8');
@@ -31,6 +38,11 @@ export class RawQmp {
         if ('QMP' in msg) this.greeted();
         else if ('return' in msg) this.waiting.shift()?.resolve(msg['return']);
         else if ('error' in msg) this.waiting.shift()?.reject(new Error(`QMP error: ${JSON.stringify(msg['error'])}`));
+        else if ('event' in msg) {
+          const ev: RawEvent = { event: String(msg['event']), data: (msg['data'] ?? {}) as Record<string, unknown> };
+          const i = this.eventWaiters.findIndex((w) => w.pred(ev));
+          if (i !== -1) this.eventWaiters.splice(i, 1)[0]!.resolve(ev);
+        }
       }
     });
   }
@@ -61,7 +73,7 @@ export class RawQmp {
       } catch (e) {
         const code = (e as NodeJS.ErrnoException).code;
         if (Date.now() > deadline || (code !== 'ENOENT' && code !== 'ECONNREFUSED')) throw e;
-        await sleep(10);
+        await sleep(5);
       }
     }
   }
@@ -70,6 +82,23 @@ export class RawQmp {
     return new Promise((resolve, reject) => {
       this.waiting.push({ resolve, reject });
       this.socket.write(`${JSON.stringify(args ? { execute: command, arguments: args } : { execute: command })}\n`);
+    });
+  }
+
+  /** Call before sending the command that causes the event. */
+  waitEvent(pred: (e: RawEvent) => boolean, timeoutMs = 120_000): Promise<RawEvent> {
+    return new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        const i = this.eventWaiters.indexOf(w);
+        if (i !== -1) this.eventWaiters.splice(i, 1);
+        reject(new Error(`no matching QMP event within ${timeoutMs} ms`));
+      }, timeoutMs);
+      const w = {
+        pred,
+        resolve: (e: RawEvent) => { clearTimeout(timer); resolve(e); },
+        reject: (e: Error) => { clearTimeout(timer); reject(e); },
+      };
+      this.eventWaiters.push(w);
     });
   }
 

@@ -1,5 +1,4 @@
 import type { Accelerator } from '../domain/vm.js';
-import type { DiskStore } from '../ports/disk-store.js';
 import type { HostFacts, HostProbe } from '../ports/host-facts.js';
 import type { Hypervisor } from '../ports/hypervisor.js';
 import type { DataLayout } from './layout.js';
@@ -25,7 +24,7 @@ export class HostService {
   private readonly startedAt = Date.now();
 
   constructor(private readonly d: {
-    probe: HostProbe; hypervisor: Hypervisor; disks: DiskStore; layout: DataLayout; vms: VmService;
+    probe: HostProbe; hypervisor: Hypervisor; layout: DataLayout; vms: VmService;
     groveVersion: string; acceleratorReason: string;
   }) {}
 

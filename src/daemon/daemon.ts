@@ -78,7 +78,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact,
   });
-  const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, disks, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
+  const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({

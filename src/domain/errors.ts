@@ -33,4 +33,3 @@ export class DomainError extends Error {
 
 export const notFound = (what: string): DomainError => new DomainError('VM_NOT_FOUND', `no VM named or with id '${what}'`, { vm: what });
 export const invalid = (detail: string, extra: Record<string, unknown> = {}): DomainError => new DomainError('VALIDATION_FAILED', detail, extra);
-export const conflict = (detail: string, extra: Record<string, unknown> = {}): DomainError => new DomainError('CONFLICT', detail, extra);

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createGuestVm, killVmsOf, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
+import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE } from '../helpers/guest.js';
 import {
   assertOk, assertProblem, execute, getVm, isAlive, qemuPidsOf, readConsole, readConsoleFrom, settleConsole, startReady, waitAcpiReady,
@@ -22,15 +22,7 @@ before(async () => {
   d = await startDaemon();
 });
 
-after(async () => {
-  if (!d) return;
-  if (process.env['GROVE_E2E_DEBUG']) console.log(d.output());
-  try {
-    await d.cleanup();
-  } finally {
-    killVmsOf(d.dataDir); // in case cleanup failed half-way
-  }
-});
+after(async () => { await d?.cleanup(); });
 
 /** Brings a VM to `running` with the guest shell up, whatever state an earlier (maybe failed) test left. */
 async function ensureRunning(ref: string): Promise<any> {

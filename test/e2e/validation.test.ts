@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { createGuestVm, killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { assertOk, assertProblem, rawCall, startReady, type Res } from '../helpers/api.js';
 
 type Schema = Record<string, any>;
@@ -68,15 +68,7 @@ before(async () => {
   await createGuestVm(d, STOPPED);
 });
 
-after(async () => {
-  if (!d) return;
-  if (process.env['GROVE_E2E_DEBUG']) console.log(d.output());
-  try {
-    await d.cleanup();
-  } finally {
-    killVmsOf(d.dataDir); // in case cleanup failed half-way
-  }
-});
+after(async () => { await d?.cleanup(); });
 
 // ---- helpers -------------------------------------------------------------------------------------
 

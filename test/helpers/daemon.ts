@@ -96,10 +96,15 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
       await d.stop();
       return startDaemon({ ...opts, dataDir, port });
     },
+    /** Ends the daemon and every QEMU of its data dir, whatever state a failed test left them in. */
     async cleanup() {
-      await d.stop('SIGKILL');
-      killVmsOf(dataDir);
-      rmSync(dataDir, { recursive: true, force: true });
+      try {
+        if (process.env['GROVE_E2E_DEBUG']) console.log(out);
+        await d.stop('SIGKILL');
+      } finally {
+        killVmsOf(dataDir);
+        rmSync(dataDir, { recursive: true, force: true });
+      }
     },
   };
   return d;

@@ -45,8 +45,3 @@ export const VmRefParams = Type.Object({
 }, { additionalProperties: false });
 
 export const Empty = Type.Object({}, { additionalProperties: false });
-
-/** Action endpoints accept no body, an empty body, or `{}` with the listed options. */
-export function optionalBody<T extends TSchema>(schema: T): T {
-  return schema;
-}

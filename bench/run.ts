@@ -12,6 +12,7 @@ import { parseArgs } from 'node:util';
 import { guestFiles } from '../test/helpers/guest.js';
 import { cleanupAll, installSignalCleanup, interrupted } from './lib/cleanup.js';
 import { fmtRatio, fmtTarget, type BenchResult } from './lib/stats.js';
+import { CLONE_DEFAULTS, benchClone } from './clone.js';
 import { LIST_VMS_DEFAULTS, benchListVms } from './list-vms.js';
 import { MCP_LIST_DEFAULTS, benchMcpList } from './mcp-list.js';
 import { PAUSE_RESUME_DEFAULTS, benchPauseResume } from './pause-resume.js';
@@ -42,6 +43,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'webhooks', run: () => benchWebhooks(quick ? { ...WEBHOOKS_DEFAULTS, sequential: 20, warmup: 5, burst: 100 } : WEBHOOKS_DEFAULTS) },
   { name: 'snapshots', run: () => benchSnapshots(quick ? { runs: 1, warmup: 0 } : SNAPSHOTS_DEFAULTS) },
   { name: 'suspend', run: () => benchSuspend(quick ? { runs: 1, warmup: 0 } : SUSPEND_DEFAULTS) },
+  { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1 } : CLONE_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -51,28 +51,55 @@ export class BundleService {
           throw new DomainError('INVALID_STATE', `export needs VM '${vm.name}' stopped (it is ${vm.state}): its disk must not change while it is read`,
             { state: vm.state, allowedStates: ['stopped', 'error'] });
         }
-        const stream = await this.pack(vm, opts.gzip);
-        if (target === null) {
-          resolve({ kind: 'stream', stream, filename: `${vm.name}.grove.tar${opts.gzip ? '.gz' : ''}`, contentType: opts.gzip ? 'application/gzip' : 'application/x-tar' });
-          await finished(stream).catch(() => undefined);
-          return;
-        }
-        const partial = `${target}.partial-${randomUUID().slice(0, 8)}`;
+        const disk = await this.portableDisk(vm);
         try {
-          await pipeline(stream, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
-          await rename(partial, target);
-        } catch (e) {
-          await rm(partial, { force: true });
-          throw e;
+          const stream = await this.pack(vm, disk.path, opts.gzip);
+          if (target === null) {
+            resolve({ kind: 'stream', stream, filename: `${vm.name}.grove.tar${opts.gzip ? '.gz' : ''}`, contentType: opts.gzip ? 'application/gzip' : 'application/x-tar' });
+            await finished(stream).catch(() => undefined);
+            return;
+          }
+          const partial = `${target}.partial-${randomUUID().slice(0, 8)}`;
+          try {
+            await pipeline(stream, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
+            await rename(partial, target);
+          } catch (e) {
+            await rm(partial, { force: true });
+            throw e;
+          }
+          resolve({ kind: 'file', path: target, bytes: (await stat(target)).size });
+        } finally {
+          await disk.done();
         }
-        resolve({ kind: 'file', path: target, bytes: (await stat(target)).size });
       }).catch(reject);
     });
   }
 
-  private async pack(vm: Vm, gzip: boolean): Promise<Readable> {
+  /**
+   * The disk as one self-contained qcow2. A clone's disk is a layer over shared bases: it is flattened
+   * into a temporary file first. Internal snapshots live in single layers and cannot survive flattening,
+   * so a layered disk that has some is refused rather than exported without them.
+   */
+  private async portableDisk(vm: Vm): Promise<{ path: string; done: () => Promise<void> }> {
     const paths = this.d.layout.vmPaths(vm.id);
-    const sources: { name: BundleFile; path: string }[] = [{ name: 'disk.qcow2', path: paths.disk }];
+    if ((await this.d.disks.backingName(paths.disk)) === null) return { path: paths.disk, done: async () => undefined };
+    const snaps = this.d.snapshots.list(vm.id).length;
+    if (snaps > 0) {
+      throw new DomainError('CONFLICT', `the disk of '${vm.name}' is a layer over a base it shares with clones, and it has ${snaps} snapshot(s): `
+        + 'a bundle carries one flattened disk, which cannot keep them. Delete the snapshots, or clone a snapshot-free copy and export that', { snapshots: snaps });
+    }
+    const flat = join(paths.dir, `export-${randomUUID().slice(0, 8)}.qcow2`);
+    try {
+      await this.d.disks.flatten(paths.disk, flat);
+    } catch (e) {
+      await rm(flat, { force: true });
+      throw e;
+    }
+    return { path: flat, done: () => rm(flat, { force: true }) };
+  }
+
+  private async pack(vm: Vm, disk: string, gzip: boolean): Promise<Readable> {
+    const sources: { name: BundleFile; path: string }[] = [{ name: 'disk.qcow2', path: disk }];
     if (vm.boot.kernel) sources.push({ name: 'kernel', path: vm.boot.kernel });
     if (vm.boot.initrd) sources.push({ name: 'initrd', path: vm.boot.initrd });
     const files: BundleManifest['files'] = {};
@@ -134,6 +161,7 @@ export class BundleService {
         hasKernel: seen.has('kernel'),
         hasInitrd: seen.has('initrd'),
         within: (vm: Vm) => this.insertSnapshots(vm, keep),
+        origin: { imported: true },
       });
     } catch (e) {
       await rm(staging, { recursive: true, force: true });

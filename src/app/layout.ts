@@ -9,6 +9,8 @@ export class DataLayout {
   get token(): string { return join(this.root, 'token'); }
   get vms(): string { return join(this.root, 'vms'); }
   get images(): string { return join(this.root, 'images'); }
+  /** Disk layers: each VM's `disk.qcow2` is a link to its top layer here; bases are shared by clones. */
+  get disks(): string { return join(this.root, 'disks'); }
   get transfer(): string { return join(this.root, 'transfer'); }
 
   vmDir(id: string): string { return join(this.vms, id); }

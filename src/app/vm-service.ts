@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, constants as fsc, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
 import { assertCan, isLive } from '../domain/vm-state.js';
@@ -10,6 +10,7 @@ import type { EventSink } from '../ports/event-sink.js';
 import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
 import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
 import type { ConsoleService, WaitResult } from './console/console-service.js';
+import type { DiskPool } from './disk-pool.js';
 import type { DataLayout } from './layout.js';
 import { OperationLocks } from './operation-lock.js';
 import { resolveAllowedPath } from './path-guard.js';
@@ -96,6 +97,7 @@ export interface VmServiceDeps {
   events: EventSink;
   hypervisor: Hypervisor;
   disks: DiskStore;
+  pool: DiskPool;
   layout: DataLayout;
   console: ConsoleService;
   log: Logger;
@@ -123,6 +125,10 @@ export class VmService {
     const vm = (isUuid(ref) ? this.d.vms.get(ref.toLowerCase()) : undefined) ?? this.d.vms.findByName(ref);
     if (!vm) throw notFound(ref);
     return vm;
+  }
+
+  nameTaken(name: string): boolean {
+    return this.d.vms.findByName(name) !== undefined;
   }
 
   errors(ref: string, limit = 50): VmErrorRecord[] {
@@ -195,6 +201,8 @@ export class VmService {
   async importStaged(input: {
     name: string; staging: string; spec: { cpu: number; memoryMB: number; diskGB: number; cmdline?: string; network: VmNetwork };
     hasKernel: boolean; hasInitrd: boolean; within: (vm: Vm) => void;
+    /** Where the VM came from, for its `vm.created` event. */
+    origin: Record<string, unknown>;
   }): Promise<Vm> {
     assertValidName(input.name);
     if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (import it under another name)`, { field: 'name' });
@@ -214,7 +222,7 @@ export class VmService {
       this.d.transact(() => {
         this.d.vms.insert(vm);
         input.within(vm);
-        this.emit('vm.created', vm, { vm, imported: true });
+        this.emit('vm.created', vm, { vm, ...input.origin });
       });
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
@@ -273,6 +281,8 @@ export class VmService {
         this.emit('vm.deleted', current, {});
       });
     });
+    // Its top layer, and the bases only it still needed, go now; clones keep what they share.
+    await this.d.pool.collect().catch((e: Error) => this.d.log.warn({ err: e.message }, 'disk layer collection failed'));
   }
 
   reorder(refs: string[]): readonly Vm[] {
@@ -307,10 +317,15 @@ export class VmService {
     if (vm.state === 'suspended' && saved === null) {
       throw new DomainError('CONFLICT', `VM '${vm.name}' is suspended but its saved state is missing; force-stop it to discard the suspension`, { state: vm.state });
     }
-    const spec: LaunchSpec = { ...this.spec(vm), ...(opts.loadSnapshot !== undefined ? { loadSnapshot: opts.loadSnapshot } : {}), ...(saved ? { incoming: true } : {}) };
+    const base = this.spec(vm);
+    let spec: LaunchSpec = { ...base, ...(opts.loadSnapshot !== undefined ? { loadSnapshot: opts.loadSnapshot } : {}), ...(saved ? { incoming: true } : {}) };
     this.d.vms.setState(vm.id, 'starting');
     let instance: VmInstance;
     try {
+      // QEMU gets the top layer's real name, never the VM's link: it reopens files by name, and a clone
+      // re-points the link while QEMU runs.
+      const disk = await this.d.pool.adopt(vm.id);
+      spec = { ...spec, paths: { ...base.paths, disk } };
       instance = await this.d.hypervisor.launch(spec, fromOffset);
     } catch (e) {
       const detail = e instanceof Error ? e.message : String(e);
@@ -615,6 +630,7 @@ export class VmService {
       if (instance) {
         const status = await instance.status().catch(() => 'other' as const);
         const state: VmState = status === 'paused' ? 'paused' : 'running';
+        await this.relinkToRunningTop(vm, instance);
         this.track(vm, instance, vm.startedAt ? Date.parse(vm.startedAt) : Date.now());
         if (state !== vm.state) this.d.vms.setState(vm.id, state);
         adopted.push(vm.name);
@@ -631,6 +647,22 @@ export class VmService {
       }
     }
     return { adopted, reconciled };
+  }
+
+  /**
+   * A daemon that died in the middle of a live clone may have left the VM's link naming another layer
+   * than the one QEMU writes to; QEMU is the truth for a running VM.
+   */
+  private async relinkToRunningTop(vm: Vm, instance: VmInstance): Promise<void> {
+    try {
+      const [running, linked] = await Promise.all([instance.diskFile(), this.d.pool.top(vm.id)]);
+      if (linked.pooled && running !== linked.path && dirname(running) === dirname(linked.path)) {
+        await this.d.pool.point(this.d.layout.vmPaths(vm.id).disk, running);
+        this.d.log.warn({ vm: vm.name, layer: running }, 'disk link re-pointed at the layer QEMU is using');
+      }
+    } catch (e) {
+      this.d.log.warn({ vm: vm.name, err: (e as Error).message }, 'could not check the disk layer of a re-adopted VM');
+    }
   }
 
   /** Daemon shutdown: VMs keep running; we only let go of their sockets. */

@@ -9,12 +9,12 @@ import { host } from './commands/host.js';
 import { resize, screenshot, snapshotCreate, snapshotLs, snapshotRestore, snapshotRm, suspend } from './commands/state.js';
 import { mcp } from './commands/mcp.js';
 import { webhookAdd, webhookLs, webhookRm } from './commands/webhook.js';
-import { create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
+import { clone, create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
-const COMMANDS: Command[] = [ls, show, create, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
+const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 

@@ -100,6 +100,7 @@ export class GroveClient {
   listVms(): Promise<Vm[]> { return this.request('GET', '/vms'); }
   getVm(ref: string): Promise<Vm> { return this.request('GET', this.vm(ref)); }
   createVm(body: CreateVm): Promise<Vm> { return this.request('POST', '/vms', { body }); }
+  cloneVm(ref: string, body: { name?: string } = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/clone'), { body }); }
   updateVm(ref: string, body: UpdateVm): Promise<Vm> { return this.request('PATCH', this.vm(ref), { body }); }
   deleteVm(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.request('DELETE', this.vm(ref), { query: { force: opts.force ? true : undefined } });

@@ -1,4 +1,6 @@
 import { mkdir } from 'node:fs/promises';
+import { CloneService } from '../app/clone-service.js';
+import { DiskPool } from '../app/disk-pool.js';
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -57,7 +59,7 @@ export function makeLogger(level: string): Logger {
 /** The composition root: the only place that knows every adapter. Nothing imports this module. */
 export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cfg.logLevel)): Promise<Daemon> {
   const layout = new DataLayout(cfg.dataDir);
-  for (const dir of [layout.root, layout.vms, layout.images, layout.transfer]) await mkdir(dir, { recursive: true, mode: 0o700 });
+  for (const dir of [layout.root, layout.vms, layout.disks, layout.images, layout.transfer]) await mkdir(dir, { recursive: true, mode: 0o700 });
   const tok = await loadToken({ tokenValue: cfg.tokenValue, tokenFile: cfg.tokenFile, defaultFile: layout.token });
 
   const db: Db = openDb(layout.db);
@@ -74,8 +76,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
   const disks = new QemuImg(cfg.qemuImgBinary);
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
+  const pool = new DiskPool({ layout, disks, log: log.child({ component: 'disks' }) });
   const vms = new VmService({
-    vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, layout, console: consoleService,
+    vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
@@ -89,10 +92,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
 
   const reconciled = await snapshots.reconcile();
   if (reconciled.removedRows + reconciled.removedTags > 0) log.warn(reconciled, 'snapshot metadata reconciled with the disks');
+  // Layers left behind by a clone or a delete the previous run did not finish.
+  await pool.collect().catch((e: Error) => log.warn({ err: e.message }, 'disk layer collection failed'));
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
       disks: new DiskService({ vms, disks, layout }),
+      clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
     },
     token: tok.token,

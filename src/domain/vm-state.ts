@@ -14,6 +14,7 @@ export const ACTION_STATES = {
   resume: ['paused'],
   suspend: ['running', 'paused'],
   delete: ['stopped', 'suspended', 'error'],
+  clone: ['stopped', 'running', 'paused', 'suspended', 'error'],
   updateHardware: ['stopped', 'error'],
   consoleWrite: ['running', 'paused'],
 } as const satisfies Record<string, readonly VmState[]>;

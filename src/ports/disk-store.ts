@@ -9,6 +9,17 @@ export interface DiskStore {
   /** A standalone qcow2 copy of `source` (whose format is named, never probed), grown to at least sizeGB. */
   createFrom(path: string, source: string, sourceFormat: 'qcow2' | 'raw', sizeGB: number): Promise<void>;
   info(path: string): Promise<DiskInfo>;
+  /**
+   * A new, empty qcow2 over `backing` (a name relative to the new file's folder, so the data directory
+   * can move), `sizeBytes` large. Nothing is opened: the backing may be in use by a running QEMU.
+   */
+  createOverlay(path: string, backing: string, sizeBytes: number): Promise<void>;
+  /** The backing file name recorded in a qcow2 header (as written), or null when standalone. */
+  backingName(path: string): Promise<string | null>;
+  /** Whether a qcow2 layer holds any data or snapshot of its own (false: it reads all through its backing). */
+  holdsData(path: string): Promise<boolean>;
+  /** A standalone qcow2 holding what the guest sees through `path`'s whole chain (no snapshots). */
+  flatten(path: string, target: string): Promise<void>;
   /** The file really is of `format` and names no other file (backing or data file); else VALIDATION_FAILED. */
   assertStandalone(path: string, format: 'qcow2' | 'raw'): Promise<void>;
   /** Grow a disk no QEMU has open. */

@@ -99,6 +99,13 @@ export interface VmInstance {
   screendump(file: string): Promise<void>;
   /** Tags of the internal snapshots the running disk holds. */
   snapshotTags(): Promise<string[]>;
+  /** The file of the disk's active (top) layer, as QEMU has it open. */
+  diskFile(): Promise<string>;
+  /**
+   * Makes `overlay` (an empty qcow2 whose header names the current top as its backing) the disk's active
+   * layer while the guest runs: from here on every write lands in it and the old top is read-only.
+   */
+  switchDiskTo(overlay: string): Promise<void>;
 }
 
 export interface Hypervisor {

@@ -2,6 +2,7 @@ import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
 import { renderOpts } from '../hypervisor/qemu/config/escape.js';
+import { holdsData, readBackingName } from './qcow2-header.js';
 
 const GiB = 1024 ** 3;
 const QUICK_MS = 60_000;
@@ -54,6 +55,23 @@ export class QemuImg implements DiskStore {
     const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', path]);
     const j = JSON.parse(out) as { 'virtual-size': number; 'actual-size': number; format: string };
     return { virtualSize: j['virtual-size'], actualSize: j['actual-size'], format: j.format };
+  }
+
+  async createOverlay(path: string, backing: string, sizeBytes: number): Promise<void> {
+    // -u: qemu-img would otherwise open the backing, which a running QEMU holds locked for writing.
+    await this.exec(['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', backing, '-u', path, String(sizeBytes)]);
+  }
+
+  backingName(path: string): Promise<string | null> {
+    return readBackingName(path);
+  }
+
+  holdsData(path: string): Promise<boolean> {
+    return holdsData(path);
+  }
+
+  async flatten(path: string, target: string): Promise<void> {
+    await this.exec(['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', path, target], COPY_MS);
   }
 
   async resize(path: string, sizeGB: number): Promise<void> {

@@ -20,7 +20,7 @@ const EXPECTED_TOOLS = [
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
   'get_metrics', 'vm_runtime', 'vm_errors', 'list_webhooks', 'register_webhook', 'delete_webhook', 'suspend_vm',
   'get_suspend_status', 'list_snapshots', 'create_snapshot', 'restore_snapshot', 'delete_snapshot', 'resize_disk', 'take_screenshot',
-  'export_vm', 'import_vm',
+  'export_vm', 'import_vm', 'clone_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
 ];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
@@ -180,7 +180,7 @@ test('tool failures are isError results with the problem code; an unknown tool i
   const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
   assert.equal(badName.code, 'VALIDATION_FAILED');
 
-  await assert.rejects(client.callTool({ name: 'clone_vm', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(client.callTool({ name: 'gui_launch', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
 });
 
 test('definition and read-only tools on a stopped VM', async () => {
@@ -203,7 +203,10 @@ test('definition and read-only tools on a stopped VM', async () => {
   assert.deepEqual(await ok('stop_all', { timeoutSeconds: 5 }), { results: [] }, 'nothing running here');
   assert.equal(problemOf(await call('wait_for_console', { vm: 'mcp-def-a', pattern: 'never', timeoutSeconds: 1 })).code, 'INVALID_STATE');
   assert.equal(problemOf(await call('wait_for_console', { vm: 'mcp-def-a', pattern: '/bin/sh' })).code, 'VALIDATION_FAILED', 'a pattern that is not a valid /regex/flags');
-  for (const vm of ['mcp-def-a', 'mcp-def-b']) await ok('delete_vm', { vm });
+  const cloned = await ok('clone_vm', { vm: 'mcp-def-a', name: 'mcp-def-c' });
+  assert.deepEqual([cloned.name, cloned.state, cloned.cpu], ['mcp-def-c', 'stopped', 2]);
+  assert.equal(problemOf(await call('clone_vm', { vm: 'mcp-def-a', name: 'mcp-def-b' })).code, 'CONFLICT');
+  for (const vm of ['mcp-def-a', 'mcp-def-b', 'mcp-def-c']) await ok('delete_vm', { vm });
 });
 
 test('webhook tools: register, list, delete', async () => {

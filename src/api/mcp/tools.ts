@@ -12,7 +12,7 @@ import { ExportWritten } from '../schemas/bundle.js';
 import { NAME_PATTERN } from '../../domain/vm.js';
 import { CreateSnapshotBody, RestoreResult, RestoreSnapshotBody, Snapshot, SnapshotList, SnapshotParams } from '../schemas/snapshot.js';
 import {
-  CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
+  CloneVmBody, CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
   SuspendStatus, UpdateVmBody, Vm, VmErrors, VmList, WaitFor,
 } from '../schemas/vm.js';
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
@@ -98,6 +98,12 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Change a VM: `name` at any time; `cpu`, `memoryMB` and `network` only while it is stopped. Returns the updated VM. ' + STATE_NOTE,
       input: withVm(UpdateVmBody.properties), output: Vm,
       run: ({ vm, ...patch }) => s.vms.update(vm, patch),
+    }),
+    tool({
+      name: 'clone_vm',
+      description: 'Clone a VM (running or not) as a new stopped VM, optionally under `name` (default `<vm>-clone`). Copy-on-write: instant whatever the disk size; neither VM depends on the other afterwards. A running source is cloned crash-consistently (what a power cut would leave). The clone gets the source\'s snapshots too when the source has any. Returns the new VM; start it with start_vm.',
+      input: withVm(CloneVmBody.properties), output: Vm,
+      run: async ({ vm, ...opts }) => (await s.clones.clone(vm, opts)).vm,
     }),
     tool({
       name: 'delete_vm',

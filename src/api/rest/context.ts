@@ -4,6 +4,7 @@ import type { VmService } from '../../app/vm-service.js';
 import type { SnapshotService } from '../../app/snapshot-service.js';
 import type { DiskService } from '../../app/disk-service.js';
 import type { BundleService } from '../../app/bundle-service.js';
+import type { CloneService } from '../../app/clone-service.js';
 import type { ScreenshotService } from '../../app/screenshot-service.js';
 import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
@@ -18,6 +19,7 @@ export interface ApiServices {
   snapshots: SnapshotService;
   disks: DiskService;
   bundles: BundleService;
+  clones: CloneService;
   screenshots: ScreenshotService;
   version: string;
   startedAt: number;

@@ -3,7 +3,7 @@ import type { Static } from '@sinclair/typebox';
 
 import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import {
-  CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
+  CloneVmBody, CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
   StopBody, SuspendStatus, UpdateVmBody, VmRef, VmErrors, VmList,
 } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
@@ -32,6 +32,20 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   }, async (req, reply) => {
     const b = req.body;
     const vm = await s.vms.create({ ...b, ...(b.network ? { network: b.network } : {}) });
+    return reply.code(201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
+  });
+
+  app.post<Ref & { Body: CloneVmBody }>('/vms/:id/clone', {
+    schema: {
+      tags, summary: 'Clone a VM', operationId: 'cloneVm',
+      description: 'Copy-on-write clone (state `stopped`) with the source\'s hardware, boot files, network and current disk; the source may be running '
+        + '(crash-consistent: what a power cut would leave). O(1) in disk size: the source\'s disk becomes a read-only base under two new layers, or is '
+        + 'reflinked where the filesystem can. A source whose disk holds internal snapshots is reflinked or, without reflink, its top layer is copied; '
+        + 'the clone then has the same snapshots. The `vm.created` event names the source and the method used (`overlay`, `reflink`, `copy`).',
+      params: VmRefParams, body: CloneVmBody, response: responses({ 201: VmRef }, [404, 409, 502]),
+    },
+  }, async (req, reply) => {
+    const { vm } = await s.clones.clone(req.params.id, req.body);
     return reply.code(201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
   });
 

@@ -75,6 +75,11 @@ export const UpdateVmBody = Type.Object({
 }, { additionalProperties: false, minProperties: 1 });
 export type UpdateVmBody = Static<typeof UpdateVmBody>;
 
+export const CloneVmBody = Type.Object({
+  name: Type.Optional({ ...VmName, description: 'Name of the clone; default `<source>-clone` (then `-clone-2`, …)' }),
+}, { additionalProperties: false });
+export type CloneVmBody = Static<typeof CloneVmBody>;
+
 export const DeleteQuery = Type.Object({
   force: Type.Optional(Type.Boolean({ default: false, description: 'Kill a running VM first' })),
 }, { additionalProperties: false });

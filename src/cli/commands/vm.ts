@@ -82,6 +82,14 @@ repeat it for more ports.`,
   },
 };
 
+export const clone: Command = {
+  name: 'clone', synopsis: ['clone VM [NAME]'], summary: 'Copy-on-write clone of a VM, running or not (default name VM-clone)', args: [1, 2],
+  async run(ctx, _v, [ref, name]) {
+    const vm = await ctx.client.cloneVm(ref!, name !== undefined ? { name } : {});
+    return done(ctx, vm, `Cloned '${ref}' as '${vm.name}' (${vm.id}).`);
+  },
+};
+
 export const show: Command = {
   name: 'show', synopsis: ['show VM'], summary: 'Show one VM (with runtime figures when it runs)', args: [1, 1],
   async run(ctx, _v, [ref]) {

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { open } from 'node:fs/promises';
 import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmPaths } from '../../ports/hypervisor.js';
 import { QmpClient, type QmpEvent } from './qmp/index.js';
@@ -8,8 +9,9 @@ import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
-/** The node name the argv builder gives the VM's disk. */
+/** The node name and device id the argv builder gives the VM's disk; a clone moves the top elsewhere. */
 const DISK_NODE = 'disk0';
+const DISK_DEVICE = 'disk0-dev';
 
 export class QemuInstance implements VmInstance {
   readonly exited: Promise<ExitInfo>;
@@ -114,7 +116,7 @@ export class QemuInstance implements VmInstance {
 
   async snapshotDelete(tag: string): Promise<void> {
     const jobId = `grove-snapdel-${++this.jobSeq}`;
-    await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [DISK_NODE] });
+    await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [(await this.top()).node] });
     await qmp.waitForJob(this.qmpClient, jobId);
   }
 
@@ -127,7 +129,7 @@ export class QemuInstance implements VmInstance {
   }
 
   async resizeDisk(bytes: number): Promise<void> {
-    await qmp.blockResize(this.qmpClient, DISK_NODE, bytes);
+    await qmp.blockResize(this.qmpClient, (await this.top()).node, bytes);
   }
 
   async screendump(file: string): Promise<void> {
@@ -135,18 +137,45 @@ export class QemuInstance implements VmInstance {
   }
 
   async diskSnapshot(tag: string): Promise<void> {
-    await this.qmpClient.execute('blockdev-snapshot-internal-sync', { device: DISK_NODE, name: tag }, { timeoutMs: 60_000 });
+    await this.qmpClient.execute('blockdev-snapshot-internal-sync', { device: (await this.top()).node, name: tag }, { timeoutMs: 60_000 });
   }
 
   async snapshotTags(): Promise<string[]> {
+    return ((await this.top()).info.image?.snapshots ?? []).map((s) => s.name);
+  }
+
+  async diskFile(): Promise<string> {
+    return (await this.top()).info.file;
+  }
+
+  async switchDiskTo(overlay: string): Promise<void> {
+    const { node } = await this.top();
+    const added = `layer-${randomBytes(6).toString('hex')}`;
+    await qmp.blockdevAddOverlay(this.qmpClient, added, overlay);
+    try {
+      await qmp.blockdevSnapshot(this.qmpClient, node, added);
+    } catch (e) {
+      await qmp.blockdevDel(this.qmpClient, added).catch(() => undefined);
+      throw e;
+    }
+  }
+
+  /**
+   * The disk's active node: `disk0` as launched, another name once a clone has put an overlay on top.
+   * Asked of QEMU each time (a cheap query) so a re-adopted QEMU needs no remembered state.
+   */
+  private async top(): Promise<{ node: string; info: qmp.BlockDeviceInfo }> {
     const block = await qmp.queryBlock(this.qmpClient);
-    const disk = block.find((b) => b.inserted?.['node-name'] === DISK_NODE);
-    return (disk?.inserted?.image?.snapshots ?? []).map((s) => s.name);
+    const dev = block.find((b) => b.qdev?.split('/').includes(DISK_DEVICE)) ?? block.find((b) => b.inserted?.['node-name'] === DISK_NODE);
+    const node = dev?.inserted?.['node-name'];
+    if (!dev?.inserted || node === undefined) throw new Error('QEMU reports no disk behind the VM\'s disk device');
+    return { node, info: dev.inserted };
   }
 
   private async snapshotJob(kind: 'save' | 'load', tag: string): Promise<void> {
     const jobId = `grove-snap${kind}-${++this.jobSeq}`;
-    const args = { jobId, tag, vmstate: DISK_NODE, devices: [DISK_NODE] };
+    const node = (await this.top()).node;
+    const args = { jobId, tag, vmstate: node, devices: [node] };
     if (kind === 'save') await qmp.snapshotSave(this.qmpClient, args);
     else await qmp.snapshotLoad(this.qmpClient, args);
     await qmp.waitForJob(this.qmpClient, jobId);

@@ -205,6 +205,26 @@ export function queryBlockstats(c: QmpClient, opts: { queryNodes?: boolean } = {
   return c.execute<BlockStats[]>('query-blockstats', args, quick);
 }
 
+/**
+ * Opens `file` as a new qcow2 node with no backing yet (blockdev-snapshot gives it one). Cache and discard
+ * options match what the argv builder gives the VM's disk, so the guest sees no change in behaviour.
+ */
+export async function blockdevAddOverlay(c: QmpClient, nodeName: string, file: string): Promise<void> {
+  await c.execute('blockdev-add', {
+    driver: 'qcow2', 'node-name': nodeName, discard: 'unmap', backing: null,
+    file: { driver: 'file', filename: file, 'cache.direct': false, discard: 'unmap' },
+  }, io);
+}
+
+/** Makes `overlay` the active layer over `node`; atomic for guest I/O. */
+export async function blockdevSnapshot(c: QmpClient, node: string, overlay: string): Promise<void> {
+  await c.execute('blockdev-snapshot', { node, overlay }, io);
+}
+
+export async function blockdevDel(c: QmpClient, nodeName: string): Promise<void> {
+  await c.execute('blockdev-del', { 'node-name': nodeName }, io);
+}
+
 /** Grows (or shrinks) the image behind a -blockdev node. */
 export async function blockResize(c: QmpClient, nodeName: string, sizeBytes: number): Promise<void> {
   if (!Number.isSafeInteger(sizeBytes) || sizeBytes < 0) throw new RangeError(`invalid size ${sizeBytes}`);

@@ -1,0 +1,159 @@
+import { randomUUID } from 'node:crypto';
+import { chmod, constants as fsc, copyFile, mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { DomainError } from '../domain/errors.js';
+import type { Snapshot } from '../domain/snapshot.js';
+import { assertCan } from '../domain/vm-state.js';
+import { assertValidName, type Vm } from '../domain/vm.js';
+import type { DiskStore } from '../ports/disk-store.js';
+import type { SnapshotRepo } from '../ports/repos.js';
+import type { DiskPool } from './disk-pool.js';
+import type { DataLayout } from './layout.js';
+import type { ExclusiveContext, VmService } from './vm-service.js';
+
+/**
+ * `overlay`: the source's disk became a read-only base shared by two new empty layers, one per VM (O(1)).
+ * `reflink`: the source's top layer was reflinked (O(1) where the filesystem shares blocks).
+ * `copy`: the top layer was copied (O(its allocated size)) because it holds internal snapshots and the
+ * filesystem cannot reflink.
+ */
+export type CloneMethod = 'overlay' | 'reflink' | 'copy';
+
+export interface CloneResult {
+  vm: Vm;
+  method: CloneMethod;
+}
+
+const NAME_MAX = 63;
+
+/**
+ * Copy-on-write clones. The clone gets the source's hardware, boot files, network and disk as they are
+ * now (crash-consistent when the source runs: what a power cut would leave), plus its snapshots when the
+ * disk is copied or reflinked. Neither VM depends on the other afterwards: shared bases are read-only,
+ * and each VM's snapshots live in its own top layer.
+ */
+export class CloneService {
+  constructor(private readonly d: { vms: VmService; pool: DiskPool; disks: DiskStore; snapshots: SnapshotRepo; layout: DataLayout }) {}
+
+  async clone(ref: string, input: { name?: string }): Promise<CloneResult> {
+    if (input.name !== undefined) {
+      assertValidName(input.name);
+      this.assertFree(input.name);
+    }
+    return this.d.vms.exclusive(ref, 'clone', async (ctx) => {
+      const src = ctx.vm;
+      assertCan('clone', src.state, src.name);
+      const name = input.name ?? this.freeName(src.name);
+      this.assertFree(name);
+      const staging = join(this.d.layout.vms, `.clone-${randomUUID()}`);
+      await mkdir(staging, { recursive: true, mode: 0o700 });
+      const top = this.d.pool.reserve();
+      const pins = [top];
+      try {
+        if (src.boot.kernel) await copyFile(src.boot.kernel, join(staging, 'kernel'), fsc.COPYFILE_FICLONE);
+        if (src.boot.initrd) await copyFile(src.boot.initrd, join(staging, 'initrd'), fsc.COPYFILE_FICLONE);
+        const snapshots = this.d.snapshots.list(src.id);
+        // Internal snapshots live in the top layer; freezing it as a shared base would strand them (they
+        // could no longer be applied without changing the clone too), so such a layer is copied instead.
+        const method: CloneMethod = (await this.d.pool.canReflink()) ? 'reflink' : snapshots.length > 0 ? 'copy' : 'overlay';
+        if (method === 'overlay') await this.layer(ctx, top.path, pins);
+        else await this.copy(ctx, top.path);
+        await this.d.pool.point(join(staging, 'disk.qcow2'), top.path);
+        const vm = await this.d.vms.importStaged({
+          name, staging,
+          spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network: src.network, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
+          hasKernel: src.boot.kernel !== undefined, hasInitrd: src.boot.initrd !== undefined,
+          within: (clone) => { if (method !== 'overlay') for (const s of snapshots) this.d.snapshots.insert(copyOf(s, clone.id)); },
+          origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state },
+        });
+        return { vm, method };
+      } catch (e) {
+        await rm(staging, { recursive: true, force: true });
+        // Layers made for a clone that did not happen are unreachable: collected once unpinned.
+        for (const p of pins) p.release();
+        void this.d.pool.collect().catch(() => undefined);
+        throw e;
+      } finally {
+        for (const p of pins) p.release();
+      }
+    });
+  }
+
+  /**
+   * The source's top becomes a base; the source and the clone each get an empty layer over it. A running
+   * source is switched onto its new layer by QEMU (blockdev-snapshot: atomic for guest I/O). The source's
+   * link is re-pointed first: an empty layer over the old top reads the same, so a crash anywhere in
+   * between leaves a working VM.
+   */
+  private async layer(ctx: ExclusiveContext, cloneTop: string, pins: { release(): void }[]): Promise<void> {
+    const src = ctx.vm;
+    const running = ctx.instance !== null && (src.state === 'running' || src.state === 'paused') ? ctx.instance : null;
+    let base: string;
+    if (running) {
+      const top = await this.d.pool.top(src.id);
+      if (!top.pooled) {
+        throw new DomainError('CONFLICT', `VM '${src.name}' was started by an earlier Grove whose disks were not layered; stop and start it once, then clone it while it runs`, { state: src.state });
+      }
+      base = top.path;
+    } else {
+      base = await this.d.pool.adopt(src.id);
+      // A stopped source that has not written since its last clone sits on an empty layer: the clone
+      // shares the base below it, so cloning a template many times does not deepen its chain.
+      const below = await this.d.disks.backingName(base);
+      if (below !== null && !(await this.d.disks.holdsData(base))) {
+        const { virtualSize } = await this.d.disks.info(base);
+        await this.d.disks.createOverlay(cloneTop, below, virtualSize);
+        return;
+      }
+    }
+    const { virtualSize } = await this.d.disks.info(base);
+    const srcTop = this.d.pool.reserve();
+    pins.push(srcTop);
+    const backing = this.d.pool.backingName(base);
+    await this.d.disks.createOverlay(srcTop.path, backing, virtualSize);
+    await this.d.disks.createOverlay(cloneTop, backing, virtualSize);
+    const link = this.d.layout.vmPaths(src.id).disk;
+    await this.d.pool.point(link, srcTop.path);
+    if (running) {
+      try {
+        await running.switchDiskTo(srcTop.path);
+      } catch (e) {
+        await this.d.pool.point(link, base);
+        throw new DomainError('QEMU_FAILED', `could not move the running disk of '${src.name}' onto a new layer: ${(e as Error).message}`);
+      }
+    }
+    // Shared from now on: nothing may write to it (QEMU opens backing files read-only anyway).
+    await chmod(base, 0o444);
+  }
+
+  /** The top layer copied (reflinked where possible); a running guest is frozen meanwhile so the copy is consistent. */
+  private async copy(ctx: ExclusiveContext, cloneTop: string): Promise<void> {
+    const src = ctx.vm;
+    const running = ctx.instance !== null && src.state === 'running' ? ctx.instance : null;
+    const top = await this.d.pool.top(src.id);
+    // Stopping the vCPUs also drains and flushes QEMU's block layer, so the file holds everything written.
+    if (running) await running.pause();
+    try {
+      await this.d.pool.copyLayer(top.path, cloneTop);
+    } finally {
+      if (running) await running.resume();
+    }
+  }
+
+  private assertFree(name: string): void {
+    if (this.d.vms.nameTaken(name)) throw new DomainError('CONFLICT', `a VM named '${name}' already exists`, { field: 'name' });
+  }
+
+  /** `<source>-clone`, then `-clone-2`, … kept within the name length limit. */
+  private freeName(source: string): string {
+    for (let i = 1; ; i++) {
+      const suffix = i === 1 ? '-clone' : `-clone-${i}`;
+      const name = `${source.slice(0, NAME_MAX - suffix.length)}${suffix}`;
+      if (!this.d.vms.nameTaken(name)) return name;
+    }
+  }
+}
+
+function copyOf(s: Snapshot, vmId: string): Snapshot {
+  return { ...s, id: randomUUID(), vmId };
+}

@@ -1,3 +1,4 @@
+import { realpath } from 'node:fs/promises';
 import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
@@ -52,7 +53,7 @@ export class QemuImg implements DiskStore {
 
   async info(path: string): Promise<DiskInfo> {
     // -U: the image may be open in a running QEMU; we only read its header.
-    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', path]);
+    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', await resolved(path)]);
     const j = JSON.parse(out) as { 'virtual-size': number; 'actual-size': number; format: string };
     return { virtualSize: j['virtual-size'], actualSize: j['actual-size'], format: j.format };
   }
@@ -71,27 +72,27 @@ export class QemuImg implements DiskStore {
   }
 
   async flatten(path: string, target: string): Promise<void> {
-    await this.exec(['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', path, target], COPY_MS);
+    await this.exec(['convert', '-q', '-f', 'qcow2', '-O', 'qcow2', await resolved(path), target], COPY_MS);
   }
 
   async resize(path: string, sizeGB: number): Promise<void> {
-    await this.exec(['resize', '-q', '-f', 'qcow2', path, String(sizeGB * GiB)]);
+    await this.exec(['resize', '-q', '-f', 'qcow2', await resolved(path), String(sizeGB * GiB)]);
   }
 
   async snapshotCreate(path: string, tag: string): Promise<void> {
-    await this.exec(['snapshot', '-q', '--image-opts', '-c', tag, qcow2Opts(path)]);
+    await this.exec(['snapshot', '-q', '--image-opts', '-c', tag, qcow2Opts(await resolved(path))]);
   }
 
   async snapshotApply(path: string, tag: string): Promise<void> {
-    await this.exec(['snapshot', '-q', '--image-opts', '-a', tag, qcow2Opts(path)]);
+    await this.exec(['snapshot', '-q', '--image-opts', '-a', tag, qcow2Opts(await resolved(path))]);
   }
 
   async snapshotDelete(path: string, tag: string): Promise<void> {
-    await this.exec(['snapshot', '-q', '--image-opts', '-d', tag, qcow2Opts(path)]);
+    await this.exec(['snapshot', '-q', '--image-opts', '-d', tag, qcow2Opts(await resolved(path))]);
   }
 
   async snapshotList(path: string): Promise<{ tag: string; vmStateBytes: number }[]> {
-    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', path]);
+    const out = await this.exec(['info', '-U', '--output=json', '-f', 'qcow2', await resolved(path)]);
     const j = JSON.parse(out) as { snapshots?: { name: string; 'vm-state-size': number }[] };
     return (j.snapshots ?? []).map((s) => ({ tag: s.name, vmStateBytes: s['vm-state-size'] }));
   }
@@ -100,6 +101,14 @@ export class QemuImg implements DiskStore {
     const out = await this.exec(['--version']);
     return /version\s+([^\s]+)/.exec(out)?.[1] ?? 'unknown';
   }
+}
+
+/**
+ * qemu resolves a relative backing name against the name it was given, not the file's real place: a
+ * VM's disk link (vms/<id>/disk.qcow2 → disks/…) must be followed first, or the pool's names miss.
+ */
+async function resolved(path: string): Promise<string> {
+  return realpath(path).catch(() => path);
 }
 
 /** `qemu-img snapshot` has no -f: the format is named through --image-opts instead of being probed. */

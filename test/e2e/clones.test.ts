@@ -150,7 +150,7 @@ test('a source with snapshots is copied with them; restoring or deleting on one 
   const created = await createdEvent('snap-clone');
   assert.ok(['copy', 'reflink'].includes(created.data.method as string));
   const list = assertOk(await d.call('GET', '/vms/snap-clone/snapshots'), 200, 'clone snapshots');
-  assert.deepEqual(list.snapshots.map((s: { name: string }) => s.name), ['s1']);
+  assert.deepEqual(list.map((s: { name: string }) => s.name), ['s1']);
   assert.equal((await chainOf(c.id)).length, 1);
 
   // The clone is the source as it was (v2); its copy of s1 restores v1 without touching the source.
@@ -176,7 +176,7 @@ test('a clone exports as one flattened disk; a layered disk with snapshots is re
   await writeDisk('exp-src', 'exported');
   await forceStop('exp-src');
   assertOk(await clone('exp-src', { name: 'exp-clone' }), 201, 'clone');
-  const out = assertOk(await d.call('POST', '/vms/exp-clone/export', { path: 'exp-clone.tar' }), 200, 'export to transfer/');
+  const out = assertOk(await d.call('POST', '/vms/exp-clone/export', { path: 'exp-clone.tar' }), 201, 'export to transfer/');
   assert.ok(out.bytes > 0);
   const imported = assertOk(await d.call('POST', '/vms/import', { path: 'exp-clone.tar', name: 'exp-imported' }), 201, 'import');
   assert.equal((await chainOf(imported.id)).length, 1, 'the imported disk stands alone');

@@ -212,7 +212,7 @@ export function queryBlockstats(c: QmpClient, opts: { queryNodes?: boolean } = {
 export async function blockdevAddOverlay(c: QmpClient, nodeName: string, file: string): Promise<void> {
   await c.execute('blockdev-add', {
     driver: 'qcow2', 'node-name': nodeName, discard: 'unmap', backing: null,
-    file: { driver: 'file', filename: file, 'cache.direct': false, discard: 'unmap' },
+    file: { driver: 'file', filename: file, cache: { direct: false }, discard: 'unmap' },
   }, io);
 }
 

@@ -1,0 +1,72 @@
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { lstat, mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, test } from 'node:test';
+import { QemuImg } from '../storage/qemu-img.js';
+import { DiskPool } from './disk-pool.js';
+import { DataLayout } from './layout.js';
+
+const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
+let root = '';
+let layout: DataLayout;
+let pool: DiskPool;
+const disks = new QemuImg('qemu-img');
+
+before(async () => {
+  root = await mkdtemp(join(tmpdir(), 'grove-pool-'));
+  layout = new DataLayout(root);
+  await mkdir(layout.vms, { recursive: true });
+  await mkdir(layout.disks, { recursive: true });
+  pool = new DiskPool({ layout, disks, log: quiet });
+});
+after(async () => { await rm(root, { recursive: true, force: true }); });
+
+async function vmWithDisk(id: string): Promise<string> {
+  await mkdir(layout.vmDir(id), { recursive: true });
+  await disks.create(layout.vmPaths(id).disk, 1);
+  return layout.vmPaths(id).disk;
+}
+
+test('adopt moves a VM disk into the pool behind a relative link, once', async () => {
+  const disk = await vmWithDisk('a');
+  const layer = await pool.adopt('a');
+  assert.ok((await lstat(disk)).isSymbolicLink());
+  assert.equal(await readlink(disk), join('..', '..', 'disks', layer.split('/').at(-1)!));
+  assert.equal(await pool.adopt('a'), layer, 'a second adopt changes nothing');
+  assert.deepEqual(await pool.top('a'), { path: layer, pooled: true });
+});
+
+test('collect keeps every layer a VM chain reaches and pinned new layers; removes the rest', async () => {
+  const base = await pool.adopt('a');
+  const top = pool.reserve();
+  await disks.createOverlay(top.path, pool.backingName(base), 1024 ** 3);
+  const pinned = pool.reserve();
+  await disks.createOverlay(pinned.path, pool.backingName(base), 1024 ** 3);
+  const orphan = pool.reserve();
+  await writeFile(orphan.path, 'orphan');
+  orphan.release();
+  await pool.point(layout.vmPaths('a').disk, top.path);
+  top.release();
+  assert.deepEqual(await pool.chain(top.path), [top.path, base]);
+
+  const removed = await pool.collect();
+  assert.deepEqual(removed.map((f) => f.split('/').at(-1)), [orphan.path.split('/').at(-1)]);
+  assert.ok(existsSync(base) && existsSync(top.path) && existsSync(pinned.path));
+  pinned.release();
+  assert.equal((await pool.collect()).length, 1, 'unpinned and unreachable: collected');
+});
+
+test('a header that cannot be read stops the collection before anything is removed', async () => {
+  await mkdir(layout.vmDir('broken'), { recursive: true });
+  const bad = pool.reserve();
+  await writeFile(bad.path, 'not a qcow2');
+  await pool.point(layout.vmPaths('broken').disk, bad.path);
+  bad.release();
+  const stray = pool.reserve();
+  await writeFile(stray.path, 'unreferenced');
+  stray.release();
+  await assert.rejects(pool.collect(), /not a qcow2 image/);
+  assert.ok(existsSync(stray.path), 'nothing removed while the picture is incomplete');
+});

@@ -174,6 +174,7 @@ export class VmService {
       if (resolved.iso) boot.iso = resolved.iso;
       if (resolved.image) await this.d.disks.createFrom(paths.disk, resolved.image, input.imageFormat ?? 'qcow2', diskGB);
       else await this.d.disks.create(paths.disk, diskGB);
+      await this.d.pool.adopt(id);
 
       const vm: Vm = {
         id, name: input.name, state: 'stopped', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
@@ -209,6 +210,10 @@ export class VmService {
     const id = randomUUID();
     const dir = this.d.layout.vmDir(id);
     await rename(input.staging, dir);
+    await this.d.pool.adopt(id).catch(async (e: unknown) => {
+      await rm(dir, { recursive: true, force: true });
+      throw e;
+    });
     const now = new Date().toISOString();
     const boot: VmBoot = {};
     if (input.hasKernel) boot.kernel = join(dir, 'kernel');

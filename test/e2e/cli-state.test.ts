@@ -67,5 +67,15 @@ test('snapshot create/ls/restore/rm, screenshot, suspend/resume and resize from 
   const missing = await grove('snapshot', 'restore', 'st', 'nope');
   assert.equal(missing.code, 1);
   assert.match(missing.stderr, /NOT_FOUND/);
-  await ok('rm', 'st', '--force');
+
+  // A clone of the running VM, under a given name and under the default one.
+  assert.match(await ok('clone', 'st', 'st-copy'), /Cloned 'st' as 'st-copy'/);
+  const dflt = JSON.parse(await ok('clone', 'st', '--json'));
+  assert.deepEqual([dflt.name, dflt.state], ['st-clone', 'stopped']);
+  const dup = await grove('clone', 'st', 'st-copy');
+  assert.equal(dup.code, 1);
+  assert.match(dup.stderr, /CONFLICT/);
+  await ok('start', 'st-copy', '--wait-for', READY_LINE);
+  assert.equal(await ok('exec', 'st-copy', 'test -d /mnt/disk && echo disk'), 'disk\n');
+  for (const vm of ['st', 'st-copy', 'st-clone']) await ok('rm', vm, '--force');
 });

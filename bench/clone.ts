@@ -3,7 +3,7 @@ import { open, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Vm } from '../src/domain/vm.js';
 import { run } from '../src/util/run.js';
-import { guestFiles } from '../test/helpers/guest.js';
+import { READY_LINE, guestFiles } from '../test/helpers/guest.js';
 import { GUEST_MEMORY_MB, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
 import { fmtMs, fmtRatio, median, resultLine, timed, type BenchResult, type Target } from './lib/stats.js';
 
@@ -14,9 +14,11 @@ export interface CloneOptions {
   warmup: number;
   /** Measured full copies of the big disk (the reference of the second result). */
   copies: number;
+  /** Measured clones per side with the sources running. */
+  liveRuns: number;
 }
 
-export const CLONE_DEFAULTS: CloneOptions = { runs: 15, warmup: 1, copies: 3 };
+export const CLONE_DEFAULTS: CloneOptions = { runs: 15, warmup: 1, copies: 3, liveRuns: 9 };
 
 const TARGET: Target = { op: '<=', value: 1.2 };
 const MiB = 2 ** 20;
@@ -129,6 +131,31 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
       big: (await backingChain(qemuImg, await realpath(diskPath(bd, big.id)))).length,
     };
 
+    // The same with both sources running: each clone moves the source onto a new layer live
+    // (blockdev-add + blockdev-snapshot) and makes the clone's layer over the frozen one.
+    for (const side of ['small', 'big'] as const) {
+      await bd.client.ok('POST', `/vms/${vms[side].id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 120 } }, 200);
+    }
+    const liveTimes: Record<Side, number[]> = { small: [], big: [] };
+    const liveOnce = async (side: Side, record: boolean): Promise<void> => {
+      const src = vms[side];
+      const name = `bench-live-${side}-${++seq}`;
+      let clone: any;
+      const ms = await timed(async () => { clone = await bd.client.ok('POST', `/vms/${src.id}/clone`, { name }, 201); });
+      const state = ((await bd.client.ok('GET', `/vms/${src.id}`, undefined, 200)) as Vm).state;
+      if (clone.name !== name || state !== 'running') throw new Error(`live clone of ${side}: clone ${JSON.stringify(clone)}, source ${state}`);
+      const d = await bd.client.call('DELETE', `/vms/${clone.id}`);
+      if (d.status !== 204) throw new Error(`delete of the clone: HTTP ${d.status} ${JSON.stringify(d.body)}`);
+      if (record) liveTimes[side].push(ms);
+    };
+    await liveOnce('small', false);
+    await liveOnce('big', false);
+    for (let i = 0; i < o.liveRuns; i++) {
+      const order: Side[] = i % 2 === 0 ? ['small', 'big'] : ['big', 'small'];
+      for (const s of order) await liveOnce(s, true);
+    }
+    for (const side of ['small', 'big'] as const) await bd.client.ok('POST', `/vms/${vms[side].id}/force-stop`, {}, 200);
+
     // The sources go too; whatever their chains left in the disk pool is reported (it should be nothing).
     for (const vm of [small, big]) {
       const d = await bd.client.call('DELETE', `/vms/${vm.id}`);
@@ -150,8 +177,8 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
       `  disks after writing: ${SMALL_GB} GiB virtual / ${mb(written.small['actual-size'])} allocated, ${BIG_GB} GiB virtual / ${mb(written.big['actual-size'])} allocated (same random data, qemu-img convert -n)`,
       `  ${SMALL_GB} GiB: ${list(times.small)}; ${BIG_GB} GiB: ${list(times.big)}`,
       `  info: median of the per-round ratios big/small (paired, back to back): ${fmtRatio(paired)}`,
-      `  info: a clone's own layer held at most ${(overlayMax / MiB).toFixed(2)} MiB; each clone of a stopped source adds a layer to it: `
-        + `chains ended at ${layers.small} (${SMALL_GB} GiB) and ${layers.big} (${BIG_GB} GiB) layers; files left in disks/ after deleting every VM: ${leftInPool}`,
+      `  info: a clone's own layer held at most ${(overlayMax / MiB).toFixed(2)} MiB; an unwritten stopped source shares its base, so after all `
+        + `stopped clones its chain had ${layers.small} (${SMALL_GB} GiB) and ${layers.big} (${BIG_GB} GiB) layers; files left in disks/ after deleting every VM: ${leftInPool}`,
     );
     const vsCopy = resultLine(`clone ${BIG_GB} GiB vs full copy`, `clone median ${fmtMs(b)}`, `qemu-img convert -O qcow2 median ${fmtMs(c)}`, b / c, null);
     vsCopy.details.push(
@@ -159,7 +186,15 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
       `  copies: ${list(copies)}; no target: a full copy grows with the data written, the clone should not`,
       `  info: the same copy flushed to disk (qemu-img convert -t writeback): ${list(flushedCopies)}, median ${fmtMs(median(flushedCopies))}; clone/flushed copy ${fmtRatio(b / median(flushedCopies))}`,
     );
-    return [vsSize, vsCopy];
+    const ls = median(liveTimes.small);
+    const lb = median(liveTimes.big);
+    const live = resultLine(`clone of a running VM, ${BIG_GB} GiB vs ${SMALL_GB} GiB`,
+      `clone ${BIG_GB} GiB median ${fmtMs(lb)}`, `clone ${SMALL_GB} GiB median ${fmtMs(ls)}`, lb / ls, TARGET);
+    live.details.push(
+      `  ${o.liveRuns} clones per side of the running guests after 1 warm-up pair, alternating; each adds a layer to the source's chain`,
+      `  ${SMALL_GB} GiB: ${list(liveTimes.small)}; ${BIG_GB} GiB: ${list(liveTimes.big)}`,
+    );
+    return [vsSize, vsCopy, live];
   } finally {
     await bd.close();
   }

@@ -43,7 +43,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'webhooks', run: () => benchWebhooks(quick ? { ...WEBHOOKS_DEFAULTS, sequential: 20, warmup: 5, burst: 100 } : WEBHOOKS_DEFAULTS) },
   { name: 'snapshots', run: () => benchSnapshots(quick ? { runs: 1, warmup: 0 } : SNAPSHOTS_DEFAULTS) },
   { name: 'suspend', run: () => benchSuspend(quick ? { runs: 1, warmup: 0 } : SUSPEND_DEFAULTS) },
-  { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1 } : CLONE_DEFAULTS) },
+  { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1, liveRuns: 1 } : CLONE_DEFAULTS) },
 ];
 
 if (values.help) {

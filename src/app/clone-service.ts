@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, constants as fsc, copyFile, mkdir, rm } from 'node:fs/promises';
+import { chmod, constants as fsc, copyFile, link, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 import type { Snapshot } from '../domain/snapshot.js';
@@ -50,8 +50,8 @@ export class CloneService {
       const top = this.d.pool.reserve();
       const pins = [top];
       try {
-        if (src.boot.kernel) await copyFile(src.boot.kernel, join(staging, 'kernel'), fsc.COPYFILE_FICLONE);
-        if (src.boot.initrd) await copyFile(src.boot.initrd, join(staging, 'initrd'), fsc.COPYFILE_FICLONE);
+        if (src.boot.kernel) await shareFile(src.boot.kernel, join(staging, 'kernel'));
+        if (src.boot.initrd) await shareFile(src.boot.initrd, join(staging, 'initrd'));
         const snapshots = this.d.snapshots.list(src.id);
         // Internal snapshots live in the top layer; freezing it as a shared base would strand them (they
         // could no longer be applied without changing the clone too), so such a layer is copied instead.
@@ -101,17 +101,18 @@ export class CloneService {
       // shares the base below it, so cloning a template many times does not deepen its chain.
       const below = await this.d.disks.backingName(base);
       if (below !== null && !(await this.d.disks.holdsData(base))) {
-        const { virtualSize } = await this.d.disks.info(base);
-        await this.d.disks.createOverlay(cloneTop, below, virtualSize);
+        await this.d.disks.createOverlay(cloneTop, below, await this.d.disks.virtualSize(base));
         return;
       }
     }
-    const { virtualSize } = await this.d.disks.info(base);
+    const virtualSize = await this.d.disks.virtualSize(base);
     const srcTop = this.d.pool.reserve();
     pins.push(srcTop);
     const backing = this.d.pool.backingName(base);
-    await this.d.disks.createOverlay(srcTop.path, backing, virtualSize);
-    await this.d.disks.createOverlay(cloneTop, backing, virtualSize);
+    await Promise.all([
+      this.d.disks.createOverlay(srcTop.path, backing, virtualSize),
+      this.d.disks.createOverlay(cloneTop, backing, virtualSize),
+    ]);
     const link = this.d.layout.vmPaths(src.id).disk;
     await this.d.pool.point(link, srcTop.path);
     if (running) {
@@ -151,6 +152,18 @@ export class CloneService {
       const name = `${source.slice(0, NAME_MAX - suffix.length)}${suffix}`;
       if (!this.d.vms.nameTaken(name)) return name;
     }
+  }
+}
+
+/**
+ * Boot files are never written after a VM is made, so the clone shares them by hard link (a copy where
+ * that fails): megabytes of kernel and initrd would otherwise cost more than the disk clone itself.
+ */
+async function shareFile(from: string, to: string): Promise<void> {
+  try {
+    await link(from, to);
+  } catch {
+    await copyFile(from, to, fsc.COPYFILE_FICLONE);
   }
 }
 

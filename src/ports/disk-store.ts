@@ -9,6 +9,8 @@ export interface DiskStore {
   /** A standalone qcow2 copy of `source` (whose format is named, never probed), grown to at least sizeGB. */
   createFrom(path: string, source: string, sourceFormat: 'qcow2' | 'raw', sizeGB: number): Promise<void>;
   info(path: string): Promise<DiskInfo>;
+  /** The virtual size from the image's header (no process started: clones ask it on their fast path). */
+  virtualSize(path: string): Promise<number>;
   /**
    * A new, empty qcow2 over `backing` (a name relative to the new file's folder, so the data directory
    * can move), `sizeBytes` large. Nothing is opened: the backing may be in use by a running QEMU.

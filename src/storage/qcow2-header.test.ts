@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../util/run.js';
-import { holdsData, readBackingName } from './qcow2-header.js';
+import { holdsData, readBackingName, readVirtualSize } from './qcow2-header.js';
 
 let dir = '';
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'grove-qcow2-')); });
@@ -18,6 +18,7 @@ async function qemuImg(...args: string[]): Promise<void> {
 test('a standalone qcow2 names no backing file', async () => {
   await qemuImg('create', '-q', '-f', 'qcow2', join(dir, 'base.qcow2'), '64M');
   assert.equal(await readBackingName(join(dir, 'base.qcow2')), null);
+  assert.equal(await readVirtualSize(join(dir, 'base.qcow2')), 64 * 1024 * 1024);
 });
 
 test('an overlay names its backing file as written, relative names included', async () => {

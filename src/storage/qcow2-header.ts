@@ -6,6 +6,19 @@ const MAX_BACKING_NAME = 1023;
 /** qemu's own limit on L1 entries (32 MiB of table). */
 const MAX_L1_ENTRIES = 32 * 1024 * 1024 / 8;
 
+/** The virtual disk size recorded in a qcow2 header, in bytes. */
+export async function readVirtualSize(path: string): Promise<number> {
+  const fh = await open(path, 'r');
+  try {
+    const head = Buffer.alloc(32);
+    const { bytesRead } = await fh.read(head, 0, head.length, 0);
+    if (bytesRead < head.length || head.readUInt32BE(0) !== QCOW2_MAGIC) throw new Error(`${path} is not a qcow2 image`);
+    return Number(head.readBigUInt64BE(24));
+  } finally {
+    await fh.close();
+  }
+}
+
 /**
  * The backing file name recorded in a qcow2 header, exactly as written (possibly relative to the
  * image's folder), or null for a standalone image. Read directly (a few bytes) rather than through

@@ -3,7 +3,7 @@ import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
 import { renderOpts } from '../hypervisor/qemu/config/escape.js';
-import { holdsData, readBackingName } from './qcow2-header.js';
+import { holdsData, readBackingName, readVirtualSize } from './qcow2-header.js';
 
 const GiB = 1024 ** 3;
 const QUICK_MS = 60_000;
@@ -65,6 +65,10 @@ export class QemuImg implements DiskStore {
 
   backingName(path: string): Promise<string | null> {
     return readBackingName(path);
+  }
+
+  virtualSize(path: string): Promise<number> {
+    return readVirtualSize(path);
   }
 
   holdsData(path: string): Promise<boolean> {

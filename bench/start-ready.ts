@@ -1,4 +1,4 @@
-import { copyFile, readFile } from 'node:fs/promises';
+import { copyFile, readFile, realpath } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Vm } from '../src/domain/vm.js';
 import { READY_LINE } from '../test/helpers/guest.js';
@@ -81,7 +81,10 @@ async function checkSameArgv(bd: BenchDaemon, vm: Vm): Promise<void> {
   const live = (await readFile(`/proc/${pid}/cmdline`, 'utf8')).split('\0').filter((a) => a !== '');
   const p = await prepareRaw(vm, join(dir, 'disk.qcow2'), { qemuBinary: bd.cfg.qemuBinary });
   try {
-    const mine = p.argv.map((a) => a.split(p.spec.paths.dir).join(dir));
+    // The daemon names the disk by its layer in the pool (vms/<id>/disk.qcow2 links there); the raw copy
+    // is a plain file in the raw dir.
+    const layer = await realpath(join(dir, 'disk.qcow2'));
+    const mine = p.argv.map((a) => a.split(p.spec.paths.disk).join(layer).split(p.spec.paths.dir).join(dir));
     if (JSON.stringify(mine.slice(1)) !== JSON.stringify(live.slice(1))) {
       throw new Error(`hand-built argv differs from the daemon's QEMU:\n  daemon: ${live.join(' ')}\n  bench:  ${mine.join(' ')}`);
     }

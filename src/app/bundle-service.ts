@@ -125,7 +125,7 @@ export class BundleService {
    * otherwise.
    */
   async import(input: Readable, name?: string): Promise<Vm> {
-    const staging = join(this.d.layout.vms, `.import-${randomUUID()}`);
+    const staging = this.d.layout.stagingDir('import', randomUUID());
     await mkdir(staging, { recursive: true, mode: 0o700 });
     try {
       let manifest: BundleManifest | null = null;

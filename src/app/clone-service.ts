@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { assertCan } from '../domain/vm-state.js';
-import { assertValidName, type Vm } from '../domain/vm.js';
+import { NAME_MAX_LENGTH, assertValidName, assertValidNetwork, resolveNetwork, type Vm, type VmNetworkInput } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
+import type { VmInstance } from '../ports/hypervisor.js';
 import type { SnapshotRepo } from '../ports/repos.js';
 import type { DiskPool } from './disk-pool.js';
 import type { DataLayout } from './layout.js';
@@ -24,7 +25,6 @@ export interface CloneResult {
   method: CloneMethod;
 }
 
-const NAME_MAX = 63;
 
 /**
  * Copy-on-write clones. The clone gets the source's hardware, boot files, network and disk as they are
@@ -35,7 +35,8 @@ const NAME_MAX = 63;
 export class CloneService {
   constructor(private readonly d: { vms: VmService; pool: DiskPool; disks: DiskStore; snapshots: SnapshotRepo; layout: DataLayout }) {}
 
-  async clone(ref: string, input: { name?: string }): Promise<CloneResult> {
+  async clone(ref: string, input: { name?: string; network?: VmNetworkInput }): Promise<CloneResult> {
+    this.d.vms.get(ref);
     if (input.name !== undefined) {
       assertValidName(input.name);
       this.assertFree(input.name);
@@ -45,7 +46,10 @@ export class CloneService {
       assertCan('clone', src.state, src.name);
       const name = input.name ?? this.freeName(src.name);
       this.assertFree(name);
-      const staging = join(this.d.layout.vms, `.clone-${randomUUID()}`);
+      // Host port forwards would collide with the source's: the clone gets none unless it is given a network.
+      const network = input.network !== undefined ? resolveNetwork(input.network, src.network) : { mode: src.network.mode, portForwards: [] };
+      assertValidNetwork(network);
+      const staging = this.d.layout.stagingDir('clone', randomUUID());
       await mkdir(staging, { recursive: true, mode: 0o700 });
       const top = this.d.pool.reserve();
       const pins = [top];
@@ -61,7 +65,7 @@ export class CloneService {
         await this.d.pool.point(join(staging, 'disk.qcow2'), top.path);
         const vm = await this.d.vms.importStaged({
           name, staging,
-          spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network: src.network, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
+          spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
           hasKernel: src.boot.kernel !== undefined, hasInitrd: src.boot.initrd !== undefined,
           within: (clone) => { if (method !== 'overlay') for (const s of snapshots) this.d.snapshots.insert(copyOf(s, clone.id)); },
           origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state },
@@ -87,14 +91,14 @@ export class CloneService {
    */
   private async layer(ctx: ExclusiveContext, cloneTop: string, pins: { release(): void }[]): Promise<void> {
     const src = ctx.vm;
-    const running = ctx.instance !== null && (src.state === 'running' || src.state === 'paused') ? ctx.instance : null;
+    const running = liveInstance(ctx);
     let base: string;
     if (running) {
-      const top = await this.d.pool.top(src.id);
-      if (!top.pooled) {
+      // What QEMU writes to, not what the link says: after a crash the two may differ.
+      base = await qemuTop(running, src.name);
+      if (!this.d.pool.holds(base)) {
         throw new DomainError('CONFLICT', `VM '${src.name}' was started by an earlier Grove whose disks were not layered; stop and start it once, then clone it while it runs`, { state: src.state });
       }
-      base = top.path;
     } else {
       base = await this.d.pool.adopt(src.id);
       // A stopped source that has not written since its last clone sits on an empty layer: the clone
@@ -119,7 +123,9 @@ export class CloneService {
       try {
         await running.switchDiskTo(srcTop.path);
       } catch (e) {
-        await this.d.pool.point(link, base);
+        // A timed-out command may still have been carried out: the link goes back only if QEMU is known
+        // to be on the old layer. Otherwise it stays on the new one, which reads the same either way.
+        if ((await running.diskFile().catch(() => null)) === base) await this.d.pool.point(link, base);
         throw new DomainError('QEMU_FAILED', `could not move the running disk of '${src.name}' onto a new layer: ${(e as Error).message}`);
       }
     }
@@ -130,14 +136,21 @@ export class CloneService {
   /** The top layer copied (reflinked where possible); a running guest is frozen meanwhile so the copy is consistent. */
   private async copy(ctx: ExclusiveContext, cloneTop: string): Promise<void> {
     const src = ctx.vm;
-    const running = ctx.instance !== null && src.state === 'running' ? ctx.instance : null;
-    const top = await this.d.pool.top(src.id);
+    const live = liveInstance(ctx);
+    const top = live ? await qemuTop(live, src.name) : (await this.d.pool.top(src.id)).path;
     // Stopping the vCPUs also drains and flushes QEMU's block layer, so the file holds everything written.
-    if (running) await running.pause();
+    const thaw = live !== null && src.state === 'running';
+    if (thaw) await qemu(src.name, 'pause', () => live.pause());
     try {
-      await this.d.pool.copyLayer(top.path, cloneTop);
+      await this.d.pool.copyLayer(top, cloneTop);
     } finally {
-      if (running) await running.resume();
+      if (thaw) {
+        await qemu(src.name, 'resume', () => live.resume()).catch(async (e: unknown) => {
+          // Left paused: say so, rather than claim it runs.
+          await ctx.setRunState('paused').catch(() => undefined);
+          throw e;
+        });
+      }
     }
   }
 
@@ -149,7 +162,7 @@ export class CloneService {
   private freeName(source: string): string {
     for (let i = 1; ; i++) {
       const suffix = i === 1 ? '-clone' : `-clone-${i}`;
-      const name = `${source.slice(0, NAME_MAX - suffix.length)}${suffix}`;
+      const name = `${source.slice(0, NAME_MAX_LENGTH - suffix.length)}${suffix}`;
       if (!this.d.vms.nameTaken(name)) return name;
     }
   }
@@ -164,6 +177,22 @@ async function shareFile(from: string, to: string): Promise<void> {
     await link(from, to);
   } catch {
     await copyFile(from, to, fsc.COPYFILE_FICLONE);
+  }
+}
+
+function liveInstance(ctx: ExclusiveContext): VmInstance | null {
+  return ctx.instance !== null && (ctx.vm.state === 'running' || ctx.vm.state === 'paused') ? ctx.instance : null;
+}
+
+async function qemuTop(instance: VmInstance, vmName: string): Promise<string> {
+  return qemu(vmName, 'query the disk', () => instance.diskFile());
+}
+
+async function qemu<T>(vmName: string, what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', `could not ${what} of '${vmName}': ${(e as Error).message}`);
   }
 }
 

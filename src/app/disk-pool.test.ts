@@ -70,3 +70,39 @@ test('a header that cannot be read stops the collection before anything is remov
   await assert.rejects(pool.collect(), /not a qcow2 image/);
   assert.ok(existsSync(stray.path), 'nothing removed while the picture is incomplete');
 });
+
+test('a dangling disk link stops the collection: what it needed cannot be known', async () => {
+  await rm(layout.vmDir('broken'), { recursive: true, force: true });
+  await mkdir(layout.vmDir('lost'), { recursive: true });
+  const gone = pool.reserve();
+  await pool.point(layout.vmPaths('lost').disk, gone.path);
+  gone.release();
+  const stray = pool.reserve();
+  await writeFile(stray.path, 'unreferenced');
+  stray.release();
+  await assert.rejects(pool.collect(), /ENOENT/);
+  assert.ok(existsSync(stray.path));
+  await rm(layout.vmDir('lost'), { recursive: true, force: true });
+  await pool.collect();
+  assert.ok(!existsSync(stray.path));
+});
+
+test('a layer linked while a collection is reading the VM folders survives it', async () => {
+  // The collection is held inside its scan (reading VM a's chain) while VM b is created and linked.
+  let open!: () => void;
+  const gate = new Promise<void>((r) => { open = r; });
+  let entered!: () => void;
+  const inScan = new Promise<void>((r) => { entered = r; });
+  const slow: QemuImg = Object.create(disks) as QemuImg;
+  slow.backingName = async (p: string) => { entered(); await gate; return disks.backingName(p); };
+  const racing = new DiskPool({ layout, disks: slow, log: quiet });
+  const collecting = racing.collect();
+  await inScan;
+  const disk = await vmWithDisk('b');
+  const layer = await racing.adopt('b');
+  assert.ok(existsSync(layer) && (await lstat(disk)).isSymbolicLink());
+  open();
+  await collecting;
+  assert.ok(existsSync(layer), 'the new layer was pinned while the collection ran');
+  assert.deepEqual(await racing.collect(), [], 'and is reachable from then on');
+});

@@ -1,24 +1,32 @@
 import { randomUUID } from 'node:crypto';
 import { chmod, constants as fsc, copyFile, link, lstat, mkdir, readdir, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
-import { dirname, join, relative, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { DomainError } from '../domain/errors.js';
 import type { DiskStore } from '../ports/disk-store.js';
+import { run } from '../util/run.js';
 import type { DataLayout } from './layout.js';
 import type { Logger } from './vm-service.js';
 
 const LAYER_FILE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.qcow2$/;
 /** Far beyond any chain clones build; a loop in hand-edited headers must not hang the collector. */
 const MAX_CHAIN = 256;
+const COPY_MS = 60 * 60_000;
 
 /**
- * The disk layer pool (`<data>/disks`). A VM's `vms/<id>/disk.qcow2` is a symlink to its top layer; a
- * layer's qcow2 header names its backing by a name relative to the pool, so the data directory can move.
+ * The disk layer pool (`<data>/disks`, flat). A VM's `vms/<id>/disk.qcow2` is a symlink to its top layer
+ * (`../../disks/<file>`); a layer's qcow2 header names its backing by bare file name, so the data
+ * directory can move as a whole. The data directory's path must be its real path (the daemon resolves it
+ * once): qemu resolves backing names against the name it was given.
  *
  * The files are the only record: which layers are needed is read from the VM folders' links and the
- * headers they lead to, so there is no table that could disagree with the disk. Layers being made and
- * not linked yet are pinned, so a collection running meanwhile leaves them alone.
+ * headers they lead to, so there is no table that could disagree with the disk. Layers being made and not
+ * linked yet are pinned; a collection also spares every layer pinned at any moment while it ran, since a
+ * link made after it read that VM's folder is invisible to it.
  */
 export class DiskPool {
   private readonly pins = new Map<string, number>();
+  /** Layers pinned at any time during the running collection (null when none runs). */
+  private pinnedDuringCollection: Set<string> | null = null;
   private collecting: Promise<string[]> | null = null;
   private reflink: Promise<boolean> | null = null;
 
@@ -35,6 +43,11 @@ export class DiskPool {
     const disk = this.d.layout.vmPaths(vmId).disk;
     const st = await lstat(disk);
     return st.isSymbolicLink() ? { path: await realpath(disk), pooled: true } : { path: disk, pooled: false };
+  }
+
+  /** Whether `file` is a layer of this pool. */
+  holds(file: string): boolean {
+    return dirname(file) === this.d.layout.disks && LAYER_FILE.test(basename(file));
   }
 
   /**
@@ -55,10 +68,13 @@ export class DiskPool {
     }
   }
 
-  /** Points a VM's disk link at `layer`, atomically (a new link renamed over the old one). */
+  /** Points a VM folder's disk link at `layer`, atomically (a new link renamed over the old one). */
   async point(diskLink: string, layer: string): Promise<void> {
+    if (!this.holds(layer) || dirname(dirname(diskLink)) !== this.d.layout.vms) {
+      throw new Error(`refusing to link ${diskLink} to ${layer}: not a VM folder's disk and a pool layer`);
+    }
     const tmp = `${diskLink}.${randomUUID().slice(0, 8)}.link`;
-    await symlink(relative(dirname(diskLink), layer), tmp);
+    await symlink(join('..', '..', basename(this.d.layout.disks), basename(layer)), tmp);
     try {
       await rename(tmp, diskLink);
     } catch (e) {
@@ -67,30 +83,43 @@ export class DiskPool {
     }
   }
 
-  /** Name for `layer` as a backing file in a header written next to it in the pool. */
+  /** Name for `layer` as a backing file in a header written next to it in the (flat) pool. */
   backingName(layer: string): string {
-    return relative(this.d.layout.disks, layer);
+    if (!this.holds(layer)) throw new Error(`${layer} is not a layer of the pool`);
+    return basename(layer);
   }
 
-  /** The files a chain consists of, top first. */
+  /** The files a chain consists of, top first; every one must be a layer of the pool. */
   async chain(top: string): Promise<string[]> {
     const files = [top];
     let cur = top;
     for (let i = 0; i < MAX_CHAIN; i++) {
       const name = await this.d.disks.backingName(cur);
       if (name === null) return files;
-      cur = resolve(dirname(cur), name);
+      cur = await realpath(resolve(dirname(cur), name));
+      if (!this.holds(cur)) throw new Error(`${files.at(-1)} names a backing file outside the pool: ${name}`);
       files.push(cur);
     }
     throw new Error(`the backing chain of ${top} is longer than ${MAX_CHAIN} layers`);
   }
 
   /**
-   * A copy of `source` that shares its blocks where the filesystem can reflink (FICLONE), a plain copy
-   * elsewhere. Mode 0600 whatever the source's (bases are read-only).
+   * A copy of `source` that shares its blocks where the filesystem can reflink, and keeps its holes
+   * elsewhere (a guest's discards leave holes in a layer). Mode 0600 whatever the source's (bases are
+   * read-only).
    */
   async copyLayer(source: string, target: string): Promise<void> {
-    await copyFile(source, target, fsc.COPYFILE_EXCL | fsc.COPYFILE_FICLONE);
+    let r;
+    try {
+      r = await run('cp', ['--reflink=auto', '--sparse=always', '--no-preserve=mode', '--', source, target], COPY_MS);
+    } catch (e) {
+      throw new DomainError('INTERNAL', `cannot run cp: ${(e as Error).message}`);
+    }
+    if (r.code !== 0) {
+      await rm(target, { force: true });
+      const detail = r.stderr.trim() || `exit ${r.code}`;
+      throw new DomainError(/No space left/i.test(detail) ? 'INSUFFICIENT_STORAGE' : 'INTERNAL', `copying the disk layer failed: ${detail}`);
+    }
     await chmod(target, 0o600);
   }
 
@@ -114,49 +143,54 @@ export class DiskPool {
 
   /**
    * Deletes the layers no VM folder reaches any more (a deleted VM's top, bases its clones no longer
-   * share). Anything unreadable stops the collection: a layer is removed only when provably unused.
+   * share). Anything it cannot read — a link whose layer is missing, a header it cannot parse, a backing
+   * name outside the pool — stops the collection: a layer is removed only when provably unused.
    */
   collect(): Promise<string[]> {
-    // One collection at a time; a request arriving meanwhile gets a fresh one after it.
-    const run = async (): Promise<string[]> => {
-      const keep = new Set<string>();
-      const pool = await realpath(this.d.layout.disks).catch(() => null);
-      if (pool === null) return [];
-      for (const entry of await readdir(this.d.layout.vms, { withFileTypes: true })) {
-        if (!entry.isDirectory()) continue;
-        let top: string;
-        try {
-          top = await realpath(join(this.d.layout.vms, entry.name, 'disk.qcow2'));
-        } catch {
-          continue; // no disk (yet, or any more)
-        }
-        for (const f of await this.chain(top)) keep.add(f);
-      }
-      const removed: string[] = [];
-      for (const name of await readdir(pool)) {
-        const file = join(pool, name);
-        if (!LAYER_FILE.test(name) || keep.has(file) || this.pins.has(join(this.d.layout.disks, name)) || this.pins.has(file)) continue;
-        await rm(file, { force: true });
-        removed.push(file);
-      }
-      if (removed.length > 0) this.d.log.info({ removed: removed.length }, 'unused disk layers removed');
-      return removed;
-    };
     const prev = this.collecting ?? Promise.resolve([]);
-    const next: Promise<string[]> = prev.catch(() => []).then(run);
+    const next: Promise<string[]> = prev.catch(() => []).then(() => this.collectNow());
     this.collecting = next;
     void next.finally(() => { if (this.collecting === next) this.collecting = null; }).catch(() => undefined);
     return next;
   }
 
+  private async collectNow(): Promise<string[]> {
+    this.pinnedDuringCollection = new Set(this.pins.keys());
+    try {
+      const keep = new Set<string>();
+      for (const entry of await readdir(this.d.layout.vms, { withFileTypes: true })) {
+        if (!entry.isDirectory()) continue;
+        const disk = join(this.d.layout.vms, entry.name, 'disk.qcow2');
+        const st = await lstat(disk).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return null; throw e; });
+        // A plain file is a disk not in the pool yet (or one being imported): it names no layer, and
+        // its header is not ours to trust.
+        if (st === null || !st.isSymbolicLink()) continue;
+        for (const f of await this.chain(await realpath(disk))) keep.add(basename(f));
+      }
+      const removed: string[] = [];
+      for (const name of await readdir(this.d.layout.disks)) {
+        if (!LAYER_FILE.test(name) || keep.has(name) || this.pins.has(name) || this.pinnedDuringCollection.has(name)) continue;
+        const file = join(this.d.layout.disks, name);
+        await rm(file, { force: true });
+        removed.push(file);
+      }
+      if (removed.length > 0) this.d.log.info({ removed: removed.length }, 'unused disk layers removed');
+      return removed;
+    } finally {
+      this.pinnedDuringCollection = null;
+    }
+  }
+
   private pin(path: string): () => void {
-    this.pins.set(path, (this.pins.get(path) ?? 0) + 1);
+    const name = basename(path);
+    this.pins.set(name, (this.pins.get(name) ?? 0) + 1);
+    this.pinnedDuringCollection?.add(name);
     let done = false;
     return () => {
       if (done) return;
       done = true;
-      const n = (this.pins.get(path) ?? 1) - 1;
-      if (n <= 0) this.pins.delete(path); else this.pins.set(path, n);
+      const n = (this.pins.get(name) ?? 1) - 1;
+      if (n <= 0) this.pins.delete(name); else this.pins.set(name, n);
     };
   }
 }

@@ -15,6 +15,13 @@ export class DataLayout {
 
   vmDir(id: string): string { return join(this.vms, id); }
 
+  /**
+   * A private folder under vms/ where a VM is put together (import, clone) before it is renamed into
+   * place; one left by a crash is removed at start-up.
+   */
+  stagingDir(kind: 'import' | 'clone', id: string): string { return join(this.vms, `.${kind}-${id}`); }
+  isStaging(name: string): boolean { return /^\.(import|clone)-/.test(name); }
+
   vmPaths(id: string): VmPaths {
     const dir = this.vmDir(id);
     return {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { copyFile, constants as fsc, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
 import { assertCan, isLive } from '../domain/vm-state.js';
@@ -206,7 +206,7 @@ export class VmService {
     origin: Record<string, unknown>;
   }): Promise<Vm> {
     assertValidName(input.name);
-    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (import it under another name)`, { field: 'name' });
+    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (choose another name)`, { field: 'name' });
     const id = randomUUID();
     const dir = this.d.layout.vmDir(id);
     await rename(input.staging, dir);
@@ -231,6 +231,10 @@ export class VmService {
       });
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
+      // Taken meanwhile (the name was checked before the disk work began).
+      if (e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message)) {
+        throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (choose another name)`, { field: 'name' });
+      }
       throw e;
     }
     return vm;
@@ -661,7 +665,7 @@ export class VmService {
   private async relinkToRunningTop(vm: Vm, instance: VmInstance): Promise<void> {
     try {
       const [running, linked] = await Promise.all([instance.diskFile(), this.d.pool.top(vm.id)]);
-      if (linked.pooled && running !== linked.path && dirname(running) === dirname(linked.path)) {
+      if (linked.pooled && running !== linked.path && this.d.pool.holds(running)) {
         await this.d.pool.point(this.d.layout.vmPaths(vm.id).disk, running);
         this.d.log.warn({ vm: vm.name, layer: running }, 'disk link re-pointed at the layer QEMU is using');
       }

@@ -1,6 +1,6 @@
 import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './errors.js';
 import type {
-  ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
+  CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SuspendStatus,
 } from './types.js';
@@ -100,7 +100,7 @@ export class GroveClient {
   listVms(): Promise<Vm[]> { return this.request('GET', '/vms'); }
   getVm(ref: string): Promise<Vm> { return this.request('GET', this.vm(ref)); }
   createVm(body: CreateVm): Promise<Vm> { return this.request('POST', '/vms', { body }); }
-  cloneVm(ref: string, body: { name?: string } = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/clone'), { body }); }
+  cloneVm(ref: string, body: CloneVm = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/clone'), { body }); }
   updateVm(ref: string, body: UpdateVm): Promise<Vm> { return this.request('PATCH', this.vm(ref), { body }); }
   deleteVm(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.request('DELETE', this.vm(ref), { query: { force: opts.force ? true : undefined } });

@@ -7,11 +7,12 @@ import type { ClearResult, ConsoleRead, ConsoleSendResult, ExecuteBody, ExecuteR
 import type { EventEnvelope } from '../api/schemas/events.js';
 import type { Health, HostInfo, Metrics } from '../api/schemas/host.js';
 import type {
-  CreateVmBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody, UpdateVmBody, Vm as VmSchema, VmErrors,
+  CloneVmBody, CreateVmBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody, UpdateVmBody, Vm as VmSchema, VmErrors,
 } from '../api/schemas/vm.js';
 
 export type Vm = Static<typeof VmSchema>;
 export type CreateVm = Static<typeof CreateVmBody>;
+export type CloneVm = Static<typeof CloneVmBody>;
 export type UpdateVm = Static<typeof UpdateVmBody>;
 export type StartOptions = Static<typeof StartBody>;
 export type StartOutcome = Omit<Static<typeof StartResult>, 'vm'> & { vm: Vm };

@@ -1,10 +1,11 @@
-import { mkdir } from 'node:fs/promises';
-import { CloneService } from '../app/clone-service.js';
-import { DiskPool } from '../app/disk-pool.js';
+import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { CloneService } from '../app/clone-service.js';
 import { ConsoleService } from '../app/console/console-service.js';
+import { DiskPool } from '../app/disk-pool.js';
 import { HostService } from '../app/host-service.js';
 import { DataLayout } from '../app/layout.js';
 import { VmService } from '../app/vm-service.js';
@@ -58,7 +59,10 @@ export function makeLogger(level: string): Logger {
 
 /** The composition root: the only place that knows every adapter. Nothing imports this module. */
 export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cfg.logLevel)): Promise<Daemon> {
-  const layout = new DataLayout(cfg.dataDir);
+  // Its real path: qemu resolves relative backing names against the name it is given, so every layer
+  // path must be free of symlinks (a data directory under a symlinked /home included).
+  await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
+  const layout = new DataLayout(await realpath(cfg.dataDir));
   for (const dir of [layout.root, layout.vms, layout.disks, layout.images, layout.transfer]) await mkdir(dir, { recursive: true, mode: 0o700 });
   const tok = await loadToken({ tokenValue: cfg.tokenValue, tokenFile: cfg.tokenFile, defaultFile: layout.token });
 
@@ -92,7 +96,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
 
   const reconciled = await snapshots.reconcile();
   if (reconciled.removedRows + reconciled.removedTags > 0) log.warn(reconciled, 'snapshot metadata reconciled with the disks');
-  // Layers left behind by a clone or a delete the previous run did not finish.
+  // Folders and layers left behind by an import, clone or delete the previous run did not finish.
+  await sweepStaging(layout, log);
   await pool.collect().catch((e: Error) => log.warn({ err: e.message }, 'disk layer collection failed'));
   const app = await buildApp({
     services: {
@@ -123,4 +128,13 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       db.close();
     },
   };
+}
+
+/** Nothing is being imported or cloned before the API listens: staging folders are a crashed run's. */
+async function sweepStaging(layout: DataLayout, log: Logger): Promise<void> {
+  for (const name of await readdir(layout.vms)) {
+    if (!layout.isStaging(name)) continue;
+    await rm(join(layout.vms, name), { recursive: true, force: true });
+    log.warn({ folder: name }, 'removed a staging folder left by an interrupted import or clone');
+  }
 }

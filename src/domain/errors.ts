@@ -17,6 +17,7 @@ export type ErrorCode =
   | 'GUEST_AGENT_UNAVAILABLE'
   | 'PAYLOAD_TOO_LARGE'
   | 'UNSUPPORTED_MEDIA_TYPE'
+  | 'INSUFFICIENT_STORAGE'
   | 'INTERNAL';
 
 export class DomainError extends Error {

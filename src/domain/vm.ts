@@ -55,7 +55,8 @@ export interface Vm {
   lastError: string | null;
 }
 
-export const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$';
+export const NAME_MAX_LENGTH = 63;
+export const NAME_PATTERN = `^[A-Za-z0-9][A-Za-z0-9._-]{0,${NAME_MAX_LENGTH - 1}}$`;
 const NAME_RE = new RegExp(NAME_PATTERN);
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 

@@ -2,12 +2,14 @@
 // the qcow2), and the layer files are checked on the host (links, backing names, read-only bases, removal).
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, lstatSync, readdirSync, readlinkSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { randomUUID } from 'node:crypto';
-import { dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
+import { run } from '../../src/util/run.js';
 import { readBackingName } from '../../src/storage/qcow2-header.js';
 import { assertOk, assertProblem, execute, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
-import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { createGuestVm, killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readEvents, type EventEnvelope } from '../helpers/events.js';
 
 let d: TestDaemon;
@@ -118,8 +120,14 @@ test('clone of a running VM: the source goes on, on a new layer; the clone boots
   assert.equal(assertOk(await d.call('POST', '/vms/run-src/disk/resize', { sizeGB: 2 }), 200, 'online resize').diskGB, 2);
   assert.equal(statSync(base!).mode & 0o222, 0);
 
-  // A daemon restart re-adopts the source on its new layer; a second live clone stacks one more layer.
+  // A daemon killed between re-pointing a link and the live switch leaves the link naming another layer
+  // than QEMU's: at re-adoption QEMU is the truth. Then a second live clone stacks one more layer.
+  await d.stop('SIGKILL');
+  const link = join(d.dataDir, 'vms', src.id, 'disk.qcow2');
+  unlinkSync(link);
+  symlinkSync(join('..', '..', 'disks', basename(base!)), link);
   d = await d.restart();
+  assert.equal(realpathSync(link), srcTop, 'the link names the layer QEMU writes to again');
   assert.equal((await getVm(d, 'run-src')).state, 'running');
   assertOk(await clone('run-src'), 201, 'second live clone, default name');
   assert.equal((await getVm(d, 'run-src-clone')).state, 'stopped');
@@ -127,8 +135,27 @@ test('clone of a running VM: the source goes on, on a new layer; the clone boots
   assert.equal(chain.length, 3);
   assert.equal(chain[1], srcTop);
 
-  // A clean power-off and a fresh boot of the source read what it wrote after the clone.
+  // Suspend to disk and resume work on the new layer: RAM comes back, the disk is the one QEMU wrote.
+  assertOk(await d.call('POST', '/vms/run-src/suspend'), 200, 'suspend');
+  assertOk(await d.call('POST', '/vms/run-src/start', {}), 200, 'resume');
+  assert.equal(await cat('run-src', '/tmp/marker'), 'ram\n');
+  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
+
+  // Power cut and a fresh boot: the source reads what it wrote after the clone, the clone what it had.
   await forceStop('run-src');
+  await startReady(d, 'run-src', { acpi: false });
+  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
+  assert.equal(await cat('run-clone', '/mnt/disk/f'), 'before\n');
+
+  // Offline work on a layered disk (qemu-img through the VM's link): disk-only snapshot, restore, resize.
+  await forceStop('run-src');
+  assertOk(await d.call('POST', '/vms/run-src/snapshots', { name: 'offline' }), 201, 'offline snapshot on a layer');
+  await startReady(d, 'run-src', { acpi: false });
+  await writeDisk('run-src', 'later');
+  await forceStop('run-src');
+  assertOk(await d.call('POST', '/vms/run-src/snapshots/offline/restore', {}), 200, 'offline restore on a layer');
+  assertOk(await d.call('DELETE', '/vms/run-src/snapshots/offline'), 204, 'offline delete');
+  assert.equal(assertOk(await d.call('POST', '/vms/run-src/disk/resize', { sizeGB: 3 }), 200, 'offline resize').diskGB, 3);
   await startReady(d, 'run-src', { acpi: false });
   assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
   assert.equal(await cat('run-clone', '/mnt/disk/f'), 'before\n');
@@ -197,21 +224,66 @@ test('clone input is validated; names default to <source>-clone, -clone-2, …',
   assertProblem(await clone('val-src', { name: 'bad name!' }), 400, 'VALIDATION_FAILED');
   assertProblem(await clone('val-src', { name: 'val-src' }), 409, 'CONFLICT');
   assertProblem(await clone('val-src', { name: 'x', extra: 1 }), 400, 'VALIDATION_FAILED');
-  assertProblem(await clone('no-such-vm', { name: 'x' }), 404, 'VM_NOT_FOUND');
-  assert.equal(assertOk(await clone('val-src'), 201, 'default name').name, 'val-src-clone');
+  assertProblem(await clone('no-such-vm', { name: 'val-src' }), 404, 'VM_NOT_FOUND');
+  assertProblem(await clone('val-src', { network: { portForwards: [{ host: 80, guest: 22 }] } }), 400, 'VALIDATION_FAILED');
+  const first = assertOk(await clone('val-src'), 201, 'default name');
+  assert.equal(first.name, 'val-src-clone');
   assert.equal(assertOk(await clone('val-src'), 201, 'second default name').name, 'val-src-clone-2');
+  // The source never ran: its top layer is still empty, so both clones share the base below it.
+  const src = await getVm(d, 'val-src');
+  assert.equal((await chainOf(src.id)).length, 2);
+  assert.equal((await chainOf(first.id))[1], (await chainOf(src.id))[1]);
+  assert.equal((await chainOf((await getVm(d, 'val-src-clone-2')).id)).length, 2);
+
+  // Host port forwards are not copied (they would collide with the source's) unless a network is given.
+  await createGuestVm(d, 'fwd-src', { network: { portForwards: [{ host: 40222, guest: 22 }] } });
+  assert.deepEqual(assertOk(await clone('fwd-src'), 201, 'clone').network, { mode: 'user', portForwards: [] });
+  const given = assertOk(await clone('fwd-src', { name: 'fwd-given', network: { portForwards: [{ host: 40223, guest: 22 }] } }), 201, 'with network');
+  assert.deepEqual(given.network.portForwards, [{ host: 40223, guest: 22, protocol: 'tcp' }]);
   const long = 'l'.repeat(63);
   await createGuestVm(d, long);
   assert.equal(assertOk(await clone(long), 201, 'long name').name, `${'l'.repeat(57)}-clone`);
 });
 
-test('layers left behind by an interrupted clone are collected at start-up; layers in use never are', async () => {
+test('folders and layers left behind by an interrupted clone are removed at start-up; layers in use never are', async () => {
+  const before = layers();
+  // A clone that got as far as its staging folder, linked to a new layer over a base of its own.
+  const base = join(pool(), `${randomUUID()}.qcow2`);
+  const top = join(pool(), `${randomUUID()}.qcow2`);
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', base, '64M'], 30_000);
+  await run('qemu-img', ['create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', basename(base), '-u', top, '64M'], 30_000);
+  const staging = join(d.dataDir, 'vms', `.clone-${randomUUID()}`);
+  mkdirSync(staging);
+  symlinkSync(join('..', '..', 'disks', basename(top)), join(staging, 'disk.qcow2'));
   const orphan = join(pool(), `${randomUUID()}.qcow2`);
   writeFileSync(orphan, 'not referenced by any VM');
-  const before = layers().filter((f) => !orphan.endsWith(f));
   d = await d.restart();
-  assert.ok(!existsSync(orphan), 'the orphan layer is gone');
+  assert.ok(!existsSync(staging), 'the staging folder is gone');
+  for (const f of [base, top, orphan]) assert.ok(!existsSync(f), `${basename(f)} is gone`);
   assert.deepEqual(layers(), before, 'every layer a VM uses is still there');
   await startReady(d, 'val-src-clone', { acpi: false });
   await forceStop('val-src-clone');
+});
+
+test('a data directory reached through a symlink: clones and their layers still resolve', async () => {
+  const real = mkdtempSync(join(tmpdir(), 'grove-real-'));
+  const link = join(mkdtempSync(join(tmpdir(), 'grove-link-')), 'data');
+  symlinkSync(real, link);
+  const other = await startDaemon({ dataDir: link });
+  try {
+    await createGuestVm(other, 'sl-src');
+    await startReady(other, 'sl-src', { acpi: false });
+    await execute(other, 'sl-src', 'echo linked > /mnt/disk/f; sync');
+    assertOk(await other.call('POST', '/vms/sl-src/clone', { name: 'sl-clone' }), 201, 'live clone');
+    await startReady(other, 'sl-clone', { acpi: false });
+    assert.equal((await execute(other, 'sl-clone', 'cat /mnt/disk/f')).output, 'linked\n');
+    for (const vm of ['sl-src', 'sl-clone']) assertOk(await other.call('POST', `/vms/${vm}/force-stop`), 200, 'force-stop');
+    await startReady(other, 'sl-src', { acpi: false });
+    assert.equal((await execute(other, 'sl-src', 'cat /mnt/disk/f')).output, 'linked\n');
+  } finally {
+    killVmsOf(real);
+    await other.cleanup();
+    rmSync(real, { recursive: true, force: true });
+    rmSync(dirname(link), { recursive: true, force: true });
+  }
 });

@@ -101,7 +101,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'clone_vm',
-      description: 'Clone a VM (running or not) as a new stopped VM, optionally under `name` (default `<vm>-clone`). Copy-on-write: instant whatever the disk size; neither VM depends on the other afterwards. A running source is cloned crash-consistently (what a power cut would leave). The clone gets the source\'s snapshots too when the source has any. Returns the new VM; start it with start_vm.',
+      description: 'Clone a VM (running or not) as a new stopped VM, optionally under `name` (default `<vm>-clone`). Copy-on-write: independent of the disk size, unless the source has snapshots on a filesystem without reflink (then its top disk layer is copied, the guest paused meanwhile, and the clone gets the same snapshots). Neither VM depends on the other afterwards. A running source is cloned crash-consistently (what a power cut would leave). Host port forwards are not copied unless `network` is given. Returns the new VM; start it with start_vm.',
       input: withVm(CloneVmBody.properties), output: Vm,
       run: async ({ vm, ...opts }) => (await s.clones.clone(vm, opts)).vm,
     }),

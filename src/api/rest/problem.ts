@@ -7,14 +7,14 @@ type Code = ErrorCode | 'METHOD_NOT_ALLOWED';
 const STATUS: Record<Code, number> = {
   VALIDATION_FAILED: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, FORBIDDEN_PATH: 403, NOT_FOUND: 404, VM_NOT_FOUND: 404,
   INVALID_STATE: 409, CONFLICT: 409, OPERATION_IN_PROGRESS: 409, PAYLOAD_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415,
-  METHOD_NOT_ALLOWED: 405, TIMEOUT: 504, QEMU_FAILED: 502, GUEST_AGENT_UNAVAILABLE: 503, INTERNAL: 500,
+  METHOD_NOT_ALLOWED: 405, INSUFFICIENT_STORAGE: 507, TIMEOUT: 504, QEMU_FAILED: 502, GUEST_AGENT_UNAVAILABLE: 503, INTERNAL: 500,
 };
 
 const TITLE: Record<Code, string> = {
   VALIDATION_FAILED: 'Invalid input', UNAUTHORIZED: 'Unauthorized', FORBIDDEN: 'Forbidden', FORBIDDEN_PATH: 'Path not allowed',
   NOT_FOUND: 'Not found', VM_NOT_FOUND: 'VM not found', INVALID_STATE: 'Invalid state for this operation', CONFLICT: 'Conflict',
   OPERATION_IN_PROGRESS: 'Another operation is in progress', PAYLOAD_TOO_LARGE: 'Payload too large',
-  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type', METHOD_NOT_ALLOWED: 'Method not allowed', TIMEOUT: 'Timed out',
+  UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type', INSUFFICIENT_STORAGE: 'Insufficient storage', METHOD_NOT_ALLOWED: 'Method not allowed', TIMEOUT: 'Timed out',
   QEMU_FAILED: 'QEMU failed', GUEST_AGENT_UNAVAILABLE: 'Guest agent unavailable', INTERNAL: 'Internal error',
 };
 

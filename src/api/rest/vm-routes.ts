@@ -41,8 +41,9 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
       description: 'Copy-on-write clone (state `stopped`) with the source\'s hardware, boot files, network and current disk; the source may be running '
         + '(crash-consistent: what a power cut would leave). O(1) in disk size: the source\'s disk becomes a read-only base under two new layers, or is '
         + 'reflinked where the filesystem can. A source whose disk holds internal snapshots is reflinked or, without reflink, its top layer is copied; '
-        + 'the clone then has the same snapshots. The `vm.created` event names the source and the method used (`overlay`, `reflink`, `copy`).',
-      params: VmRefParams, body: CloneVmBody, response: responses({ 201: VmRef }, [404, 409, 502]),
+        + 'the clone then has the same snapshots. Host port forwards are not copied unless `network` is given. The `vm.created` event names the source and the '
+        + 'method used (`overlay`, `reflink`, `copy`).',
+      params: VmRefParams, body: CloneVmBody, response: responses({ 201: VmRef }, [404, 409, 502, 507]),
     },
   }, async (req, reply) => {
     const { vm } = await s.clones.clone(req.params.id, req.body);

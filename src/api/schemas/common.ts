@@ -3,7 +3,7 @@ import { Type, type TSchema } from '@sinclair/typebox';
 export const ERROR_CODES = [
   'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'FORBIDDEN_PATH', 'NOT_FOUND', 'VM_NOT_FOUND', 'INVALID_STATE',
   'CONFLICT', 'OPERATION_IN_PROGRESS', 'TIMEOUT', 'QEMU_FAILED', 'GUEST_AGENT_UNAVAILABLE', 'PAYLOAD_TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE', 'METHOD_NOT_ALLOWED', 'INTERNAL',
+  'UNSUPPORTED_MEDIA_TYPE', 'INSUFFICIENT_STORAGE', 'METHOD_NOT_ALLOWED', 'INTERNAL',
 ] as const;
 
 /** RFC 9457 problem details, with Grove's stable `code` and any extra facts (e.g. the VM's state). */
@@ -37,7 +37,7 @@ const STATUS_TEXT: Record<number, string> = {
   400: 'Invalid input (VALIDATION_FAILED)', 401: 'Missing or wrong token (UNAUTHORIZED)',
   403: 'Host/Origin refused or path outside allowed folders (FORBIDDEN, FORBIDDEN_PATH)', 404: 'Not found (VM_NOT_FOUND, NOT_FOUND)',
   409: 'Wrong state or conflicting operation (INVALID_STATE, CONFLICT, OPERATION_IN_PROGRESS)', 413: 'Body too large',
-  415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU failed (QEMU_FAILED)', 504: 'Timed out (TIMEOUT)',
+  415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU failed (QEMU_FAILED)', 507: 'No room on the host (INSUFFICIENT_STORAGE)', 504: 'Timed out (TIMEOUT)',
 };
 
 export const VmRefParams = Type.Object({

@@ -77,6 +77,7 @@ export type UpdateVmBody = Static<typeof UpdateVmBody>;
 
 export const CloneVmBody = Type.Object({
   name: Type.Optional({ ...VmName, description: 'Name of the clone; default `<source>-clone` (then `-clone-2`, …)' }),
+  network: Type.Optional({ ...NetworkInput, description: 'Network of the clone; default: the source\'s mode without host port forwards (they would collide with the source\'s)' }),
 }, { additionalProperties: false });
 export type CloneVmBody = Static<typeof CloneVmBody>;
 

@@ -145,7 +145,7 @@ export class QemuInstance implements VmInstance {
   }
 
   async diskFile(): Promise<string> {
-    return (await this.top()).info.file;
+    return imageFileName((await this.top()).info.file);
   }
 
   async switchDiskTo(overlay: string): Promise<void> {
@@ -188,6 +188,24 @@ export class QemuInstance implements VmInstance {
     void this.qmpClient.close();
     this.serial.close();
   }
+}
+
+/**
+ * A node opened with options that a plain name cannot express (ours: `backing: null`) is named by QEMU
+ * as `json:{...}`; the image file is then the `file` child's `filename`.
+ */
+export function imageFileName(name: string): string {
+  if (!name.startsWith('json:')) return name;
+  let opts: unknown;
+  try {
+    opts = JSON.parse(name.slice('json:'.length));
+  } catch {
+    throw new Error(`QEMU names the disk by an unreadable pseudo-filename: ${name.slice(0, 200)}`);
+  }
+  const file = (opts as { file?: { filename?: unknown } | string }).file;
+  const filename = typeof file === 'string' ? file : file?.filename;
+  if (typeof filename !== 'string') throw new Error(`QEMU's name for the disk has no file name: ${name.slice(0, 200)}`);
+  return filename;
 }
 
 async function readTail(path: string, bytes: number): Promise<string> {

@@ -88,7 +88,7 @@ export class BundleService {
       throw new DomainError('CONFLICT', `the disk of '${vm.name}' is a layer over a base it shares with clones, and it has ${snaps} snapshot(s): `
         + 'a bundle carries one flattened disk, which cannot keep them. Delete the snapshots, or clone a snapshot-free copy and export that', { snapshots: snaps });
     }
-    const flat = join(paths.dir, `export-${randomUUID().slice(0, 8)}.qcow2`);
+    const flat = this.d.layout.exportTemp(vm.id, randomUUID().slice(0, 8));
     try {
       await this.d.disks.flatten(paths.disk, flat);
     } catch (e) {

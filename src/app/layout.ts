@@ -22,6 +22,10 @@ export class DataLayout {
   stagingDir(kind: 'import' | 'clone', id: string): string { return join(this.vms, `.${kind}-${id}`); }
   isStaging(name: string): boolean { return /^\.(import|clone)-/.test(name); }
 
+  /** A flattened copy of a layered disk, in its VM folder while an export reads it. */
+  exportTemp(id: string, tag: string): string { return join(this.vmDir(id), `export-${tag}.qcow2`); }
+  isExportTemp(name: string): boolean { return /^export-[0-9a-f]{8}\.qcow2$/.test(name); }
+
   vmPaths(id: string): VmPaths {
     const dir = this.vmDir(id);
     return {

@@ -130,11 +130,21 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   };
 }
 
-/** Nothing is being imported or cloned before the API listens: staging folders are a crashed run's. */
+/**
+ * Nothing is being imported, cloned or exported before the API listens: staging folders and flattened
+ * export files are a crashed run's.
+ */
 async function sweepStaging(layout: DataLayout, log: Logger): Promise<void> {
   for (const name of await readdir(layout.vms)) {
-    if (!layout.isStaging(name)) continue;
-    await rm(join(layout.vms, name), { recursive: true, force: true });
-    log.warn({ folder: name }, 'removed a staging folder left by an interrupted import or clone');
+    if (layout.isStaging(name)) {
+      await rm(join(layout.vms, name), { recursive: true, force: true });
+      log.warn({ folder: name }, 'removed a staging folder left by an interrupted import or clone');
+      continue;
+    }
+    for (const file of await readdir(join(layout.vms, name)).catch(() => [] as string[])) {
+      if (!layout.isExportTemp(file)) continue;
+      await rm(join(layout.vms, name, file), { force: true });
+      log.warn({ file: join(name, file) }, 'removed a flattened disk left by an interrupted export');
+    }
   }
 }

@@ -257,8 +257,11 @@ test('folders and layers left behind by an interrupted clone are removed at star
   symlinkSync(join('..', '..', 'disks', basename(top)), join(staging, 'disk.qcow2'));
   const orphan = join(pool(), `${randomUUID()}.qcow2`);
   writeFileSync(orphan, 'not referenced by any VM');
+  const exportLeft = join(d.dataDir, 'vms', (await getVm(d, 'val-src')).id, 'export-0123abcd.qcow2');
+  writeFileSync(exportLeft, 'a flattened disk an export did not finish reading');
   d = await d.restart();
   assert.ok(!existsSync(staging), 'the staging folder is gone');
+  assert.ok(!existsSync(exportLeft), 'the export leftover is gone');
   for (const f of [base, top, orphan]) assert.ok(!existsSync(f), `${basename(f)} is gone`);
   assert.deepEqual(layers(), before, 'every layer a VM uses is still there');
   await startReady(d, 'val-src-clone', { acpi: false });

@@ -163,6 +163,32 @@ test('clone of a running VM: the source goes on, on a new layer; the clone boots
   assert.deepEqual(layers(), []);
 });
 
+test('paused and suspended sources: cloned in place, and they go on exactly where they were', async () => {
+  await createGuestVm(d, 'ps-src');
+  await startReady(d, 'ps-src', { acpi: false });
+  await writeDisk('ps-src', 'paused-disk');
+  await execute(d, 'ps-src', 'echo paused-ram > /tmp/marker');
+  assertOk(await d.call('POST', '/vms/ps-src/pause'), 200, 'pause');
+  assertOk(await clone('ps-src', { name: 'ps-from-paused' }), 201, 'clone a paused VM');
+  assert.equal((await getVm(d, 'ps-src')).state, 'paused', 'still paused');
+  assertOk(await d.call('POST', '/vms/ps-src/resume'), 200, 'resume');
+  assert.equal(await cat('ps-src', '/tmp/marker'), 'paused-ram\n');
+
+  await writeDisk('ps-src', 'suspended-disk');
+  assertOk(await d.call('POST', '/vms/ps-src/suspend'), 200, 'suspend');
+  assertOk(await clone('ps-src', { name: 'ps-from-suspended' }), 201, 'clone a suspended VM');
+  assert.equal((await getVm(d, 'ps-src')).state, 'suspended');
+  // The source resumes from its saved RAM over its new (empty) layer; the clone boots from the disk.
+  assertOk(await d.call('POST', '/vms/ps-src/start', {}), 200, 'resume from disk');
+  assert.equal(await cat('ps-src', '/tmp/marker'), 'paused-ram\n');
+  assert.equal(await cat('ps-src', '/mnt/disk/f'), 'suspended-disk\n');
+  await startReady(d, 'ps-from-suspended', { acpi: false });
+  assert.equal(await cat('ps-from-suspended', '/mnt/disk/f'), 'suspended-disk\n');
+  await startReady(d, 'ps-from-paused', { acpi: false });
+  assert.equal(await cat('ps-from-paused', '/mnt/disk/f'), 'paused-disk\n');
+  for (const vm of ['ps-src', 'ps-from-paused', 'ps-from-suspended']) assertOk(await d.call('DELETE', `/vms/${vm}?force=true`), 204, `delete ${vm}`);
+});
+
 test('a source with snapshots is copied with them; restoring or deleting on one leaves the other alone', async () => {
   await createGuestVm(d, 'snap-src');
   await startReady(d, 'snap-src', { acpi: false });

@@ -8,7 +8,7 @@ import { NAME_MAX_LENGTH, assertValidName, assertValidNetwork, resolveNetwork, t
 import type { DiskStore } from '../ports/disk-store.js';
 import type { VmInstance } from '../ports/hypervisor.js';
 import type { SnapshotRepo } from '../ports/repos.js';
-import type { DiskPool } from './disk-pool.js';
+import type { DiskPool } from '../ports/disk-pool.js';
 import type { DataLayout } from './layout.js';
 import type { ExclusiveContext, VmService } from './vm-service.js';
 

@@ -10,7 +10,7 @@ import type { EventSink } from '../ports/event-sink.js';
 import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
 import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
 import type { ConsoleService, WaitResult } from './console/console-service.js';
-import type { DiskPool } from './disk-pool.js';
+import type { DiskPool } from '../ports/disk-pool.js';
 import type { DataLayout } from './layout.js';
 import { OperationLocks } from './operation-lock.js';
 import { resolveAllowedPath } from './path-guard.js';

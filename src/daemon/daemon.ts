@@ -5,7 +5,6 @@ import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { CloneService } from '../app/clone-service.js';
 import { ConsoleService } from '../app/console/console-service.js';
-import { DiskPool } from '../app/disk-pool.js';
 import { HostService } from '../app/host-service.js';
 import { DataLayout } from '../app/layout.js';
 import { VmService } from '../app/vm-service.js';
@@ -26,6 +25,7 @@ import { SqliteEventRepo } from '../store/event-repo.js';
 import { SqliteVmErrorRepo } from '../store/vm-error-repo.js';
 import { SqliteVmRepo } from '../store/vm-repo.js';
 import { SqliteWebhookRepo } from '../store/webhook-repo.js';
+import { FileDiskPool } from '../storage/disk-pool.js';
 import { ConsoleLogFile } from '../storage/console-log-file.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import { LinuxHostProbe } from '../system/host-probe.js';
@@ -80,7 +80,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
   const disks = new QemuImg(cfg.qemuImgBinary);
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
-  const pool = new DiskPool({ layout, disks, log: log.child({ component: 'disks' }) });
+  const pool = new FileDiskPool({
+    places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
+  });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact,

@@ -4,22 +4,23 @@ import { lstat, mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { QemuImg } from '../storage/qemu-img.js';
-import { DiskPool } from './disk-pool.js';
-import { DataLayout } from './layout.js';
+import { DataLayout } from '../app/layout.js';
+import { FileDiskPool } from './disk-pool.js';
+import { QemuImg } from './qemu-img.js';
 
 const quiet = { info: () => undefined, warn: () => undefined, error: () => undefined };
 let root = '';
 let layout: DataLayout;
-let pool: DiskPool;
+let pool: FileDiskPool;
 const disks = new QemuImg('qemu-img');
+const placesOf = (l: DataLayout) => ({ vms: l.vms, disks: l.disks, diskOf: (id: string) => l.vmPaths(id).disk });
 
 before(async () => {
   root = await mkdtemp(join(tmpdir(), 'grove-pool-'));
   layout = new DataLayout(root);
   await mkdir(layout.vms, { recursive: true });
   await mkdir(layout.disks, { recursive: true });
-  pool = new DiskPool({ layout, disks, log: quiet });
+  pool = new FileDiskPool({ places: placesOf(layout), disks, log: quiet });
 });
 after(async () => { await rm(root, { recursive: true, force: true }); });
 
@@ -95,7 +96,7 @@ test('a layer linked while a collection is reading the VM folders survives it', 
   const inScan = new Promise<void>((r) => { entered = r; });
   const slow: QemuImg = Object.create(disks) as QemuImg;
   slow.backingName = async (p: string) => { entered(); await gate; return disks.backingName(p); };
-  const racing = new DiskPool({ layout, disks: slow, log: quiet });
+  const racing = new FileDiskPool({ places: placesOf(layout), disks: slow, log: quiet });
   const collecting = racing.collect();
   await inScan;
   const disk = await vmWithDisk('b');

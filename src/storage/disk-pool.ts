@@ -2,10 +2,23 @@ import { randomUUID } from 'node:crypto';
 import { chmod, constants as fsc, copyFile, link, lstat, mkdir, readdir, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DomainError } from '../domain/errors.js';
+import type { DiskPool, PinnedLayer } from '../ports/disk-pool.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
-import type { DataLayout } from './layout.js';
-import type { Logger } from './vm-service.js';
+
+/** Where the pool and the VM folders are: real paths (see below). */
+export interface PoolPlaces {
+  /** The folder holding one folder per VM. */
+  vms: string;
+  /** The pool itself. */
+  disks: string;
+  /** A VM's disk link (`<vms>/<id>/disk.qcow2`). */
+  diskOf(vmId: string): string;
+}
+
+interface Log {
+  info(obj: object, msg?: string): void;
+}
 
 const LAYER_FILE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.qcow2$/;
 /** Far beyond any chain clones build; a loop in hand-edited headers must not hang the collector. */
@@ -23,31 +36,31 @@ const COPY_MS = 60 * 60_000;
  * linked yet are pinned; a collection also spares every layer pinned at any moment while it ran, since a
  * link made after it read that VM's folder is invisible to it.
  */
-export class DiskPool {
+export class FileDiskPool implements DiskPool {
   private readonly pins = new Map<string, number>();
   /** Layers pinned at any time during the running collection (null when none runs). */
   private pinnedDuringCollection: Set<string> | null = null;
   private collecting: Promise<string[]> | null = null;
   private reflink: Promise<boolean> | null = null;
 
-  constructor(private readonly d: { layout: DataLayout; disks: DiskStore; log: Logger }) {}
+  constructor(private readonly d: { places: PoolPlaces; disks: DiskStore; log: Log }) {}
 
   /** A path for a new layer; pinned until `release` is called. */
-  reserve(): { path: string; release: () => void } {
-    const path = join(this.d.layout.disks, `${randomUUID()}.qcow2`);
+  reserve(): PinnedLayer {
+    const path = join(this.d.places.disks, `${randomUUID()}.qcow2`);
     return { path, release: this.pin(path) };
   }
 
   /** The VM's top layer (following its link), or its disk file when it is not in the pool yet. */
   async top(vmId: string): Promise<{ path: string; pooled: boolean }> {
-    const disk = this.d.layout.vmPaths(vmId).disk;
+    const disk = this.d.places.diskOf(vmId);
     const st = await lstat(disk);
     return st.isSymbolicLink() ? { path: await realpath(disk), pooled: true } : { path: disk, pooled: false };
   }
 
   /** Whether `file` is a layer of this pool. */
   holds(file: string): boolean {
-    return dirname(file) === this.d.layout.disks && LAYER_FILE.test(basename(file));
+    return dirname(file) === this.d.places.disks && LAYER_FILE.test(basename(file));
   }
 
   /**
@@ -55,11 +68,11 @@ export class DiskPool {
    * hard link first, then the link swapped in by rename: at no moment is the data without a name.
    */
   async adopt(vmId: string): Promise<string> {
-    const disk = this.d.layout.vmPaths(vmId).disk;
+    const disk = this.d.places.diskOf(vmId);
     if ((await lstat(disk)).isSymbolicLink()) return realpath(disk);
     const layer = this.reserve();
     try {
-      await mkdir(this.d.layout.disks, { recursive: true, mode: 0o700 });
+      await mkdir(this.d.places.disks, { recursive: true, mode: 0o700 });
       await link(disk, layer.path);
       await this.point(disk, layer.path);
       return layer.path;
@@ -70,11 +83,11 @@ export class DiskPool {
 
   /** Points a VM folder's disk link at `layer`, atomically (a new link renamed over the old one). */
   async point(diskLink: string, layer: string): Promise<void> {
-    if (!this.holds(layer) || dirname(dirname(diskLink)) !== this.d.layout.vms) {
+    if (!this.holds(layer) || dirname(dirname(diskLink)) !== this.d.places.vms) {
       throw new Error(`refusing to link ${diskLink} to ${layer}: not a VM folder's disk and a pool layer`);
     }
     const tmp = `${diskLink}.${randomUUID().slice(0, 8)}.link`;
-    await symlink(join('..', '..', basename(this.d.layout.disks), basename(layer)), tmp);
+    await symlink(join('..', '..', basename(this.d.places.disks), basename(layer)), tmp);
     try {
       await rename(tmp, diskLink);
     } catch (e) {
@@ -126,8 +139,8 @@ export class DiskPool {
   /** Whether the pool's filesystem shares blocks on copy (probed once with a forced reflink). */
   canReflink(): Promise<boolean> {
     this.reflink ??= (async () => {
-      await mkdir(this.d.layout.disks, { recursive: true, mode: 0o700 });
-      const a = join(this.d.layout.disks, `.reflink-probe-${randomUUID()}`);
+      await mkdir(this.d.places.disks, { recursive: true, mode: 0o700 });
+      const a = join(this.d.places.disks, `.reflink-probe-${randomUUID()}`);
       try {
         await writeFile(a, 'probe');
         await copyFile(a, `${a}.b`, fsc.COPYFILE_FICLONE_FORCE);
@@ -158,9 +171,9 @@ export class DiskPool {
     this.pinnedDuringCollection = new Set(this.pins.keys());
     try {
       const keep = new Set<string>();
-      for (const entry of await readdir(this.d.layout.vms, { withFileTypes: true })) {
+      for (const entry of await readdir(this.d.places.vms, { withFileTypes: true })) {
         if (!entry.isDirectory()) continue;
-        const disk = join(this.d.layout.vms, entry.name, 'disk.qcow2');
+        const disk = join(this.d.places.vms, entry.name, 'disk.qcow2');
         const st = await lstat(disk).catch((e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return null; throw e; });
         // A plain file is a disk not in the pool yet (or one being imported): it names no layer, and
         // its header is not ours to trust.
@@ -168,9 +181,9 @@ export class DiskPool {
         for (const f of await this.chain(await realpath(disk))) keep.add(basename(f));
       }
       const removed: string[] = [];
-      for (const name of await readdir(this.d.layout.disks)) {
+      for (const name of await readdir(this.d.places.disks)) {
         if (!LAYER_FILE.test(name) || keep.has(name) || this.pins.has(name) || this.pinnedDuringCollection.has(name)) continue;
-        const file = join(this.d.layout.disks, name);
+        const file = join(this.d.places.disks, name);
         await rm(file, { force: true });
         removed.push(file);
       }

@@ -14,20 +14,23 @@ help:
 	@echo "make test   - install what is missing, build, build the test guest, run all tests"
 	@echo "make bench  - run the benchmarks (figures go to BENCHMARKS.md by hand)"
 
+# $(call apt_install,<packages>,<what is missing>): install with apt as root or through sudo.
+define apt_install
+  echo "Installing $(1) with apt"; \
+  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
+    echo "$(2) is missing and neither root nor sudo is available: install $(1)"; exit 1; fi; \
+  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(1)
+endef
+
 system-deps:
 	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then \
-	  echo "Installing $(APT_PACKAGES) with apt"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
-	    echo "QEMU is missing and neither root nor sudo is available: install $(APT_PACKAGES)"; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(APT_PACKAGES); \
+	  $(call apt_install,$(APT_PACKAGES),QEMU); \
 	fi
 
+# mkfs.xfs is in /usr/sbin, often not on a non-root user's PATH: ask dpkg instead.
 test-deps:
-	@if ! command -v mkfs.xfs >/dev/null; then \
-	  echo "Installing $(TEST_APT_PACKAGES) with apt"; \
-	  if [ "$$(id -u)" = 0 ]; then SUDO=; elif command -v sudo >/dev/null; then SUDO=sudo; else \
-	    echo "mkfs.xfs is missing and neither root nor sudo is available: install $(TEST_APT_PACKAGES)"; exit 1; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $(TEST_APT_PACKAGES); \
+	@if ! dpkg-query -W -f='$${Status}' xfsprogs 2>/dev/null | grep -q 'ok installed'; then \
+	  $(call apt_install,$(TEST_APT_PACKAGES),mkfs.xfs); \
 	fi
 
 $(NPM_STAMP): package.json package-lock.json

@@ -1,18 +1,19 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { lstat, mkdir, realpath, rename, rm, stat, statfs } from 'node:fs/promises';
-import { basename, dirname, isAbsolute, join, relative } from 'node:path';
+import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
 import { BUNDLE_FILES, BUNDLE_FORMAT, BUNDLE_VERSION, MAX_BOOT_FILE_BYTES, type BundleFile, type BundleManifest } from '../domain/bundle.js';
 import { DomainError, invalid } from '../domain/errors.js';
+import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
-import { assertValidName, assertValidNetwork, type Vm } from '../domain/vm.js';
+import { LIMITS, assertValidName, assertValidNetwork, type Vm } from '../domain/vm.js';
 import type { ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
 import type { DataLayout } from './layout.js';
-import { resolveAllowedPath } from './path-guard.js';
+import { resolveAllowedPath, resolveNewFileIn } from './path-guard.js';
 import type { VmService } from './vm-service.js';
 
 const MANIFEST = 'manifest.json';
@@ -26,7 +27,7 @@ export interface ExportOptions {
 }
 
 export type ExportResult =
-  | { kind: 'stream'; stream: Readable; filename: string; contentType: string }
+  | { kind: 'stream'; stream: Readable; vmName: string; gzip: boolean }
   | { kind: 'file'; path: string; bytes: number };
 
 /**
@@ -43,19 +44,17 @@ export class BundleService {
    * reader went away), so nothing can start it and change the disk mid-read.
    */
   async export(ref: string, opts: ExportOptions): Promise<ExportResult> {
-    const target = opts.path !== undefined ? await resolveNewFile(opts.path, this.d.layout.transfer) : null;
+    const target = opts.path !== undefined ? await resolveNewFileIn(opts.path, this.d.layout.transfer, 'path') : null;
     return new Promise<ExportResult>((resolve, reject) => {
       this.d.vms.exclusive(ref, 'export', async (ctx) => {
         const { vm } = ctx;
-        if (vm.state !== 'stopped' && vm.state !== 'error') {
-          throw new DomainError('INVALID_STATE', `export needs VM '${vm.name}' stopped (it is ${vm.state}): its disk must not change while it is read`,
-            { state: vm.state, allowedStates: ['stopped', 'error'] });
-        }
+        // Its disk must not change while it is read.
+        assertCan('export', vm.state, vm.name);
         const disk = await this.portableDisk(vm);
         try {
           const stream = await this.pack(vm, disk.path, opts.gzip);
           if (target === null) {
-            resolve({ kind: 'stream', stream, filename: `${vm.name}.grove.tar${opts.gzip ? '.gz' : ''}`, contentType: opts.gzip ? 'application/gzip' : 'application/x-tar' });
+            resolve({ kind: 'stream', stream, vmName: vm.name, gzip: opts.gzip });
             await finished(stream).catch(() => undefined);
             return;
           }
@@ -76,6 +75,18 @@ export class BundleService {
   }
 
   /**
+   * Into `<data>/transfer`: `path` defaults to `<vm>.grove.tar` (`.gz` when compressed), and a path ending
+   * in `.gz` is compressed unless `gzip` says otherwise.
+   */
+  async exportToTransfer(ref: string, opts: { path?: string; gzip?: boolean }): Promise<{ path: string; bytes: number }> {
+    const gzip = opts.gzip ?? opts.path?.endsWith('.gz') ?? false;
+    const path = opts.path ?? `${this.d.vms.get(ref).name}.grove.tar${gzip ? '.gz' : ''}`;
+    const r = await this.export(ref, { path, gzip });
+    if (r.kind !== 'file') throw new Error('an export to a file answered with a stream');
+    return { path: r.path, bytes: r.bytes };
+  }
+
+  /**
    * The disk as one self-contained qcow2. A clone's disk is a layer over shared bases: it is flattened
    * into a temporary file first. Internal snapshots live in single layers and cannot survive flattening,
    * so a layered disk that has some is refused rather than exported without them.
@@ -88,7 +99,7 @@ export class BundleService {
       throw new DomainError('CONFLICT', `the disk of '${vm.name}' is a layer over a base it shares with clones, and it has ${snaps} snapshot(s): `
         + 'a bundle carries one flattened disk, which cannot keep them. Delete the snapshots, or clone a snapshot-free copy and export that', { snapshots: snaps });
     }
-    const flat = this.d.layout.exportTemp(vm.id, randomUUID().slice(0, 8));
+    const flat = this.d.layout.exportTemp(vm.id);
     try {
       await this.d.disks.flatten(paths.disk, flat);
     } catch (e) {
@@ -138,6 +149,8 @@ export class BundleService {
           if (entry.name !== MANIFEST) throw invalid(`a bundle must start with ${MANIFEST} (found '${entry.name}')`);
           if (entry.size > MAX_MANIFEST_BYTES) throw invalid(`${MANIFEST} is larger than ${MAX_MANIFEST_BYTES} bytes`);
           manifest = parseManifest(await readAll(entry.stream, MAX_MANIFEST_BYTES));
+          // Before megabytes are unpacked: the name must be free, and the data folder roomy enough.
+          this.d.vms.assertNameFree(name ?? manifest.vm.name);
           await this.assertRoom(manifest);
           continue;
         }
@@ -166,6 +179,7 @@ export class BundleService {
     } catch (e) {
       await rm(staging, { recursive: true, force: true });
       if (e instanceof DomainError) throw e;
+      if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DomainError('INSUFFICIENT_STORAGE', 'the data folder ran out of space while unpacking the bundle');
       throw invalid(`not a valid Grove bundle: ${(e as Error).message}`);
     }
   }
@@ -180,7 +194,7 @@ export class BundleService {
   private async assertRoom(m: BundleManifest): Promise<void> {
     const total = Object.values(m.files).reduce((n, f) => n + (f?.size ?? 0), 0);
     const free = await freeBytes(this.d.layout.vms);
-    if (total > free) throw new DomainError('PAYLOAD_TOO_LARGE', `the bundle needs ${total} bytes; the data folder has ${free} free`);
+    if (total > free) throw new DomainError('INSUFFICIENT_STORAGE', `the bundle needs ${total} bytes; the data folder has ${free} free`);
   }
 }
 
@@ -196,13 +210,13 @@ function parseManifest(raw: Buffer): BundleManifest {
   const v = m.vm;
   if (!v || typeof v !== 'object') throw invalid('manifest has no vm section');
   assertValidName(String(v.name));
-  for (const [k, max] of [['cpu', 64], ['memoryMB', 1024 * 1024], ['diskGB', 64 * 1024]] as const) {
-    if (!Number.isInteger(v[k]) || v[k] < 1 || v[k] > max) throw invalid(`manifest vm.${k} is out of range`);
+  for (const [k, min, max] of [['cpu', 1, LIMITS.cpuMax], ['memoryMB', LIMITS.memoryMBMin, LIMITS.memoryMBMax], ['diskGB', 1, LIMITS.diskGBMax]] as const) {
+    if (!Number.isInteger(v[k]) || v[k] < min || v[k] > max) throw invalid(`manifest vm.${k} is out of range`);
   }
   if (v.cmdline !== undefined && (typeof v.cmdline !== 'string' || v.cmdline.length > 4096)) throw invalid('manifest vm.cmdline is invalid');
   if (!v.network || !['user', 'none'].includes(v.network.mode) || !Array.isArray(v.network.portForwards)) throw invalid('manifest vm.network is invalid');
   for (const f of v.network.portForwards) {
-    if (!Number.isInteger(f?.host) || f.host < 1024 || f.host > 65535 || !Number.isInteger(f?.guest) || f.guest < 1 || f.guest > 65535 || !['tcp', 'udp'].includes(f.protocol)) {
+    if (!Number.isInteger(f?.host) || f.host < LIMITS.hostPortMin || f.host > LIMITS.portMax || !Number.isInteger(f?.guest) || f.guest < 1 || f.guest > LIMITS.portMax || !['tcp', 'udp'].includes(f.protocol)) {
       throw invalid('manifest vm.network.portForwards is invalid');
     }
   }
@@ -255,27 +269,6 @@ async function writeChecked(s: Readable, file: string, limit: number): Promise<s
     }
   }, out);
   return h.digest('hex');
-}
-
-/** A file to be created inside `root`: its folder must already exist there (symlinks resolved). */
-async function resolveNewFile(userPath: string, root: string): Promise<string> {
-  if (userPath.includes('\0') || userPath.endsWith('/') || basename(userPath) === '..' || basename(userPath) === '.') {
-    throw invalid('path must name a file', { field: 'path' });
-  }
-  const candidate = isAbsolute(userPath) ? userPath : join(root, userPath);
-  let dir: string;
-  try {
-    dir = await realpath(dirname(candidate));
-  } catch {
-    throw invalid(`path: no such folder for '${userPath}'`, { field: 'path' });
-  }
-  const rel = relative(await realpath(root), dir);
-  if (rel.startsWith('..') || isAbsolute(rel)) {
-    throw new DomainError('FORBIDDEN_PATH', `path '${userPath}' is outside the transfer folder`, { field: 'path' });
-  }
-  const target = join(dir, basename(candidate));
-  if (await lstat(target).then(() => true, () => false)) throw new DomainError('CONFLICT', `'${userPath}' already exists in the transfer folder`, { field: 'path' });
-  return target;
 }
 
 async function freeBytes(path: string): Promise<number> {

@@ -1,15 +1,16 @@
 import { randomUUID } from 'node:crypto';
-import { chmod, constants as fsc, copyFile, link, mkdir, rm } from 'node:fs/promises';
+import { constants as fsc, copyFile, link, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { assertCan } from '../domain/vm-state.js';
-import { NAME_MAX_LENGTH, assertValidName, assertValidNetwork, resolveNetwork, type Vm, type VmNetworkInput } from '../domain/vm.js';
+import { NAME_MAX_LENGTH, resolveNetwork, type Vm, type VmNetworkInput } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { VmInstance } from '../ports/hypervisor.js';
 import type { SnapshotRepo } from '../ports/repos.js';
-import type { DiskPool } from '../ports/disk-pool.js';
+import type { DiskPool, PinnedLayer } from '../ports/disk-pool.js';
 import type { DataLayout } from './layout.js';
+import { qemuStep } from './qemu-step.js';
 import type { ExclusiveContext, VmService } from './vm-service.js';
 
 /**
@@ -25,7 +26,6 @@ export interface CloneResult {
   method: CloneMethod;
 }
 
-
 /**
  * Copy-on-write clones. The clone gets the source's hardware, boot files, network and disk as they are
  * now (crash-consistent when the source runs: what a power cut would leave), plus its snapshots when the
@@ -36,19 +36,15 @@ export class CloneService {
   constructor(private readonly d: { vms: VmService; pool: DiskPool; disks: DiskStore; snapshots: SnapshotRepo; layout: DataLayout }) {}
 
   async clone(ref: string, input: { name?: string; network?: VmNetworkInput }): Promise<CloneResult> {
-    this.d.vms.get(ref);
-    if (input.name !== undefined) {
-      assertValidName(input.name);
-      this.assertFree(input.name);
-    }
+    this.d.vms.get(ref); // an unknown source is a 404 before any name conflict
+    if (input.name !== undefined) this.d.vms.assertNameFree(input.name);
     return this.d.vms.exclusive(ref, 'clone', async (ctx) => {
       const src = ctx.vm;
       assertCan('clone', src.state, src.name);
       const name = input.name ?? this.freeName(src.name);
-      this.assertFree(name);
+      this.d.vms.assertNameFree(name);
       // Host port forwards would collide with the source's: the clone gets none unless it is given a network.
-      const network = input.network !== undefined ? resolveNetwork(input.network, src.network) : { mode: src.network.mode, portForwards: [] };
-      assertValidNetwork(network);
+      const network = resolveNetwork(input.network ?? { portForwards: [] }, src.network);
       const staging = this.d.layout.stagingDir('clone', randomUUID());
       await mkdir(staging, { recursive: true, mode: 0o700 });
       const top = this.d.pool.reserve();
@@ -89,27 +85,25 @@ export class CloneService {
    * link is re-pointed first: an empty layer over the old top reads the same, so a crash anywhere in
    * between leaves a working VM.
    */
-  private async layer(ctx: ExclusiveContext, cloneTop: string, pins: { release(): void }[]): Promise<void> {
+  private async layer(ctx: ExclusiveContext, cloneTop: string, pins: PinnedLayer[]): Promise<void> {
     const src = ctx.vm;
-    const running = liveInstance(ctx);
+    const running = ctx.instance;
     let base: string;
     if (running) {
-      // What QEMU writes to, not what the link says: after a crash the two may differ.
       base = await qemuTop(running, src.name);
       if (!this.d.pool.holds(base)) {
         throw new DomainError('CONFLICT', `VM '${src.name}' was started by an earlier Grove whose disks were not layered; stop and start it once, then clone it while it runs`, { state: src.state });
       }
     } else {
       base = await this.d.pool.adopt(src.id);
+    }
+    const [below, { virtualSize, holdsData }] = await Promise.all([this.d.disks.backingName(base), this.d.disks.layerFacts(base)]);
+    if (!running && below !== null && !holdsData) {
       // A stopped source that has not written since its last clone sits on an empty layer: the clone
       // shares the base below it, so cloning a template many times does not deepen its chain.
-      const below = await this.d.disks.backingName(base);
-      if (below !== null && !(await this.d.disks.holdsData(base))) {
-        await this.d.disks.createOverlay(cloneTop, below, await this.d.disks.virtualSize(base));
-        return;
-      }
+      await this.d.disks.createOverlay(cloneTop, below, virtualSize);
+      return;
     }
-    const virtualSize = await this.d.disks.virtualSize(base);
     const srcTop = this.d.pool.reserve();
     pins.push(srcTop);
     const backing = this.d.pool.backingName(base);
@@ -129,33 +123,28 @@ export class CloneService {
         throw new DomainError('QEMU_FAILED', `could not move the running disk of '${src.name}' onto a new layer: ${(e as Error).message}`);
       }
     }
-    // Shared from now on: nothing may write to it (QEMU opens backing files read-only anyway).
-    await chmod(base, 0o444);
+    await this.d.pool.freeze(base);
   }
 
   /** The top layer copied (reflinked where possible); a running guest is frozen meanwhile so the copy is consistent. */
   private async copy(ctx: ExclusiveContext, cloneTop: string): Promise<void> {
     const src = ctx.vm;
-    const live = liveInstance(ctx);
+    const live = ctx.instance;
     const top = live ? await qemuTop(live, src.name) : (await this.d.pool.top(src.id)).path;
     // Stopping the vCPUs also drains and flushes QEMU's block layer, so the file holds everything written.
     const thaw = live !== null && src.state === 'running';
-    if (thaw) await qemu(src.name, 'pause', () => live.pause());
+    if (thaw) await qemuStep(`pause of '${src.name}'`, () => live.pause());
     try {
       await this.d.pool.copyLayer(top, cloneTop);
     } finally {
       if (thaw) {
-        await qemu(src.name, 'resume', () => live.resume()).catch(async (e: unknown) => {
+        await qemuStep(`resume of '${src.name}'`, () => live.resume()).catch(async (e: unknown) => {
           // Left paused: say so, rather than claim it runs.
           await ctx.setRunState('paused').catch(() => undefined);
           throw e;
         });
       }
     }
-  }
-
-  private assertFree(name: string): void {
-    if (this.d.vms.nameTaken(name)) throw new DomainError('CONFLICT', `a VM named '${name}' already exists`, { field: 'name' });
   }
 
   /** `<source>-clone`, then `-clone-2`, … kept within the name length limit. */
@@ -180,20 +169,9 @@ async function shareFile(from: string, to: string): Promise<void> {
   }
 }
 
-function liveInstance(ctx: ExclusiveContext): VmInstance | null {
-  return ctx.instance !== null && (ctx.vm.state === 'running' || ctx.vm.state === 'paused') ? ctx.instance : null;
-}
-
-async function qemuTop(instance: VmInstance, vmName: string): Promise<string> {
-  return qemu(vmName, 'query the disk', () => instance.diskFile());
-}
-
-async function qemu<T>(vmName: string, what: string, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    throw e instanceof DomainError ? e : new DomainError('QEMU_FAILED', `could not ${what} of '${vmName}': ${(e as Error).message}`);
-  }
+/** What QEMU writes to, not what the link says: after a crash the two may differ. */
+function qemuTop(instance: VmInstance, vmName: string): Promise<string> {
+  return qemuStep(`disk query of '${vmName}'`, () => instance.diskFile());
 }
 
 function copyOf(s: Snapshot, vmId: string): Snapshot {

@@ -1,4 +1,5 @@
 import { DomainError, invalid } from '../domain/errors.js';
+import { assertCan } from '../domain/vm-state.js';
 import type { Vm } from '../domain/vm.js';
 import { LIMITS } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
@@ -18,8 +19,9 @@ export class DiskService {
     }
     return this.d.vms.exclusive(ref, 'disk-resize', async (ctx) => {
       const { vm } = ctx;
+      assertCan('resizeDisk', vm.state, vm.name);
       const path = this.d.layout.vmPaths(vm.id).disk;
-      const current = Math.ceil((await this.d.disks.info(path)).virtualSize / 1024 ** 3);
+      const current = Math.ceil((await this.d.disks.layerFacts(path)).virtualSize / 1024 ** 3);
       if (sizeGB <= current) {
         throw invalid(`the disk of '${vm.name}' is ${current} GiB; the new size must be larger (shrinking is refused: it would cut off guest data)`, { field: 'sizeGB' });
       }
@@ -28,8 +30,7 @@ export class DiskService {
         throw new DomainError('CONFLICT', `the disk of '${vm.name}' holds ${snapshots.length} snapshot(s); qcow2 cannot resize it until they are deleted`, { snapshots: snapshots.length });
       }
       if (ctx.instance) await ctx.instance.resizeDisk(sizeGB * 1024 ** 3);
-      else if (vm.state === 'stopped' || vm.state === 'error') await this.d.disks.resize(path, sizeGB);
-      else throw new DomainError('INVALID_STATE', `cannot resize the disk of '${vm.name}' while it is ${vm.state}`, { state: vm.state });
+      else await this.d.disks.resize(path, sizeGB);
       return this.d.vms.recordDiskSize(vm.id, sizeGB);
     });
   }

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { VmPaths } from '../ports/hypervisor.js';
 
@@ -23,8 +24,13 @@ export class DataLayout {
   isStaging(name: string): boolean { return /^\.(import|clone)-/.test(name); }
 
   /** A flattened copy of a layered disk, in its VM folder while an export reads it. */
-  exportTemp(id: string, tag: string): string { return join(this.vmDir(id), `export-${tag}.qcow2`); }
-  isExportTemp(name: string): boolean { return /^export-[0-9a-f]{8}\.qcow2$/.test(name); }
+  exportTemp(id: string): string { return join(this.vmDir(id), `export-${randomBytes(4).toString('hex')}.qcow2`); }
+  /** A frame QEMU dumps for a screenshot, read back and removed at once. */
+  screendumpTemp(id: string): string { return join(this.vmDir(id), `screendump-${randomBytes(4).toString('hex')}.ppm`); }
+  /** A saved state that was resumed: renamed so it is never resumed twice, deleted after answering. */
+  consumedState(id: string): string { return `${this.vmPaths(id).savedState}.consumed`; }
+  /** Whether a file in a VM folder is one of the temporary files above (a crash can leave them). */
+  isVmTemp(name: string): boolean { return /^(export-[0-9a-f]{8}\.qcow2|screendump-[0-9a-f]{8}\.ppm|state\.bin\.consumed)$/.test(name); }
 
   vmPaths(id: string): VmPaths {
     const dir = this.vmDir(id);

@@ -36,3 +36,16 @@ test('waiting is bounded and names the running operation', async () => {
   await assert.rejects(locks.run('v', 'pause', async () => 1), (e: Error & { code?: string }) => e.code === 'OPERATION_IN_PROGRESS' && /stop/.test(e.message));
   await slow;
 });
+
+test('a waiter that gives up leaves the VM held by the operation still running', async () => {
+  const locks = new OperationLocks(20);
+  let stopDone = false;
+  const slow = locks.run('v', 'stop', async () => { await sleep(100); stopDone = true; });
+  await assert.rejects(locks.run('v', 'pause', async () => 1), /busy with 'stop'/);
+  assert.equal(locks.isBusy('v'), true, 'stop is still running');
+  // The next one queues behind stop again (here it gives up too) instead of running beside it.
+  await assert.rejects(locks.run('v', 'start', async () => { assert.ok(stopDone, 'start ran beside stop'); }), /busy with 'stop'/);
+  await slow;
+  await sleep(0);
+  assert.equal(locks.isBusy('v'), false);
+});

@@ -1,50 +1,57 @@
 import { DomainError } from '../domain/errors.js';
 
-interface Slot { name: string; tail: Promise<unknown>; pending: number }
+/** A VM's queue: the promise the next operation waits for, and what is running now. */
+interface Queue { tail: Promise<void>; running: string | null }
 
 /**
  * One queue per VM (Incus's operationlock, Firecracker's single request channel): conflicting operations
  * on a VM never interleave; a later one waits its turn and then re-checks the state it needs. Waiting is
- * bounded so a wedged operation surfaces as a 409 naming it instead of a pile of hung requests.
+ * bounded so a wedged operation surfaces as a 409 naming it instead of a pile of hung requests; a waiter
+ * that gives up leaves the queue as it was (the operations before it still hold the VM).
  */
 export class OperationLocks {
-  private readonly slots = new Map<string, Slot>();
+  private readonly queues = new Map<string, Queue>();
 
   constructor(private readonly maxWaitMs = 120_000) {}
 
-  current(vmId: string): string | null {
-    return this.slots.get(vmId)?.name ?? null;
-  }
-
   isBusy(vmId: string): boolean {
-    return this.slots.has(vmId);
+    return this.queues.has(vmId);
   }
 
   async run<T>(vmId: string, name: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.slots.get(vmId);
-    const before = prev ? prev.tail : Promise.resolve();
+    let q = this.queues.get(vmId);
+    const waits = q !== undefined;
+    if (!q) { q = { tail: Promise.resolve(), running: null }; this.queues.set(vmId, q); }
+    const queue = q;
+    const before = queue.tail;
     let release!: () => void;
     const mine = new Promise<void>((r) => { release = r; });
-    const slot: Slot = { name, tail: before.then(() => mine, () => mine), pending: (prev?.pending ?? 0) + 1 };
-    this.slots.set(vmId, slot);
+    const tail = before.then(() => mine);
+    queue.tail = tail;
+    // The VM is free again once everything queued so far is done, not when this call returns.
+    void tail.then(() => { if (this.queues.get(vmId) === queue && queue.tail === tail) this.queues.delete(vmId); });
+    let ran = false;
     try {
-      if (prev) await this.waitTurn(before, vmId, prev.name);
-      slot.name = name;
+      if (waits) await this.waitTurn(before, vmId, queue);
+      ran = true;
+      queue.running = name;
       return await fn();
     } finally {
+      if (ran) queue.running = null;
       release();
-      if (this.slots.get(vmId) === slot) this.slots.delete(vmId);
     }
   }
 
-  private async waitTurn(before: Promise<unknown>, vmId: string, holder: string): Promise<void> {
+  private async waitTurn(before: Promise<void>, vmId: string, queue: Queue): Promise<void> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new DomainError('OPERATION_IN_PROGRESS',
-        `VM ${vmId} is busy with '${holder}'; gave up waiting after ${this.maxWaitMs / 1000}s`, { operation: holder })), this.maxWaitMs);
+      timer = setTimeout(() => {
+        const holder = queue.running ?? 'another operation';
+        reject(new DomainError('OPERATION_IN_PROGRESS', `VM ${vmId} is busy with '${holder}'; gave up waiting after ${this.maxWaitMs / 1000}s`, { operation: holder }));
+      }, this.maxWaitMs);
     });
     try {
-      await Promise.race([before.catch(() => undefined), timeout]);
+      await Promise.race([before, timeout]);
     } finally {
       clearTimeout(timer);
     }

@@ -1,7 +1,5 @@
-import { randomBytes } from 'node:crypto';
 import { readFile, rm } from 'node:fs/promises';
-import { join } from 'node:path';
-import { DomainError } from '../domain/errors.js';
+import { qemuStep } from './qemu-step.js';
 import type { ImageEncoder } from '../ports/image-encoder.js';
 import type { DataLayout } from './layout.js';
 import type { VmService } from './vm-service.js';
@@ -19,13 +17,9 @@ export class ScreenshotService {
   /** The VM's display as QEMU renders it (a VGA device with no window: works headless). */
   async take(ref: string, opts: { format: 'jpeg' | 'png'; quality: number }): Promise<Screenshot> {
     const { vm, instance } = this.d.vms.liveInstance(ref);
-    const file = join(this.d.layout.vmDir(vm.id), `screendump-${randomBytes(4).toString('hex')}.ppm`);
+    const file = this.d.layout.screendumpTemp(vm.id);
     try {
-      try {
-        await instance.screendump(file);
-      } catch (e) {
-        throw new DomainError('QEMU_FAILED', `screendump of '${vm.name}' failed: ${(e as Error).message}`);
-      }
+      await qemuStep(`screendump of '${vm.name}'`, () => instance.screendump(file));
       const image = this.d.images.fromPpm(await readFile(file));
       const data = opts.format === 'png' ? this.d.images.png(image) : this.d.images.jpeg(image, opts.quality);
       return { format: opts.format, width: image.width, height: image.height, data };

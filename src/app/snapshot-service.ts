@@ -1,12 +1,15 @@
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { Snapshot } from '../domain/snapshot.js';
+import { assertCan, isUp } from '../domain/vm-state.js';
 import { assertValidName, isUuid, type Vm } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { EventSink } from '../ports/event-sink.js';
 import type { SnapshotRepo } from '../ports/repos.js';
 import type { DataLayout } from './layout.js';
-import type { ExclusiveContext, Logger, VmService } from './vm-service.js';
+import { qemuStep } from './qemu-step.js';
+import type { Logger } from '../ports/logger.js';
+import type { ExclusiveContext, VmService } from './vm-service.js';
 
 export interface CreateSnapshotInput {
   name?: string;
@@ -43,24 +46,22 @@ export class SnapshotService {
         throw new DomainError('CONFLICT', `VM '${vm.name}' already has a snapshot named '${name}'`, { field: 'name' });
       }
       const id = randomUUID();
-      const live = vm.state === 'running' || vm.state === 'paused';
+      assertCan('snapshot', vm.state, vm.name);
       let kind: Snapshot['kind'];
-      if (live && ctx.instance) {
+      const qemu = ctx.instance;
+      if (qemu) {
         kind = input.memory === false ? 'disk' : 'live';
-        await qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? ctx.instance!.snapshotSave(id) : ctx.instance!.diskSnapshot(id)));
-      } else if (vm.state === 'stopped' || vm.state === 'error') {
+        await qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? qemu.snapshotSave(id) : qemu.diskSnapshot(id)));
+      } else {
         if (input.memory === true) {
           throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: there is no RAM to save (omit memory or set it false)`, { state: vm.state });
         }
         kind = 'disk';
         await this.d.disks.snapshotCreate(this.disk(vm), id);
-      } else {
-        throw new DomainError('INVALID_STATE', `cannot snapshot VM '${vm.name}' while it is ${vm.state} (allowed when: running, paused, stopped, error)`,
-          { state: vm.state, allowedStates: ['running', 'paused', 'stopped', 'error'] });
       }
       const snap: Snapshot = {
         id, vmId: vm.id, tag: id, name, description: input.description ?? null, kind,
-        vmState: vm.state === 'paused' ? 'paused' : live ? 'running' : 'stopped', createdAt: new Date().toISOString(),
+        vmState: isUp(vm.state) ? vm.state : 'stopped', createdAt: new Date().toISOString(),
       };
       this.d.snapshots.insert(snap);
       this.emit('snapshot.created', vm, snap);
@@ -70,6 +71,7 @@ export class SnapshotService {
 
   async restore(ref: string, sid: string, opts: { force?: boolean } = {}): Promise<{ vm: Vm; snapshot: Snapshot }> {
     return this.d.vms.exclusive(ref, 'restore', async (ctx) => {
+      assertCan('restore', ctx.vm.state, ctx.vm.name);
       const snap = this.find(ctx.vm, sid);
       const vm = snap.kind === 'live' ? await this.restoreLive(ctx, snap) : await this.restoreDisk(ctx, snap, opts.force ?? false);
       this.emit('snapshot.restored', vm, snap);
@@ -81,14 +83,13 @@ export class SnapshotService {
   private async restoreLive(ctx: ExclusiveContext, snap: Snapshot): Promise<Vm> {
     const { vm } = ctx;
     const target = snap.vmState === 'paused' ? 'paused' : 'running';
-    if ((vm.state === 'running' || vm.state === 'paused') && ctx.instance) {
-      await qemuStep(`restore of '${vm.name}'`, () => ctx.instance!.snapshotLoad(snap.tag));
+    const qemu = ctx.instance;
+    if (qemu) {
+      await qemuStep(`restore of '${vm.name}'`, () => qemu.snapshotLoad(snap.tag));
       // The load job leaves the guest in the run state it found it in: only a different one needs a QMP call.
       if (vm.state === target) return this.d.vms.get(vm.id);
-    } else if (vm.state === 'stopped' || vm.state === 'error') {
-      await ctx.launch({ loadSnapshot: snap.tag });
     } else {
-      throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
+      await ctx.launch({ loadSnapshot: snap.tag });
     }
     return ctx.setRunState(target);
   }
@@ -96,15 +97,13 @@ export class SnapshotService {
   /** A disk-only snapshot under a running guest would pull its disk away: refused unless forced. */
   private async restoreDisk(ctx: ExclusiveContext, snap: Snapshot, force: boolean): Promise<Vm> {
     const { vm } = ctx;
-    if (vm.state === 'running' || vm.state === 'paused') {
+    if (ctx.instance) {
       if (!force) {
         throw new DomainError('INVALID_STATE',
           `snapshot '${snap.name}' holds the disk only; restoring it needs VM '${vm.name}' stopped (it is ${vm.state}); pass force to power it off first`,
           { state: vm.state });
       }
       await ctx.powerOff();
-    } else if (vm.state !== 'stopped' && vm.state !== 'error') {
-      throw new DomainError('INVALID_STATE', `cannot restore VM '${vm.name}' while it is ${vm.state}`, { state: vm.state });
     }
     await this.d.disks.snapshotApply(this.disk(vm), snap.tag);
     return this.d.vms.get(vm.id);
@@ -113,7 +112,8 @@ export class SnapshotService {
   async delete(ref: string, sid: string): Promise<void> {
     await this.d.vms.exclusive(ref, 'snapshot-delete', async (ctx) => {
       const snap = this.find(ctx.vm, sid);
-      if (ctx.instance) await qemuStep(`snapshot delete on '${ctx.vm.name}'`, () => ctx.instance!.snapshotDelete(snap.tag));
+      const qemu = ctx.instance;
+      if (qemu) await qemuStep(`snapshot delete on '${ctx.vm.name}'`, () => qemu.snapshotDelete(snap.tag));
       else await this.d.disks.snapshotDelete(this.disk(ctx.vm), snap.tag);
       this.d.snapshots.delete(snap.id);
       this.emit('snapshot.deleted', ctx.vm, snap);
@@ -166,13 +166,3 @@ export class SnapshotService {
     this.d.events.publish({ type, vmId: vm.id, vmName: vm.name, data: { snapshot: snap, state: this.d.vms.get(vm.id).state } });
   }
 }
-
-async function qemuStep(what: string, fn: () => Promise<void>): Promise<void> {
-  try {
-    await fn();
-  } catch (e) {
-    if (e instanceof DomainError) throw e;
-    throw new DomainError('QEMU_FAILED', `${what} failed: ${(e as Error).message}`);
-  }
-}
-

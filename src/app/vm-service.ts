@@ -1,11 +1,13 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout } from 'node:timers/promises';
 import { copyFile, constants as fsc, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { DomainError, invalid, notFound } from '../domain/errors.js';
 import type { EventType } from '../domain/events.js';
-import { assertCan, isLive } from '../domain/vm-state.js';
-import { assertValidName, assertValidNetwork, isUuid, resolveNetwork, type Vm, type VmBoot, type VmNetwork, type VmNetworkInput, type VmState } from '../domain/vm.js';
+import { assertCan, isLive, isUp } from '../domain/vm-state.js';
+import { assertValidName, isUuid, resolveNetwork, type Vm, type VmBoot, type VmNetwork, type VmNetworkInput, type VmState } from '../domain/vm.js';
 import type { DiskStore } from '../ports/disk-store.js';
+import type { Logger } from '../ports/logger.js';
 import type { EventSink } from '../ports/event-sink.js';
 import type { ExitInfo, Hypervisor, InstanceEvent, LaunchSpec, VmInstance } from '../ports/hypervisor.js';
 import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
@@ -15,12 +17,9 @@ import type { DataLayout } from './layout.js';
 import { OperationLocks } from './operation-lock.js';
 import { resolveAllowedPath } from './path-guard.js';
 import { compileWaitPattern } from './console/wait-pattern.js';
+import { qemuStep } from './qemu-step.js';
 
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+export type { Logger } from '../ports/logger.js';
 
 export interface CreateVmInput {
   name: string;
@@ -80,6 +79,7 @@ interface SavedState {
 
 export interface ExclusiveContext {
   vm: Vm;
+  /** The VM's QEMU when it is running or paused (the only states with a guest to act on), else null. */
   instance: VmInstance | null;
   /** Start QEMU (optionally resuming an internal snapshot); the VM must be stopped. */
   launch(opts: { loadSnapshot?: string }): Promise<Vm>;
@@ -131,6 +131,13 @@ export class VmService {
     return this.d.vms.findByName(name) !== undefined;
   }
 
+  /** A valid name no other VM has (`exceptId`: the VM being renamed). */
+  assertNameFree(name: string, exceptId?: string): void {
+    assertValidName(name);
+    const other = this.d.vms.findByName(name);
+    if (other && other.id !== exceptId) throw nameConflict(name);
+  }
+
   errors(ref: string, limit = 50): VmErrorRecord[] {
     return this.d.errors.list(this.get(ref).id, limit);
   }
@@ -138,8 +145,7 @@ export class VmService {
   // ---- definition ----------------------------------------------------------------------------
 
   async create(input: CreateVmInput): Promise<Vm> {
-    assertValidName(input.name);
-    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists`, { field: 'name' });
+    this.assertNameFree(input.name);
     if (input.distro !== undefined) {
       // The distro catalog and image downloads arrive with their own endpoints; until then a VM is made
       // from a kernel, a disk image or an ISO the caller placed in images/ or transfer/.
@@ -149,7 +155,6 @@ export class VmService {
       throw invalid(`'initrd' and 'cmdline' need 'kernel'`, { field: input.initrd !== undefined ? 'initrd' : 'cmdline' });
     }
     const network = resolveNetwork(input.network);
-    assertValidNetwork(network);
 
     const roots = [this.d.layout.images, this.d.layout.transfer];
     const resolved = {
@@ -162,7 +167,6 @@ export class VmService {
     const id = randomUUID();
     const paths = this.d.layout.vmPaths(id);
     const now = new Date().toISOString();
-    const diskGB = input.diskGB ?? DEFAULTS.diskGB;
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
     try {
       // The VM keeps its own copies (reflinked where the filesystem can), so it does not break when
@@ -172,8 +176,14 @@ export class VmService {
       if (resolved.initrd) { boot.initrd = join(paths.dir, 'initrd'); await copyFile(resolved.initrd, boot.initrd, fsc.COPYFILE_FICLONE); }
       if (input.cmdline !== undefined) boot.cmdline = input.cmdline;
       if (resolved.iso) boot.iso = resolved.iso;
-      if (resolved.image) await this.d.disks.createFrom(paths.disk, resolved.image, input.imageFormat ?? 'qcow2', diskGB);
-      else await this.d.disks.create(paths.disk, diskGB);
+      let diskGB = input.diskGB ?? DEFAULTS.diskGB;
+      if (resolved.image) {
+        await this.d.disks.createFrom(paths.disk, resolved.image, input.imageFormat ?? 'qcow2', diskGB);
+        // An image larger than asked is kept whole: record the size the disk really has.
+        diskGB = Math.max(diskGB, Math.ceil((await this.d.disks.layerFacts(paths.disk)).virtualSize / 1024 ** 3));
+      } else {
+        await this.d.disks.create(paths.disk, diskGB);
+      }
       await this.d.pool.adopt(id);
 
       const vm: Vm = {
@@ -188,10 +198,7 @@ export class VmService {
       return vm;
     } catch (e) {
       await rm(paths.dir, { recursive: true, force: true });
-      if (e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message)) {
-        throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists`, { field: 'name' });
-      }
-      throw e;
+      throw isNameClash(e) ? nameConflict(input.name) : e;
     }
   }
 
@@ -205,8 +212,7 @@ export class VmService {
     /** Where the VM came from, for its `vm.created` event. */
     origin: Record<string, unknown>;
   }): Promise<Vm> {
-    assertValidName(input.name);
-    if (this.d.vms.findByName(input.name)) throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (choose another name)`, { field: 'name' });
+    this.assertNameFree(input.name);
     const id = randomUUID();
     const dir = this.d.layout.vmDir(id);
     await rename(input.staging, dir);
@@ -232,10 +238,7 @@ export class VmService {
     } catch (e) {
       await rm(dir, { recursive: true, force: true });
       // Taken meanwhile (the name was checked before the disk work began).
-      if (e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message)) {
-        throw new DomainError('CONFLICT', `a VM named '${input.name}' already exists (choose another name)`, { field: 'name' });
-      }
-      throw e;
+      throw isNameClash(e) ? nameConflict(input.name) : e;
     }
     return vm;
   }
@@ -247,9 +250,7 @@ export class VmService {
       const next: Vm = { ...vm };
       const changes: string[] = [];
       if (patch.name !== undefined && patch.name !== vm.name) {
-        assertValidName(patch.name);
-        const other = this.d.vms.findByName(patch.name);
-        if (other && other.id !== vm.id) throw new DomainError('CONFLICT', `a VM named '${patch.name}' already exists`, { field: 'name' });
+        this.assertNameFree(patch.name, vm.id);
         next.name = patch.name;
         changes.push('name');
       }
@@ -258,7 +259,6 @@ export class VmService {
       if (patch.memoryMB !== undefined && patch.memoryMB !== vm.memoryMB) { next.memoryMB = patch.memoryMB; hw.push('memoryMB'); }
       if (patch.network !== undefined) {
         const network = resolveNetwork(patch.network, vm.network);
-        assertValidNetwork(network);
         if (JSON.stringify(network) !== JSON.stringify(vm.network)) { next.network = network; hw.push('network'); }
       }
       if (hw.length > 0) assertCan('updateHardware', vm.state, vm.name);
@@ -368,7 +368,7 @@ export class VmService {
     const paths = this.d.layout.vmPaths(vm.id);
     // Renamed at once (it can never be resumed twice), deleted after answering: unlinking a large file
     // costs tens of milliseconds the caller need not wait for.
-    const consumed = `${paths.savedState}.consumed`;
+    const consumed = this.d.layout.consumedState(vm.id);
     await rename(paths.savedState, consumed);
     await rm(paths.savedStateMeta, { force: true });
     void rm(consumed, { force: true });
@@ -434,7 +434,7 @@ export class VmService {
       const vm = this.get(id);
       const ctx: ExclusiveContext = {
         vm,
-        instance: this.live.get(id)?.instance ?? null,
+        instance: isUp(vm.state) ? this.live.get(id)?.instance ?? null : null,
         launch: async (opts) => this.launchLocked(this.get(id), await this.d.console.end(id), opts),
         setRunState: async (state) => {
           const live = this.requireLive(this.get(id));
@@ -545,17 +545,13 @@ export class VmService {
       const vm = this.get(id);
       assertCan(action, vm.state, vm.name);
       const live = this.requireLive(vm);
-      try {
-        await act(live.instance);
-      } catch (e) {
-        throw new DomainError('QEMU_FAILED', `${action} failed: ${(e as Error).message}`);
-      }
+      await qemuStep(action, () => act(live.instance));
       return this.transition(id, to, {}, type, {});
     });
   }
 
   async stopAll(opts: { timeoutSeconds?: number; force?: boolean }): Promise<StopAllResult> {
-    const targets = this.d.vms.list().filter((v) => v.state === 'running' || v.state === 'paused');
+    const targets = this.d.vms.list().filter((v) => isUp(v.state));
     const results = await Promise.all(targets.map(async (v) => {
       try {
         const after = await this.stop(v.id, opts);
@@ -597,7 +593,7 @@ export class VmService {
   liveInstance(ref: string): { vm: Vm; instance: VmInstance } {
     const vm = this.get(ref);
     const live = this.live.get(vm.id);
-    if (!live || !(vm.state === 'running' || vm.state === 'paused')) {
+    if (!live || !isUp(vm.state)) {
       throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: it has no running display`, { state: vm.state, allowedStates: ['running', 'paused'] });
     }
     return { vm, instance: live.instance };
@@ -763,9 +759,10 @@ export class VmService {
   }
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms).unref?.());
-}
+const sleep = (ms: number): Promise<void> => setTimeout(ms, undefined, { ref: false });
+
+const nameConflict = (name: string): DomainError => new DomainError('CONFLICT', `a VM named '${name}' already exists (choose another name)`, { field: 'name' });
+const isNameClash = (e: unknown): boolean => e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message);
 
 function lastLines(s: string, n: number): string {
   return s.split('\n').filter((l) => l.trim() !== '').slice(-n).join(' | ');

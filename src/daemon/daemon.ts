@@ -1,12 +1,12 @@
-import { mkdir, readdir, realpath, rm } from 'node:fs/promises';
+import { mkdir, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { join } from 'node:path';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import { CloneService } from '../app/clone-service.js';
 import { ConsoleService } from '../app/console/console-service.js';
 import { HostService } from '../app/host-service.js';
 import { DataLayout } from '../app/layout.js';
+import { sweepLeftovers } from '../app/leftovers.js';
 import { VmService } from '../app/vm-service.js';
 import { WebhookService } from '../app/webhook-service.js';
 import { SnapshotService } from '../app/snapshot-service.js';
@@ -99,7 +99,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const reconciled = await snapshots.reconcile();
   if (reconciled.removedRows + reconciled.removedTags > 0) log.warn(reconciled, 'snapshot metadata reconciled with the disks');
   // Folders and layers left behind by an import, clone or delete the previous run did not finish.
-  await sweepStaging(layout, log);
+  await sweepLeftovers(layout, log);
   await pool.collect().catch((e: Error) => log.warn({ err: e.message }, 'disk layer collection failed'));
   const app = await buildApp({
     services: {
@@ -130,23 +130,4 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       db.close();
     },
   };
-}
-
-/**
- * Nothing is being imported, cloned or exported before the API listens: staging folders and flattened
- * export files are a crashed run's.
- */
-async function sweepStaging(layout: DataLayout, log: Logger): Promise<void> {
-  for (const name of await readdir(layout.vms)) {
-    if (layout.isStaging(name)) {
-      await rm(join(layout.vms, name), { recursive: true, force: true });
-      log.warn({ folder: name }, 'removed a staging folder left by an interrupted import or clone');
-      continue;
-    }
-    for (const file of await readdir(join(layout.vms, name)).catch(() => [] as string[])) {
-      if (!layout.isExportTemp(file)) continue;
-      await rm(join(layout.vms, name, file), { force: true });
-      log.warn({ file: join(name, file) }, 'removed a flattened disk left by an interrupted export');
-    }
-  }
 }

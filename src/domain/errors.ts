@@ -2,23 +2,13 @@
  * The one catalogue of failure kinds the core can report. Transports map a code to their own
  * vocabulary (HTTP status, MCP isError) in exactly one place each; the core never speaks HTTP.
  */
-export type ErrorCode =
-  | 'VALIDATION_FAILED'
-  | 'UNAUTHORIZED'
-  | 'FORBIDDEN'
-  | 'FORBIDDEN_PATH'
-  | 'NOT_FOUND'
-  | 'VM_NOT_FOUND'
-  | 'INVALID_STATE'
-  | 'CONFLICT'
-  | 'OPERATION_IN_PROGRESS'
-  | 'TIMEOUT'
-  | 'QEMU_FAILED'
-  | 'GUEST_AGENT_UNAVAILABLE'
-  | 'PAYLOAD_TOO_LARGE'
-  | 'UNSUPPORTED_MEDIA_TYPE'
-  | 'INSUFFICIENT_STORAGE'
-  | 'INTERNAL';
+/** The stable codes a failure carries to clients (the wire schema's enum is built from this list). */
+export const ERROR_CODES = [
+  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'FORBIDDEN_PATH', 'NOT_FOUND', 'VM_NOT_FOUND', 'INVALID_STATE',
+  'CONFLICT', 'OPERATION_IN_PROGRESS', 'TIMEOUT', 'QEMU_FAILED', 'GUEST_AGENT_UNAVAILABLE', 'PAYLOAD_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE', 'INSUFFICIENT_STORAGE', 'INTERNAL',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
 
 export class DomainError extends Error {
   constructor(

@@ -15,6 +15,10 @@ export const ACTION_STATES = {
   suspend: ['running', 'paused'],
   delete: ['stopped', 'suspended', 'error'],
   clone: ['stopped', 'running', 'paused', 'suspended', 'error'],
+  snapshot: ['running', 'paused', 'stopped', 'error'],
+  restore: ['running', 'paused', 'stopped', 'error'],
+  resizeDisk: ['running', 'paused', 'stopped', 'error'],
+  export: ['stopped', 'error'],
   updateHardware: ['stopped', 'error'],
   consoleWrite: ['running', 'paused'],
 } as const satisfies Record<string, readonly VmState[]>;
@@ -40,6 +44,7 @@ function describe(action: VmAction): string {
     case 'forceStop': return 'force-stop';
     case 'updateHardware': return 'change cpu/memory of';
     case 'consoleWrite': return 'write to the console of';
+    case 'resizeDisk': return 'resize the disk of';
     default: return action;
   }
 }
@@ -49,4 +54,9 @@ export const LIVE_STATES: readonly VmState[] = ['starting', 'running', 'paused',
 
 export function isLive(state: VmState): boolean {
   return LIVE_STATES.includes(state);
+}
+
+/** Running or paused: a QEMU with a guest in it, nothing in between. */
+export function isUp(state: VmState): state is 'running' | 'paused' {
+  return state === 'running' || state === 'paused';
 }

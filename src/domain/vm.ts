@@ -22,11 +22,14 @@ export interface VmNetworkInput {
   portForwards?: (Omit<PortForward, 'protocol'> & { protocol?: PortForward['protocol'] })[];
 }
 
+/** The network `input` asks for over `current` (what it leaves out stays), checked. */
 export function resolveNetwork(input: VmNetworkInput | undefined, current: VmNetwork = { mode: 'user', portForwards: [] }): VmNetwork {
-  return {
+  const net: VmNetwork = {
     mode: input?.mode ?? current.mode,
     portForwards: input?.portForwards?.map((f) => ({ host: f.host, guest: f.guest, protocol: f.protocol ?? 'tcp' })) ?? current.portForwards,
   };
+  assertValidNetwork(net);
+  return net;
 }
 
 /** Paths here are the VM's own copies inside its folder, never the caller's originals. */
@@ -86,4 +89,7 @@ export const LIMITS = {
   memoryMBMin: 16,
   memoryMBMax: 1024 * 1024,
   diskGBMax: 64 * 1024,
+  /** Forwarded host ports: unprivileged only. */
+  hostPortMin: 1024,
+  portMax: 65535,
 } as const;

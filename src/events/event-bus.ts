@@ -86,8 +86,4 @@ export class EventBus implements EventSink {
     if (oldest === undefined || afterId >= this.repo.latestId()) return null;
     return afterId < oldest - 1 ? { requestedAfter: afterId, oldestAvailable: oldest } : null;
   }
-
-  subscriberCount(): number {
-    return this.subs.size;
-  }
 }

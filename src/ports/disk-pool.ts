@@ -21,8 +21,8 @@ export interface DiskPool {
   point(diskLink: string, layer: string): Promise<void>;
   /** The name a header next to `layer` in the pool uses for it as a backing file. */
   backingName(layer: string): string;
-  /** The files a chain consists of, top first. */
-  chain(top: string): Promise<string[]>;
+  /** Marks a layer that has become a shared base read-only. */
+  freeze(layer: string): Promise<void>;
   /** A copy of a layer sharing blocks where the filesystem can, keeping holes elsewhere. */
   copyLayer(source: string, target: string): Promise<void>;
   /** Whether the pool's filesystem shares blocks on copy. */

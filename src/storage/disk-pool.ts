@@ -4,6 +4,7 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { DomainError } from '../domain/errors.js';
 import type { DiskPool, PinnedLayer } from '../ports/disk-pool.js';
 import type { DiskStore } from '../ports/disk-store.js';
+import type { Logger } from '../ports/logger.js';
 import { run } from '../util/run.js';
 
 /** Where the pool and the VM folders are: real paths (see below). */
@@ -16,9 +17,6 @@ export interface PoolPlaces {
   diskOf(vmId: string): string;
 }
 
-interface Log {
-  info(obj: object, msg?: string): void;
-}
 
 const LAYER_FILE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.qcow2$/;
 /** Far beyond any chain clones build; a loop in hand-edited headers must not hang the collector. */
@@ -43,7 +41,7 @@ export class FileDiskPool implements DiskPool {
   private collecting: Promise<string[]> | null = null;
   private reflink: Promise<boolean> | null = null;
 
-  constructor(private readonly d: { places: PoolPlaces; disks: DiskStore; log: Log }) {}
+  constructor(private readonly d: { places: PoolPlaces; disks: DiskStore; log: Logger }) {}
 
   /** A path for a new layer; pinned until `release` is called. */
   reserve(): PinnedLayer {
@@ -114,6 +112,11 @@ export class FileDiskPool implements DiskPool {
       files.push(cur);
     }
     throw new Error(`the backing chain of ${top} is longer than ${MAX_CHAIN} layers`);
+  }
+
+  async freeze(layer: string): Promise<void> {
+    // Shared from now on: nothing may write to it (QEMU opens backing files read-only anyway).
+    await chmod(layer, 0o444);
   }
 
   /**

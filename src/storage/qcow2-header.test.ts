@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { run } from '../util/run.js';
-import { holdsData, readBackingName, readVirtualSize } from './qcow2-header.js';
+import { readBackingName, readLayerFacts } from './qcow2-header.js';
 
 let dir = '';
 before(async () => { dir = await mkdtemp(join(tmpdir(), 'grove-qcow2-')); });
@@ -18,7 +18,7 @@ async function qemuImg(...args: string[]): Promise<void> {
 test('a standalone qcow2 names no backing file', async () => {
   await qemuImg('create', '-q', '-f', 'qcow2', join(dir, 'base.qcow2'), '64M');
   assert.equal(await readBackingName(join(dir, 'base.qcow2')), null);
-  assert.equal(await readVirtualSize(join(dir, 'base.qcow2')), 64 * 1024 * 1024);
+  assert.equal((await readLayerFacts(join(dir, 'base.qcow2'))).virtualSize, 64 * 1024 * 1024);
 });
 
 test('an overlay names its backing file as written, relative names included', async () => {
@@ -36,12 +36,12 @@ test('a file that is not qcow2 is refused, not misread', async () => {
 
 test('a layer holds data once anything is written to it or a snapshot is taken, not before', async () => {
   await qemuImg('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', '-u', join(dir, 'empty.qcow2'), '64M');
-  assert.equal(await holdsData(join(dir, 'empty.qcow2')), false);
+  assert.equal((await readLayerFacts(join(dir, 'empty.qcow2'))).holdsData, false);
   await qemuImg('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', '-u', join(dir, 'written.qcow2'), '64M');
   const w = await run('qemu-io', ['-f', 'qcow2', '-c', 'write -P 0x5a 40M 4k', join(dir, 'written.qcow2')], 30_000);
   assert.equal(w.code, 0, w.stderr);
-  assert.equal(await holdsData(join(dir, 'written.qcow2')), true);
+  assert.equal((await readLayerFacts(join(dir, 'written.qcow2'))).holdsData, true);
   await qemuImg('create', '-q', '-f', 'qcow2', '-F', 'qcow2', '-b', 'base.qcow2', '-u', join(dir, 'snap.qcow2'), '64M');
   await qemuImg('snapshot', '-c', 's1', join(dir, 'snap.qcow2'));
-  assert.equal(await holdsData(join(dir, 'snap.qcow2')), true);
+  assert.equal((await readLayerFacts(join(dir, 'snap.qcow2'))).holdsData, true);
 });

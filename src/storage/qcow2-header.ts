@@ -23,11 +23,6 @@ async function withHeader<T>(path: string, bytes: number, fn: (head: Buffer, fh:
   }
 }
 
-/** The virtual disk size recorded in a qcow2 header, in bytes. */
-export function readVirtualSize(path: string): Promise<number> {
-  return withHeader(path, 32, async (head) => Number(head.readBigUInt64BE(24)));
-}
-
 /**
  * The backing file name recorded in a qcow2 header, exactly as written (possibly relative to the
  * image's folder), or null for a standalone image.
@@ -46,19 +41,20 @@ export function readBackingName(path: string): Promise<string | null> {
 }
 
 /**
- * Whether the image itself holds any data: a qcow2 whose L1 table names no L2 table has no cluster of its
- * own (every read falls through to its backing) and no internal snapshot. Reads the L1 table only, which
- * is 8 bytes per 512 MiB of virtual disk with 64 KiB clusters.
+ * A layer's virtual size, and whether it holds any data of its own: a qcow2 whose L1 table names no L2
+ * table has no cluster (every read falls through to its backing) — unless it has internal snapshots. The
+ * L1 table is 8 bytes per 512 MiB of virtual disk with 64 KiB clusters.
  */
-export function holdsData(path: string): Promise<boolean> {
+export function readLayerFacts(path: string): Promise<{ virtualSize: number; holdsData: boolean }> {
   return withHeader(path, 72, async (head, fh) => {
+    const virtualSize = Number(head.readBigUInt64BE(24));
     const l1Size = head.readUInt32BE(36);
     const l1Offset = head.readBigUInt64BE(40);
-    if (head.readUInt32BE(60) > 0) return true; // internal snapshots
+    if (head.readUInt32BE(60) > 0) return { virtualSize, holdsData: true }; // internal snapshots
     if (l1Size > MAX_L1_ENTRIES) throw new Error(`${path}: L1 table of ${l1Size} entries`);
     const l1 = Buffer.alloc(l1Size * 8);
     const r = await fh.read(l1, 0, l1.length, Number(l1Offset));
     if (r.bytesRead !== l1.length) throw new Error(`${path}: truncated L1 table`);
-    return l1.some((b) => b !== 0);
+    return { virtualSize, holdsData: l1.some((b) => b !== 0) };
   });
 }

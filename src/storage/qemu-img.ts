@@ -2,8 +2,8 @@ import { realpath } from 'node:fs/promises';
 import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
 import { run } from '../util/run.js';
-import { renderOpts } from '../hypervisor/qemu/config/escape.js';
-import { holdsData, readBackingName, readVirtualSize } from './qcow2-header.js';
+import { parseQemuVersion, renderOpts } from '../util/qemu-opts.js';
+import { readBackingName, readLayerFacts } from './qcow2-header.js';
 
 const GiB = 1024 ** 3;
 const QUICK_MS = 60_000;
@@ -67,12 +67,8 @@ export class QemuImg implements DiskStore {
     return readBackingName(path);
   }
 
-  virtualSize(path: string): Promise<number> {
-    return readVirtualSize(path);
-  }
-
-  holdsData(path: string): Promise<boolean> {
-    return holdsData(path);
+  layerFacts(path: string): Promise<{ virtualSize: number; holdsData: boolean }> {
+    return readLayerFacts(path);
   }
 
   async flatten(path: string, target: string): Promise<void> {
@@ -103,7 +99,7 @@ export class QemuImg implements DiskStore {
 
   async version(): Promise<string> {
     const out = await this.exec(['--version']);
-    return /version\s+([^\s]+)/.exec(out)?.[1] ?? 'unknown';
+    return parseQemuVersion(out);
   }
 }
 

@@ -39,8 +39,6 @@ export class SqliteVmRepo implements VmRepo {
   constructor(private readonly db: Db) {
     this.q = {
       list: db.prepare<[], Row>('SELECT * FROM vms ORDER BY sort_order, created_at'),
-      get: db.prepare<[string], Row>('SELECT * FROM vms WHERE id = ?'),
-      byName: db.prepare<[string], Row>('SELECT * FROM vms WHERE name = ?'),
       insert: db.prepare(`INSERT INTO vms (id, name, state, cpu, memory_mb, disk_gb, distro, boot, network, sort_order,
         created_at, updated_at, started_at, accelerator, last_error) VALUES (@id, @name, @state, @cpu, @memory_mb,
         @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error)`),
@@ -51,7 +49,6 @@ export class SqliteVmRepo implements VmRepo {
         started_at=@started_at, accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
       del: db.prepare<[string]>('DELETE FROM vms WHERE id = ?'),
       setOrder: db.prepare<[number, string]>('UPDATE vms SET sort_order = ? WHERE id = ?'),
-      maxOrder: db.prepare<[], { m: number | null }>('SELECT MAX(sort_order) AS m FROM vms'),
       clearOffset: db.prepare<[string], { console_clear_offset: number }>('SELECT console_clear_offset FROM vms WHERE id = ?'),
       setClearOffset: db.prepare<[number, string]>('UPDATE vms SET console_clear_offset = ? WHERE id = ?'),
     };

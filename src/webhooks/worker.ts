@@ -1,12 +1,8 @@
+import type { Logger } from '../ports/logger.js';
 import type { DueDelivery, WebhookDispatcher, WebhookOutbox } from '../ports/webhooks.js';
 import { nextAttemptAt, type RetryPolicy } from './backoff.js';
 import { deliveryHeaders } from './signer.js';
 
-export interface WorkerLog {
-  info(obj: object, msg: string): void;
-  warn(obj: object, msg: string): void;
-  error(obj: object, msg: string): void;
-}
 
 export interface DeliveryWorkerOptions {
   policy: RetryPolicy;
@@ -16,7 +12,7 @@ export interface DeliveryWorkerOptions {
   maxInFlight: number;
   /** Finished deliveries are kept this long for `/deliveries`, then pruned. */
   keepFinishedMs: number;
-  log: WorkerLog;
+  log: Logger;
   clock?: () => number;
 }
 

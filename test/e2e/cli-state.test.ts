@@ -2,31 +2,20 @@
 // child processes against the real daemon and the real guest.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { REPO_ROOT, READY_LINE, guestFiles } from '../helpers/guest.js';
+import { runCommand, type RunResult } from '../helpers/run.js';
 
 let d: TestDaemon;
 let scratch: string;
 before(async () => { d = await startDaemon(); scratch = mkdtempSync(join(tmpdir(), 'grove-cli-state-')); });
 after(async () => { await d?.cleanup(); rmSync(scratch, { recursive: true, force: true }); });
 
-function grove(...args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), ...args], {
-      env: { ...process.env, GROVE_URL: d.url, GROVE_TOKEN: d.token }, stdio: ['ignore', 'pipe', 'pipe'], cwd: scratch,
-    });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const timer = setTimeout(() => p.kill('SIGKILL'), 120_000);
-    p.on('error', reject);
-    p.on('close', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function grove(...args: string[]): Promise<RunResult> {
+  return runCommand(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), ...args], { env: { ...process.env, GROVE_URL: d.url, GROVE_TOKEN: d.token }, cwd: scratch });
 }
 
 async function ok(...args: string[]): Promise<string> {

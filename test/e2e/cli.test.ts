@@ -9,9 +9,11 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { freePort, killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { freePort, killVmsOf, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { REPO_ROOT, READY_LINE, guestFiles } from '../helpers/guest.js';
 import { waitAcpiReady } from '../helpers/api.js';
+import { latestEventId } from '../helpers/events.js';
+import { runCommand, type RunResult } from '../helpers/run.js';
 
 const GROVE = join(REPO_ROOT, 'bin', 'grove');
 const RUN_TIMEOUT_MS = 120_000;
@@ -30,26 +32,13 @@ function cleanEnv(extra: Record<string, string> = {}): Record<string, string> {
   return { ...env, HOME: join(scratch, 'home'), ...extra };
 }
 
-interface Run { code: number | null; stdout: string; stderr: string }
-
 /** Runs `grove ARGS` to completion; by default pointed at the test daemon through GROVE_URL/GROVE_TOKEN. */
-function grove(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<Run> {
+function grove(args: string[], opts: { env?: Record<string, string>; input?: string } = {}): Promise<RunResult> {
   const env = opts.env ?? cleanEnv({ GROVE_URL: d.url, GROVE_TOKEN: d.token });
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [GROVE, ...args], { env, stdio: ['pipe', 'pipe', 'pipe'] });
-    children.add(p);
-    let stdout = '';
-    let stderr = '';
-    p.stdout!.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr!.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`grove ${args.join(' ')} did not finish:\n${stdout}\n${stderr}`)); }, RUN_TIMEOUT_MS);
-    p.on('error', reject);
-    p.on('close', (code) => { clearTimeout(timer); children.delete(p); resolve({ code, stdout, stderr }); });
-    p.stdin!.end(opts.input ?? '');
-  });
+  return runCommand(process.execPath, [GROVE, ...args], { env, input: opts.input ?? '', timeoutMs: RUN_TIMEOUT_MS, children });
 }
 
-function ok(r: Run, what: string): string {
+function ok(r: RunResult, what: string): string {
   assert.equal(r.code, 0, `${what}: exit ${r.code}\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
   return r.stdout;
 }
@@ -223,12 +212,8 @@ test('start --wait-for, exec (output and exit codes), send, console-read, pause/
   assert.equal((await grove(['exec', 'cli', '--', 'true'])).code, 0, 'the shell works again after the timeout');
 
   ok(await grove(['send', 'cli', 'echo sent-$((20+3))', '--enter']), 'send');
-  let seen = '';
-  for (let i = 0; i < 50 && !/^sent-23\r?$/m.test(seen); i++) {
-    seen = ok(await grove(['console-read', 'cli', '--limit', '4096', '--strip-ansi']), 'console-read');
-    if (!/^sent-23\r?$/m.test(seen)) await new Promise((r) => setTimeout(r, 200));
-  }
-  assert.match(seen, /^sent-23\r?$/m);
+  await waitFor('the sent command\'s output in console-read', async () =>
+    /^sent-23\r?$/m.test(ok(await grove(['console-read', 'cli', '--limit', '4096', '--strip-ansi']), 'console-read')), 10_000);
   const page = JSON.parse(ok(await grove(['console-read', 'cli', '--since', '0', '--limit', '64', '--json']), 'console-read --json'));
   assert.equal(page.offset, 0);
   assert.ok(page.nextOffset > 0 && page.nextOffset <= 64 && page.truncated === true);
@@ -241,7 +226,7 @@ test('start --wait-for, exec (output and exit codes), send, console-read, pause/
 test('events: follows and prints lifecycle events (lines and --json)', async () => {
   const env = cleanEnv({ GROVE_URL: d.url, GROVE_TOKEN: d.token });
   // Each follower replays from the current newest id, so it sees this test's events however long it takes to connect.
-  const since = String(await latestEventId());
+  const since = String(await latestEventId(d));
   const lines = follow(process.execPath, [GROVE, 'events', '--types', 'vm.*', '--vm', 'cli', '--since', since], env);
   const jsonl = follow(process.execPath, [GROVE, 'events', '--json', '--types', 'vm.paused,vm.resumed', '--since', since], env);
   ok(await grove(['pause', 'cli']), 'pause');
@@ -262,20 +247,6 @@ test('events: follows and prints lifecycle events (lines and --json)', async () 
   for (const f of [lines, jsonl]) f.proc.kill('SIGINT');
   for (const f of [lines, jsonl]) assert.equal(await f.exited, 0, 'ctrl-c ends events with exit 0');
 });
-
-async function latestEventId(): Promise<number> {
-  // The newest id is what a replay with --since starts after; events of this test come after it.
-  const r = await fetch(`${d.api}/events?since=999999999`, { headers: { authorization: `Bearer ${d.token}`, accept: 'text/event-stream' } });
-  const reader = r.body!.getReader();
-  let text = '';
-  while (!/latest event id (\d+)/.test(text)) {
-    const { value, done } = await reader.read();
-    if (done) break;
-    text += new TextDecoder().decode(value);
-  }
-  await reader.cancel();
-  return Number(/latest event id (\d+)/.exec(text)?.[1] ?? 0);
-}
 
 test('console: interactive attach through a pseudo-terminal, detach with ctrl-]', async () => {
   // util-linux `script` gives the CLI a real terminal; afterwards `stty -a` shows the mode it left behind.

@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/util/run.js';
 import { readBackingName } from '../../src/storage/qcow2-header.js';
-import { assertOk, execute, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
+import { assertOk, catFile, execute, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readEvents } from '../helpers/events.js';
 
@@ -48,7 +48,6 @@ after(async () => {
 });
 
 const api = () => d!;
-const cat = async (vm: string, file: string) => (await execute(api(), vm, `cat ${file}`)).output;
 const freeBytes = () => { const s = statfsSync(mnt); return s.bavail * s.bsize; };
 const topOf = (id: string) => realpathSync(join(api().dataDir, 'vms', id, 'disk.qcow2'));
 
@@ -78,12 +77,12 @@ test('on a reflink filesystem a clone shares blocks with the source and freezes 
   const snaps = assertOk(await api().call('GET', '/vms/rl-clone/snapshots'), 200, 'clone snapshots');
   assert.deepEqual(snaps.map((s: { name: string }) => s.name), ['live-1']);
   await startReady(api(), 'rl-clone', { acpi: false });
-  assert.equal(await cat('rl-clone', '/mnt/disk/f'), 'v1\n');
+  assert.equal(await catFile(api(), 'rl-clone', '/mnt/disk/f'), 'v1\n');
   await execute(api(), 'rl-clone', 'echo clone > /mnt/disk/f; sync');
-  assert.equal(await cat('rl-src', '/mnt/disk/f'), 'v1\n');
+  assert.equal(await catFile(api(), 'rl-src', '/mnt/disk/f'), 'v1\n');
   // The copied live snapshot restores in the clone (RAM and disk of the source at that moment).
   assertOk(await api().call('POST', '/vms/rl-clone/snapshots/live-1/restore', {}), 200, 'restore copied live snapshot');
-  assert.equal(await cat('rl-clone', '/mnt/disk/f'), 'v1\n');
+  assert.equal(await catFile(api(), 'rl-clone', '/mnt/disk/f'), 'v1\n');
 
   for (const vm of ['rl-src', 'rl-clone']) assertOk(await api().call('DELETE', `/vms/${vm}?force=true`), 204, `delete ${vm}`);
   assert.deepEqual(readdirSync(join(api().dataDir, 'disks')).filter((f) => f.endsWith('.qcow2')), []);

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { basename, dirname, join, resolve } from 'node:path';
 import { run } from '../../src/util/run.js';
 import { readBackingName } from '../../src/storage/qcow2-header.js';
-import { assertOk, assertProblem, execute, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
+import { assertOk, assertProblem, catFile, execute, forceStop, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
 import { createGuestVm, killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readEvents, type EventEnvelope } from '../helpers/events.js';
 
@@ -17,7 +17,6 @@ before(async () => { d = await startDaemon(); });
 after(async () => { await d?.cleanup(); });
 
 const clone = (vm: string, body: unknown = {}) => d.call('POST', `/vms/${vm}/clone`, body);
-const cat = async (vm: string, file: string) => (await execute(d, vm, `cat ${file}`)).output;
 const pool = () => join(d.dataDir, 'disks');
 const layers = () => readdirSync(pool()).filter((f) => f.endsWith('.qcow2')).sort();
 /** The top layer a VM's disk link names, and the chain below it. */
@@ -41,13 +40,12 @@ async function createdEvent(name: string): Promise<EventEnvelope & { data: Recor
   assert.ok(e, `a vm.created event for ${name}`);
   return e as EventEnvelope & { data: Record<string, unknown> };
 }
-const forceStop = async (vm: string) => assertOk(await d.call('POST', `/vms/${vm}/force-stop`), 200, `force-stop ${vm}`);
 
 test('clone of a stopped VM: a shared read-only base under two empty layers, independent afterwards', async () => {
   const src = await createGuestVm(d, 'cl-src');
   await startReady(d, 'cl-src', { acpi: false });
   await writeDisk('cl-src', 'base');
-  await forceStop('cl-src');
+  await forceStop(d, 'cl-src');
 
   const r = await clone('cl-src', { name: 'cl-a' });
   const a = assertOk(r, 201, 'clone');
@@ -71,21 +69,21 @@ test('clone of a stopped VM: a shared read-only base under two empty layers, ind
   // Both boot, both see the disk as it was; what each writes afterwards stays its own.
   await startReady(d, 'cl-src', { acpi: false });
   await startReady(d, 'cl-a', { acpi: false });
-  assert.equal(await cat('cl-a', '/mnt/disk/f'), 'base\n');
+  assert.equal(await catFile(d, 'cl-a', '/mnt/disk/f'), 'base\n');
   await writeDisk('cl-a', 'clone-a');
   await writeDisk('cl-src', 'source');
-  await forceStop('cl-a');
-  await forceStop('cl-src');
+  await forceStop(d, 'cl-a');
+  await forceStop(d, 'cl-src');
   await startReady(d, 'cl-a', { acpi: false });
-  assert.equal(await cat('cl-a', '/mnt/disk/f'), 'clone-a\n');
+  assert.equal(await catFile(d, 'cl-a', '/mnt/disk/f'), 'clone-a\n');
 
   // Deleting the source leaves the clone whole; its base stays because the clone needs it.
   assertOk(await d.call('DELETE', '/vms/cl-src'), 204, 'delete source');
   assert.ok(!existsSync(srcTop!), 'the source\'s own layer is removed with it');
   assert.ok(existsSync(base!), 'the base the clone still uses is kept');
-  await forceStop('cl-a');
+  await forceStop(d, 'cl-a');
   await startReady(d, 'cl-a', { acpi: false });
-  assert.equal(await cat('cl-a', '/mnt/disk/f'), 'clone-a\n');
+  assert.equal(await catFile(d, 'cl-a', '/mnt/disk/f'), 'clone-a\n');
   assertOk(await d.call('DELETE', '/vms/cl-a?force=true'), 204, 'delete clone');
   assert.deepEqual(layers(), [], 'no VM needs any layer: all removed');
 });
@@ -100,22 +98,22 @@ test('clone of a running VM: the source goes on, on a new layer; the clone boots
   const c = assertOk(await clone('run-src', { name: 'run-clone' }), 201, 'clone while running');
   assert.equal((await getVm(d, 'run-src')).state, 'running');
   assert.deepEqual(qemuPidsOf(src.id), [pid], 'the source kept its QEMU');
-  assert.equal(await cat('run-src', '/tmp/marker'), 'ram\n', 'the source guest did not notice');
+  assert.equal(await catFile(d, 'run-src', '/tmp/marker'), 'ram\n', 'the source guest did not notice');
   await writeDisk('run-src', 'after');
   const [srcTop, base] = await chainOf(src.id);
   assert.equal((await chainOf(c.id))[1], base);
 
   // The clone has the disk as it was at the clone (what a power cut then would have left), and no RAM.
   await startReady(d, 'run-clone', { acpi: false });
-  assert.equal(await cat('run-clone', '/mnt/disk/f'), 'before\n');
+  assert.equal(await catFile(d, 'run-clone', '/mnt/disk/f'), 'before\n');
   assert.notEqual((await execute(d, 'run-clone', 'cat /tmp/marker')).exitCode, 0);
 
   // Everything that names the disk node follows the source onto its new layer: live snapshots, resize.
   assertOk(await d.call('POST', '/vms/run-src/snapshots', { name: 'after-clone' }), 201, 'live snapshot after the switch');
   await writeDisk('run-src', 'changed');
   assertOk(await d.call('POST', '/vms/run-src/snapshots/after-clone/restore', {}), 200, 'restore');
-  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
-  assert.equal(await cat('run-src', '/tmp/marker'), 'ram\n');
+  assert.equal(await catFile(d, 'run-src', '/mnt/disk/f'), 'after\n');
+  assert.equal(await catFile(d, 'run-src', '/tmp/marker'), 'ram\n');
   assertOk(await d.call('DELETE', '/vms/run-src/snapshots/after-clone'), 204, 'delete snapshot');
   assert.equal(assertOk(await d.call('POST', '/vms/run-src/disk/resize', { sizeGB: 2 }), 200, 'online resize').diskGB, 2);
   assert.equal(statSync(base!).mode & 0o222, 0);
@@ -138,27 +136,27 @@ test('clone of a running VM: the source goes on, on a new layer; the clone boots
   // Suspend to disk and resume work on the new layer: RAM comes back, the disk is the one QEMU wrote.
   assertOk(await d.call('POST', '/vms/run-src/suspend'), 200, 'suspend');
   assertOk(await d.call('POST', '/vms/run-src/start', {}), 200, 'resume');
-  assert.equal(await cat('run-src', '/tmp/marker'), 'ram\n');
-  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
+  assert.equal(await catFile(d, 'run-src', '/tmp/marker'), 'ram\n');
+  assert.equal(await catFile(d, 'run-src', '/mnt/disk/f'), 'after\n');
 
   // Power cut and a fresh boot: the source reads what it wrote after the clone, the clone what it had.
-  await forceStop('run-src');
+  await forceStop(d, 'run-src');
   await startReady(d, 'run-src', { acpi: false });
-  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
-  assert.equal(await cat('run-clone', '/mnt/disk/f'), 'before\n');
+  assert.equal(await catFile(d, 'run-src', '/mnt/disk/f'), 'after\n');
+  assert.equal(await catFile(d, 'run-clone', '/mnt/disk/f'), 'before\n');
 
   // Offline work on a layered disk (qemu-img through the VM's link): disk-only snapshot, restore, resize.
-  await forceStop('run-src');
+  await forceStop(d, 'run-src');
   assertOk(await d.call('POST', '/vms/run-src/snapshots', { name: 'offline' }), 201, 'offline snapshot on a layer');
   await startReady(d, 'run-src', { acpi: false });
   await writeDisk('run-src', 'later');
-  await forceStop('run-src');
+  await forceStop(d, 'run-src');
   assertOk(await d.call('POST', '/vms/run-src/snapshots/offline/restore', {}), 200, 'offline restore on a layer');
   assertOk(await d.call('DELETE', '/vms/run-src/snapshots/offline'), 204, 'offline delete');
   assert.equal(assertOk(await d.call('POST', '/vms/run-src/disk/resize', { sizeGB: 3 }), 200, 'offline resize').diskGB, 3);
   await startReady(d, 'run-src', { acpi: false });
-  assert.equal(await cat('run-src', '/mnt/disk/f'), 'after\n');
-  assert.equal(await cat('run-clone', '/mnt/disk/f'), 'before\n');
+  assert.equal(await catFile(d, 'run-src', '/mnt/disk/f'), 'after\n');
+  assert.equal(await catFile(d, 'run-clone', '/mnt/disk/f'), 'before\n');
   for (const vm of ['run-src', 'run-clone', 'run-src-clone']) assertOk(await d.call('DELETE', `/vms/${vm}?force=true`), 204, `delete ${vm}`);
   assert.deepEqual(layers(), []);
 });
@@ -172,7 +170,7 @@ test('paused and suspended sources: cloned in place, and they go on exactly wher
   assertOk(await clone('ps-src', { name: 'ps-from-paused' }), 201, 'clone a paused VM');
   assert.equal((await getVm(d, 'ps-src')).state, 'paused', 'still paused');
   assertOk(await d.call('POST', '/vms/ps-src/resume'), 200, 'resume');
-  assert.equal(await cat('ps-src', '/tmp/marker'), 'paused-ram\n');
+  assert.equal(await catFile(d, 'ps-src', '/tmp/marker'), 'paused-ram\n');
 
   await writeDisk('ps-src', 'suspended-disk');
   assertOk(await d.call('POST', '/vms/ps-src/suspend'), 200, 'suspend');
@@ -180,12 +178,12 @@ test('paused and suspended sources: cloned in place, and they go on exactly wher
   assert.equal((await getVm(d, 'ps-src')).state, 'suspended');
   // The source resumes from its saved RAM over its new (empty) layer; the clone boots from the disk.
   assertOk(await d.call('POST', '/vms/ps-src/start', {}), 200, 'resume from disk');
-  assert.equal(await cat('ps-src', '/tmp/marker'), 'paused-ram\n');
-  assert.equal(await cat('ps-src', '/mnt/disk/f'), 'suspended-disk\n');
+  assert.equal(await catFile(d, 'ps-src', '/tmp/marker'), 'paused-ram\n');
+  assert.equal(await catFile(d, 'ps-src', '/mnt/disk/f'), 'suspended-disk\n');
   await startReady(d, 'ps-from-suspended', { acpi: false });
-  assert.equal(await cat('ps-from-suspended', '/mnt/disk/f'), 'suspended-disk\n');
+  assert.equal(await catFile(d, 'ps-from-suspended', '/mnt/disk/f'), 'suspended-disk\n');
   await startReady(d, 'ps-from-paused', { acpi: false });
-  assert.equal(await cat('ps-from-paused', '/mnt/disk/f'), 'paused-disk\n');
+  assert.equal(await catFile(d, 'ps-from-paused', '/mnt/disk/f'), 'paused-disk\n');
   for (const vm of ['ps-src', 'ps-from-paused', 'ps-from-suspended']) assertOk(await d.call('DELETE', `/vms/${vm}?force=true`), 204, `delete ${vm}`);
 });
 
@@ -193,7 +191,7 @@ test('a source with snapshots is copied with them; restoring or deleting on one 
   await createGuestVm(d, 'snap-src');
   await startReady(d, 'snap-src', { acpi: false });
   await writeDisk('snap-src', 'v1');
-  await forceStop('snap-src');
+  await forceStop(d, 'snap-src');
   assertOk(await d.call('POST', '/vms/snap-src/snapshots', { name: 's1' }), 201, 'disk snapshot');
   await startReady(d, 'snap-src', { acpi: false });
   await writeDisk('snap-src', 'v2');
@@ -209,33 +207,33 @@ test('a source with snapshots is copied with them; restoring or deleting on one 
   // The clone is the source as it was (v2); its copy of s1 restores v1 without touching the source.
   assertOk(await d.call('POST', '/vms/snap-clone/snapshots/s1/restore', {}), 200, 'restore on the clone');
   await startReady(d, 'snap-clone', { acpi: false });
-  assert.equal(await cat('snap-clone', '/mnt/disk/f'), 'v1\n');
-  assert.equal(await cat('snap-src', '/mnt/disk/f'), 'v2\n');
-  await forceStop('snap-src');
+  assert.equal(await catFile(d, 'snap-clone', '/mnt/disk/f'), 'v1\n');
+  assert.equal(await catFile(d, 'snap-src', '/mnt/disk/f'), 'v2\n');
+  await forceStop(d, 'snap-src');
   assertOk(await d.call('DELETE', '/vms/snap-src/snapshots/s1'), 204, 'delete on the source');
-  await forceStop('snap-clone');
+  await forceStop(d, 'snap-clone');
   await startReady(d, 'snap-clone', { acpi: false });
   await writeDisk('snap-clone', 'v3');
-  await forceStop('snap-clone');
+  await forceStop(d, 'snap-clone');
   assertOk(await d.call('POST', '/vms/snap-clone/snapshots/s1/restore', {}), 200, 'the clone\'s s1 outlives the source\'s');
   await startReady(d, 'snap-clone', { acpi: false });
-  assert.equal(await cat('snap-clone', '/mnt/disk/f'), 'v1\n');
-  await forceStop('snap-clone');
+  assert.equal(await catFile(d, 'snap-clone', '/mnt/disk/f'), 'v1\n');
+  await forceStop(d, 'snap-clone');
 });
 
 test('a clone exports as one flattened disk; a layered disk with snapshots is refused with a reason', async () => {
   await createGuestVm(d, 'exp-src');
   await startReady(d, 'exp-src', { acpi: false });
   await writeDisk('exp-src', 'exported');
-  await forceStop('exp-src');
+  await forceStop(d, 'exp-src');
   assertOk(await clone('exp-src', { name: 'exp-clone' }), 201, 'clone');
   const out = assertOk(await d.call('POST', '/vms/exp-clone/export', { path: 'exp-clone.tar' }), 201, 'export to transfer/');
   assert.ok(out.bytes > 0);
   const imported = assertOk(await d.call('POST', '/vms/import', { path: 'exp-clone.tar', name: 'exp-imported' }), 201, 'import');
   assert.equal((await chainOf(imported.id)).length, 1, 'the imported disk stands alone');
   await startReady(d, 'exp-imported', { acpi: false });
-  assert.equal(await cat('exp-imported', '/mnt/disk/f'), 'exported\n');
-  await forceStop('exp-imported');
+  assert.equal(await catFile(d, 'exp-imported', '/mnt/disk/f'), 'exported\n');
+  await forceStop(d, 'exp-imported');
 
   assertOk(await d.call('POST', '/vms/exp-clone/snapshots', { name: 'pinned' }), 201, 'snapshot on the layer');
   const refused = await d.call('POST', '/vms/exp-clone/export', { path: 'refused.tar' });
@@ -291,7 +289,7 @@ test('folders and layers left behind by an interrupted clone are removed at star
   for (const f of [base, top, orphan]) assert.ok(!existsSync(f), `${basename(f)} is gone`);
   assert.deepEqual(layers(), before, 'every layer a VM uses is still there');
   await startReady(d, 'val-src-clone', { acpi: false });
-  await forceStop('val-src-clone');
+  await forceStop(d, 'val-src-clone');
 });
 
 test('a data directory reached through a symlink: clones and their layers still resolve', async () => {

@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE } from '../helpers/guest.js';
 import {
-  assertOk, assertProblem, execute, getVm, isAlive, qemuPidsOf, readConsole, readConsoleFrom, settleConsole, startReady, waitAcpiReady,
-  sleep, waitForConsole, waitForExit, waitForState,
+  assertOk, assertProblem, execute, getVm, isAlive, pidOf, qemuPidsOf, readConsole, readConsoleFrom, settleConsole, sleep,
+  startReady, waitAcpiReady, waitForConsole, waitForExit, waitForState,
 } from '../helpers/api.js';
 import { latestEventId, readEvents, waitForEvent } from '../helpers/events.js';
 
@@ -40,12 +40,6 @@ async function ensureStopped(ref: string): Promise<void> {
     await d.call('POST', `/vms/${ref}/force-stop`);
     await waitForState(d, ref, 'stopped');
   }
-}
-
-async function pidOf(ref: string): Promise<number> {
-  const rt = assertOk(await d.call('GET', `/vms/${ref}/runtime`), 200, 'runtime');
-  assert.ok(Number.isInteger(rt.pid) && rt.pid > 0, `runtime pid: ${JSON.stringify(rt)}`);
-  return rt.pid;
 }
 
 async function consoleEnd(ref: string): Promise<number> {
@@ -125,7 +119,7 @@ test('console/execute: output, exit codes, quoting, multi-line, stderr, UTF-8', 
   assert.deepEqual(await pick(execute(d, 'life', 'echo x | grep -q y')), { output: '', exitCode: 1 });
 });
 
-test('console/execute: long commands within the documented limit run correctly (or are refused up front)', async () => {
+test('console/execute: long commands within the documented limit run as sent', async () => {
   await ensureRunning('life');
   const lines = Array.from({ length: 40 }, (_, i) => `echo line-${String(i).padStart(3, '0')}-$((${i}*2))`);
   const script = lines.join('\n');
@@ -137,7 +131,6 @@ test('console/execute: long commands within the documented limit run correctly (
   const problems: string[] = [];
   for (const [what, command, expected] of cases) {
     const r = await d.call('POST', '/vms/life/console/execute', { command, timeoutSeconds: 8 });
-    if (r.status >= 400 && r.status < 500 && /problem\+json/.test(r.headers.get('content-type') ?? '')) continue; // refused up front: fine
     if (r.status !== 200 || r.body.timedOut || r.body.exitCode !== 0 || r.body.output !== expected) {
       problems.push(`${what}: ${r.status} timedOut=${r.body?.timedOut} exitCode=${r.body?.exitCode} output=${JSON.stringify(String(r.body?.output ?? '').replace(/x{20,}/g, 'x…')).slice(0, 160)}`);
     }
@@ -218,7 +211,7 @@ test('runtime figures of a running VM', async () => {
 
 test('graceful stop: ACPI power-off, vm.stopped says the guest shut down', async () => {
   await ensureRunning('life');
-  const pid = await pidOf('life');
+  const pid = await pidOf(d, 'life');
   const since = await latestEventId(d);
   const stopped = assertOk(await d.call('POST', '/vms/life/stop', { timeoutSeconds: 60 }), 200, 'stop');
   assert.equal(stopped.state, 'stopped');
@@ -245,7 +238,7 @@ test('start again, then force-stop cuts power', async () => {
   const started = await startReady(d, 'life');
   assert.equal(started.vm.state, 'running');
   assert.equal(started.waitFor.matched, READY_LINE);
-  const pid = await pidOf('life');
+  const pid = await pidOf(d, 'life');
   const since = await latestEventId(d);
   const r = assertOk(await d.call('POST', '/vms/life/force-stop'), 200, 'force-stop');
   assert.equal(r.state, 'stopped');
@@ -287,7 +280,7 @@ test('restart: soft (ACPI cycle) and hard (reset) both bring the guest back', as
 test('delete: refused while running, ?force=true kills and removes it', async () => {
   await ensureRunning('life');
   const vm = await getVm(d, 'life');
-  const pid = await pidOf('life');
+  const pid = await pidOf(d, 'life');
 
   const refused = await d.call('DELETE', '/vms/life');
   assertProblem(refused, 409, 'INVALID_STATE', 'delete running');
@@ -529,7 +522,7 @@ test('stop-all stops every running VM and leaves stopped ones alone', async () =
   const idle = await createGuestVm(d, 'sa-idle');
   await startReady(d, 'sa-1');
   await startReady(d, 'sa-2');
-  const pids = [await pidOf('sa-1'), await pidOf('sa-2')];
+  const pids = [await pidOf(d, 'sa-1'), await pidOf(d, 'sa-2')];
   const running = assertOk(await d.call('GET', '/vms'), 200, 'list').filter((v: any) => v.state === 'running' || v.state === 'paused');
 
   const r = assertOk(await d.call('POST', '/vms/stop-all', { timeoutSeconds: 60 }), 200, 'stop-all');

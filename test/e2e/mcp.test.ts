@@ -14,7 +14,7 @@ import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelconte
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
 
-/** What the daemon can serve today; tools for capabilities that do not exist yet (clone, files, guest exec, distros) are not announced. */
+/** What the daemon can serve today; tools for capabilities that do not exist yet (files, guest exec, distros) are not announced. */
 const EXPECTED_TOOLS = [
   'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
@@ -224,7 +224,7 @@ test('SDK client over stdio through the grove mcp bridge', async () => {
   const stdio = new Client({ name: 'grove-e2e-stdio', version: '1' });
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [join(REPO_ROOT, 'dist', 'test', 'helpers', 'mcp-stdio-bridge.js')],
+    args: [join(REPO_ROOT, 'bin', 'grove'), 'mcp'],
     env: { PATH: process.env['PATH'] ?? '', GROVE_URL: d.url, GROVE_TOKEN: d.token },
     stderr: 'pipe',
   });

@@ -2,7 +2,6 @@
 // schemas and problem+json errors, response bodies that match it, and a clean `redocly lint`.
 // Run: GROVE_ACCEL=tcg node --test --test-concurrency=1 dist/test/e2e/openapi.test.js
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +11,7 @@ import addFormats from 'ajv-formats';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { REPO_ROOT } from '../helpers/guest.js';
 import { headOnly } from '../helpers/http.js';
+import { runCommand, type RunResult } from '../helpers/run.js';
 import { SseClient } from '../helpers/sse.js';
 
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
@@ -62,17 +62,8 @@ function deref(doc: any, node: any): any {
   return n;
 }
 
-function run(cmd: string, args: string[], opts: { cwd?: string; env?: Record<string, string> } = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const p = spawn(cmd, args, { cwd: opts.cwd ?? REPO_ROOT, env: { ...process.env, ...(opts.env ?? {}) }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const timer = setTimeout(() => { p.kill('SIGKILL'); reject(new Error(`${cmd} ${args.join(' ')} took over 120 s`)); }, 120_000);
-    p.on('error', (e) => { clearTimeout(timer); reject(e); });
-    p.on('exit', (code) => { clearTimeout(timer); resolve({ code, stdout, stderr }); });
-  });
+function run(cmd: string, args: string[], opts: { env?: Record<string, string> } = {}): Promise<RunResult> {
+  return runCommand(cmd, args, { cwd: REPO_ROOT, env: { ...process.env, ...(opts.env ?? {}) } });
 }
 
 /** Redocly without phoning home (telemetry, update check). */

@@ -11,8 +11,8 @@ import { createServer, type AddressInfo } from 'node:net';
 import { createGuestVm, killVmsOf, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE } from '../helpers/guest.js';
 import {
-  assertOk, assertProblem, execute, getVm, isAlive, qemuPidsOf, readConsole, readConsoleFrom, sleep, startReady, waitForConsole,
-  waitForExit, waitForState,
+  assertOk, assertProblem, execute, forceStop, getVm, isAlive, pidOf, qemuPidsOf, readConsole, readConsoleFrom, sleep, startReady,
+  waitForConsole, waitForExit, waitForState,
 } from '../helpers/api.js';
 import { latestEventId, readEvents, waitForEvent } from '../helpers/events.js';
 
@@ -33,12 +33,6 @@ after(async () => {
   }
 });
 
-async function pidOf(ref: string): Promise<number> {
-  const rt = assertOk(await d.call('GET', `/vms/${ref}/runtime`), 200, 'runtime');
-  assert.ok(Number.isInteger(rt.pid) && rt.pid > 0, `runtime pid: ${JSON.stringify(rt)}`);
-  return rt.pid;
-}
-
 /** Kills the daemon hard (no shutdown code runs) and starts a new one on the same data dir and port. */
 async function crashAndRestartDaemon(whileDown?: () => Promise<void>): Promise<void> {
   await d.stop('SIGKILL');
@@ -58,16 +52,10 @@ function count(haystack: string, needle: string): number {
   return haystack.split(needle).length - 1;
 }
 
-/** Best effort: leave no QEMU behind for the next test, whatever state this one ended in. */
-async function forceStop(ref: string): Promise<void> {
-  const r = await d.call('POST', `/vms/${ref}/force-stop`);
-  if (r.status === 200) await waitForState(d, ref, 'stopped');
-}
-
 test('daemon SIGKILLed with a running VM: QEMU keeps running, is re-adopted, no console output is lost', async () => {
   const vm = await createGuestVm(d, 'survivor');
   await startReady(d, 'survivor');
-  const pid = await pidOf('survivor');
+  const pid = await pidOf(d, 'survivor');
   const eventsBefore = await latestEventId(d);
 
   // Something the guest prints while no daemon is attached.
@@ -82,7 +70,7 @@ test('daemon SIGKILLed with a running VM: QEMU keeps running, is re-adopted, no 
   const got = await getVm(d, 'survivor');
   assert.equal(got.state, 'running');
   assert.equal(got.lastError, null);
-  assert.equal(await pidOf('survivor'), pid, 'the same QEMU was re-adopted');
+  assert.equal(await pidOf(d, 'survivor'), pid, 'the same QEMU was re-adopted');
 
   const all = await readConsoleFrom(d, 'survivor', 0);
   assert.equal(count(all.data, 'LATE-42'), 1, 'output written while the daemon was down is there exactly once');
@@ -108,7 +96,7 @@ test('daemon SIGKILLed with a running VM: QEMU keeps running, is re-adopted, no 
 test('daemon SIGKILLed with a paused VM: it comes back paused and stays frozen until resumed', async () => {
   await createGuestVm(d, 'frozen');
   await startReady(d, 'frozen');
-  const pid = await pidOf('frozen');
+  const pid = await pidOf(d, 'frozen');
   // A timer in the guest that must not fire while the vCPUs are stopped.
   await execute(d, 'frozen', '(sleep 1; echo THAWED-$((50+5))) &');
   assertOk(await d.call('POST', '/vms/frozen/pause'), 200, 'pause');
@@ -131,14 +119,14 @@ test('daemon SIGKILLed with a paused VM: it comes back paused and stays frozen u
   assert.equal(resumed.state, 'running');
   await waitForConsole(d, 'frozen', 'THAWED-55', 0, 20_000);
   assert.equal((await execute(d, 'frozen', 'echo alive')).output, 'alive\n');
-  await forceStop('frozen');
+  await forceStop(d, 'frozen');
   await waitForExit(pid);
 });
 
 test('QEMU killed under a running daemon: error state with lastError, vm.error event, errors endpoint; start recovers', async () => {
   const vm = await createGuestVm(d, 'crashy');
   await startReady(d, 'crashy');
-  const pid = await pidOf('crashy');
+  const pid = await pidOf(d, 'crashy');
   await execute(d, 'crashy', 'echo BEFORE-CRASH-$((1+1))');
   const since = await latestEventId(d);
 
@@ -176,7 +164,7 @@ test('QEMU killed under a running daemon: error state with lastError, vm.error e
   assert.equal(started.vm.state, 'running');
   assert.equal(started.vm.lastError, null);
   assert.equal((await execute(d, 'crashy', 'echo reborn-$((2*21))')).output, 'reborn-42\n');
-  const pid2 = await pidOf('crashy');
+  const pid2 = await pidOf(d, 'crashy');
   assert.notEqual(pid2, pid);
 
   // force-stop also recovers from error.
@@ -191,7 +179,7 @@ test('QEMU killed under a running daemon: error state with lastError, vm.error e
 test('QEMU killed while the daemon is down: reconciled on daemon start, and startable', async () => {
   const vm = await createGuestVm(d, 'orphan');
   await startReady(d, 'orphan');
-  const pid = await pidOf('orphan');
+  const pid = await pidOf(d, 'orphan');
   await execute(d, 'orphan', 'echo OLD-LIFE-$((3+3))');
 
   await crashAndRestartDaemon(async () => {
@@ -216,7 +204,7 @@ test('QEMU killed while the daemon is down: reconciled on daemon start, and star
   const started = await startReady(d, 'orphan');
   assert.equal(started.vm.state, 'running');
   assert.equal((await execute(d, 'orphan', 'echo back-$((9+9))')).output, 'back-18\n');
-  await forceStop('orphan');
+  await forceStop(d, 'orphan');
 });
 
 test('QEMU fails to start (host port taken): error state with the reason; fixing the config and starting again works', async () => {
@@ -246,7 +234,7 @@ test('QEMU fails to start (host port taken): error state with the reason; fixing
     const started = await startReady(d, 'busyport');
     assert.equal(started.vm.state, 'running');
     assert.equal(started.vm.lastError, null);
-    await forceStop('busyport');
+    await forceStop(d, 'busyport');
   } finally {
     srv.close();
   }
@@ -255,11 +243,11 @@ test('QEMU fails to start (host port taken): error state with the reason; fixing
 test('daemon stopped with SIGTERM: running VMs keep running and are re-adopted', async () => {
   await createGuestVm(d, 'calm');
   await startReady(d, 'calm');
-  const pid = await pidOf('calm');
+  const pid = await pidOf(d, 'calm');
   d = await d.restart(); // SIGTERM, then a new daemon
   assert.ok(isAlive(pid), 'a graceful daemon shutdown leaves VMs running');
   assert.equal((await getVm(d, 'calm')).state, 'running');
-  assert.equal(await pidOf('calm'), pid);
+  assert.equal(await pidOf(d, 'calm'), pid);
   assert.equal((await execute(d, 'calm', 'echo calm-$((5*5))')).output, 'calm-25\n');
   // And the daemon may go down again with the VM stopped: it stays stopped.
   assertOk(await d.call('POST', '/vms/calm/stop', { timeoutSeconds: 60 }), 200, 'stop');

@@ -2,7 +2,6 @@
 // check, Origin check on the event stream and WebSocket endpoints, the token file, and --port validation.
 // Run: GROVE_ACCEL=tcg node --test --test-concurrency=1 dist/test/e2e/security.test.js
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -12,6 +11,7 @@ import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers
 import { REPO_ROOT } from '../helpers/guest.js';
 import { headOnly, rawRequest } from '../helpers/http.js';
 import { holdsConnection } from '../helpers/proc.js';
+import { runCommand, type RunResult } from '../helpers/run.js';
 import { SseClient } from '../helpers/sse.js';
 import { WsClient } from '../helpers/ws-client.js';
 
@@ -27,26 +27,15 @@ function assertProblem(r: { status: number; headers: Record<string, unknown>; js
 }
 
 /** `node bin/grove serve ...` that must exit by itself; its exit code and stderr. */
-function serveMustExit(args: string[], env: Record<string, string> = {}): Promise<{ code: number | null; stderr: string; stdout: string }> {
+async function serveMustExit(args: string[], env: Record<string, string> = {}): Promise<RunResult> {
   const dataDir = mkdtempSync(join(tmpdir(), 'grove-sec-port-'));
-  return new Promise((resolve, reject) => {
-    const p = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), 'serve', '--data-dir', dataDir, ...args], {
-      env: { ...process.env, GROVE_ACCEL: 'tcg', ...env }, stdio: ['ignore', 'pipe', 'pipe'],
+  try {
+    return await runCommand(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), 'serve', '--data-dir', dataDir, ...args], {
+      env: { ...process.env, GROVE_ACCEL: 'tcg', ...env }, timeoutMs: 15_000,
     });
-    let stderr = '';
-    let stdout = '';
-    p.stdout.on('data', (c: Buffer) => { stdout += c.toString(); });
-    p.stderr.on('data', (c: Buffer) => { stderr += c.toString(); });
-    const timer = setTimeout(() => {
-      p.kill('SIGKILL');
-      reject(new Error(`grove serve ${args.join(' ')} did not exit by itself within 15 s:\n${stdout}${stderr}`));
-    }, 15_000);
-    p.on('exit', (code) => {
-      clearTimeout(timer);
-      rmSync(dataDir, { recursive: true, force: true });
-      resolve({ code, stderr, stdout });
-    });
-  });
+  } finally {
+    rmSync(dataDir, { recursive: true, force: true });
+  }
 }
 
 describe('security', () => {

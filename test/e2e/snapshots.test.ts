@@ -3,7 +3,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { run } from '../../src/util/run.js';
-import { assertOk, assertProblem, execute, getVm, startReady } from '../helpers/api.js';
+import { assertOk, assertProblem, catFile, execute, getVm, startReady } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readEvents } from '../helpers/events.js';
 
@@ -13,7 +13,6 @@ after(async () => { await d?.cleanup(); });
 
 const snap = (vm: string, body: unknown) => d.call('POST', `/vms/${vm}/snapshots`, body);
 const restore = (vm: string, sid: string, body: unknown = {}) => d.call('POST', `/vms/${vm}/snapshots/${sid}/restore`, body);
-const cat = async (vm: string, file: string) => (await execute(d, vm, `cat ${file}`)).output;
 
 test('live snapshot: RAM, processes and run state come back exactly', async () => {
   await createGuestVm(d, 'snap-live');
@@ -23,11 +22,11 @@ test('live snapshot: RAM, processes and run state come back exactly', async () =
   assert.equal(s.kind, 'live');
   assert.equal(s.vmState, 'running');
   await execute(d, 'snap-live', 'echo two > /tmp/marker; kill $(cat /tmp/sleeper)');
-  assert.equal(await cat('snap-live', '/tmp/marker'), 'two\n');
+  assert.equal(await catFile(d, 'snap-live', '/tmp/marker'), 'two\n');
 
   const r = assertOk(await restore('snap-live', 'first'), 200, 'restore');
   assert.equal(r.vm.state, 'running');
-  assert.equal(await cat('snap-live', '/tmp/marker'), 'one\n');
+  assert.equal(await catFile(d, 'snap-live', '/tmp/marker'), 'one\n');
   // The process killed after the snapshot is alive again.
   assert.equal((await execute(d, 'snap-live', 'kill -0 $(cat /tmp/sleeper) && echo alive')).output, 'alive\n');
 
@@ -48,14 +47,14 @@ test('a snapshot of a paused VM restores to paused', async () => {
   assert.equal(assertOk(await restore('snap-live', 'frozen'), 200, 'paused onto paused').vm.state, 'paused');
   assert.equal((await getVm(d, 'snap-live')).state, 'paused');
   assert.equal(assertOk(await restore('snap-live', 'first'), 200, 'running onto paused').vm.state, 'running');
-  assert.equal(await cat('snap-live', '/tmp/marker'), 'one\n');
+  assert.equal(await catFile(d, 'snap-live', '/tmp/marker'), 'one\n');
 });
 
 test('a live snapshot restored on a stopped VM starts it from there', async () => {
   assertOk(await d.call('POST', '/vms/snap-live/force-stop'), 200, 'force-stop');
   const r = assertOk(await restore('snap-live', 'first'), 200, 'restore while stopped');
   assert.equal(r.vm.state, 'running');
-  assert.equal(await cat('snap-live', '/tmp/marker'), 'one\n');
+  assert.equal(await catFile(d, 'snap-live', '/tmp/marker'), 'one\n');
 });
 
 test('disk-only snapshot of a stopped VM: the file on disk comes back; running restore needs force', async () => {
@@ -71,12 +70,12 @@ test('disk-only snapshot of a stopped VM: the file on disk comes back; running r
   const refused = await restore('snap-live', 'disk-a');
   assertProblem(refused, 409, 'INVALID_STATE');
   assert.equal(refused.body.state, 'running');
-  assert.equal(await cat('snap-live', '/mnt/disk/f'), 'diskB\n');
+  assert.equal(await catFile(d, 'snap-live', '/mnt/disk/f'), 'diskB\n');
 
   const r = assertOk(await restore('snap-live', 'disk-a', { force: true }), 200, 'forced restore');
   assert.equal(r.vm.state, 'stopped');
   await startReady(d, 'snap-live', { acpi: false });
-  assert.equal(await cat('snap-live', '/mnt/disk/f'), 'diskA\n');
+  assert.equal(await catFile(d, 'snap-live', '/mnt/disk/f'), 'diskA\n');
 });
 
 test('list, delete, events; unknown snapshots are 404', async () => {

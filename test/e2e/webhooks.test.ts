@@ -7,6 +7,7 @@ import { createHmac } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { after, before, describe, it } from 'node:test';
 import { Webhook } from 'standardwebhooks';
+import { assertOk } from '../helpers/api.js';
 import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 
 const SECRET = 'e2e secret 0123456789 !#$%&~';
@@ -60,14 +61,8 @@ class Receiver {
   }
 }
 
-async function ok(p: Promise<{ status: number; body: any }>, what: string, expect?: number): Promise<any> {
-  const r = await p;
-  assert.ok(expect ? r.status === expect : r.status >= 200 && r.status < 300, `${what}: HTTP ${r.status} ${JSON.stringify(r.body)}`);
-  return r.body;
-}
-
 async function register(d: TestDaemon, body: Record<string, unknown>): Promise<any> {
-  return ok(d.call('POST', '/webhooks', body), `register ${JSON.stringify(body)}`, 201);
+  return assertOk(await d.call('POST', '/webhooks', body), 201, `register ${JSON.stringify(body)}`);
 }
 
 /** Standard Webhooks and X-Nemeton-Secret both verify; a wrong secret does not. */
@@ -134,9 +129,9 @@ describe('webhooks against real receivers', () => {
     assert.equal(h.hasSecret, true);
     assert.equal(h.enabled, true);
     assert.deepEqual(h.events, ['vm.*']);
-    const listed = await ok(d.call('GET', '/webhooks'), 'list');
+    const listed = assertOk(await d.call('GET', '/webhooks'), 200, 'list');
     assert.ok(listed.some((x: any) => x.id === h.id));
-    for (const body of [JSON.stringify(h), JSON.stringify(listed), JSON.stringify(await ok(d.call('GET', `/webhooks/${h.id}`), 'get'))]) {
+    for (const body of [JSON.stringify(h), JSON.stringify(listed), JSON.stringify(assertOk(await d.call('GET', `/webhooks/${h.id}`), 200, 'get'))]) {
       assert.ok(!body.includes(SECRET) && !body.includes('"secret"'), 'the secret is never returned');
     }
     for (const [m, p] of [['GET', ''], ['DELETE', ''], ['POST', '/test'], ['GET', '/deliveries']] as const) {
@@ -145,7 +140,7 @@ describe('webhooks against real receivers', () => {
       assert.equal(r.body.code, 'NOT_FOUND');
       assert.match(r.body.detail, /no webhook with id '00000000-0000-4000-8000-000000000000'/);
     }
-    await ok(d.call('DELETE', `/webhooks/${h.id}`), 'delete', 204);
+    assertOk(await d.call('DELETE', `/webhooks/${h.id}`), 204, 'delete');
     assert.equal((await d.call('GET', `/webhooks/${h.id}`)).status, 404);
     const doc = (await d.call('GET', '/openapi.json')).body;
     for (const p of ['/api/v1/webhooks', '/api/v1/webhooks/{id}', '/api/v1/webhooks/{id}/test', '/api/v1/webhooks/{id}/deliveries']) assert.ok(doc.paths[p], `${p} in OpenAPI`);
@@ -156,11 +151,11 @@ describe('webhooks against real receivers', () => {
     const vmStar = await register(d, { url: rx.url('/vm'), events: ['vm.*'] });
     const exact = await register(d, { url: rx.url('/exact'), events: ['vm.started', 'vm.stopped'], secret: SECRET });
     const vm = await createGuestVm(d, 'wh-filters');
-    await ok(d.call('PATCH', '/vms/wh-filters', { cpu: 2 }), 'patch');
-    await ok(d.call('POST', '/vms/wh-filters/start'), 'start');
-    await ok(d.call('POST', '/vms/wh-filters/force-stop'), 'force-stop');
-    const test = await ok(d.call('POST', `/webhooks/${exact.id}/test`), 'test', 202);
-    await ok(d.call('DELETE', '/vms/wh-filters'), 'delete vm');
+    assertOk(await d.call('PATCH', '/vms/wh-filters', { cpu: 2 }), 200, 'patch');
+    assertOk(await d.call('POST', '/vms/wh-filters/start'), 200, 'start');
+    assertOk(await d.call('POST', '/vms/wh-filters/force-stop'), 200, 'force-stop');
+    const test = assertOk(await d.call('POST', `/webhooks/${exact.id}/test`), 202, 'test');
+    assertOk(await d.call('DELETE', '/vms/wh-filters'), 204, 'delete vm');
 
     const lastType = (path: string, type: string) => () => rx.at(path).some((h) => h.json?.type === type && (h.json.vmId === vm.id || type === 'webhook.test'));
     await waitFor('vm.deleted at /all', async () => lastType('/all', 'vm.deleted')());
@@ -190,7 +185,7 @@ describe('webhooks against real receivers', () => {
     assert.deepEqual(Object.keys(created.json), ['id', 'type', 'timestamp', 'vmId', 'vmName', 'data']);
     assert.equal(created.json.vmName, 'wh-filters');
 
-    const del = (await ok(d.call('GET', `/webhooks/${exact.id}/deliveries`), 'deliveries')).deliveries;
+    const del = assertOk(await d.call('GET', `/webhooks/${exact.id}/deliveries`), 200, 'deliveries').deliveries;
     assert.equal(del.length, 3);
     for (const x of del) {
       assert.equal(x.status, 'delivered');
@@ -199,7 +194,7 @@ describe('webhooks against real receivers', () => {
       assert.equal(x.nextAttemptAt, null);
     }
     assert.ok(del.some((x: any) => x.id === test.deliveryId && x.eventType === 'webhook.test'));
-    for (const h of [all, vmStar, exact]) await ok(d.call('DELETE', `/webhooks/${h.id}`), 'delete hook', 204);
+    for (const h of [all, vmStar, exact]) assertOk(await d.call('DELETE', `/webhooks/${h.id}`), 204, 'delete hook');
   });
 
   it('receiver refusing connections, then answering 500, then 200: every event arrives, delivery ids stable', async () => {
@@ -208,11 +203,11 @@ describe('webhooks against real receivers', () => {
     await flaky.down();
     const hook = await register(d, { url: flaky.url('/f'), secret: SECRET });
     await createGuestVm(d, 'wh-flaky');
-    for (let cpu = 2; cpu <= 6; cpu++) await ok(d.call('PATCH', '/vms/wh-flaky', { cpu }), 'patch');
-    const test = await ok(d.call('POST', `/webhooks/${hook.id}/test`), 'test', 202);
+    for (let cpu = 2; cpu <= 6; cpu++) assertOk(await d.call('PATCH', '/vms/wh-flaky', { cpu }), 200, 'patch');
+    const test = assertOk(await d.call('POST', `/webhooks/${hook.id}/test`), 202, 'test');
     const expected = 7; // vm.created, 5 × vm.updated, webhook.test
 
-    const deliveries = async () => (await ok(d.call('GET', `/webhooks/${hook.id}/deliveries`), 'deliveries')).deliveries as any[];
+    const deliveries = async () => assertOk(await d.call('GET', `/webhooks/${hook.id}/deliveries`), 200, 'deliveries').deliveries as any[];
     await waitFor('retries after connection refused', async () => {
       const ds = await deliveries();
       return ds.length === expected && ds.every((x) => x.status === 'pending' && x.attempts >= 2 && x.lastStatusCode === null && /ECONNREFUSED/.test(x.lastError) && x.nextAttemptAt);
@@ -231,30 +226,30 @@ describe('webhooks against real receivers', () => {
     const ds = await deliveries();
     for (const x of ds) assert.equal(x.id, byEvent.get(x.eventId), 'the id in /deliveries is the id sent');
     assert.ok(ds.every((x) => x.attempts >= 3), 'refused, 500, then 200');
-    await ok(d.call('DELETE', '/vms/wh-flaky'), 'delete vm');
-    await ok(d.call('DELETE', `/webhooks/${hook.id}`), 'delete hook', 204);
+    assertOk(await d.call('DELETE', '/vms/wh-flaky'), 204, 'delete vm');
+    assertOk(await d.call('DELETE', `/webhooks/${hook.id}`), 204, 'delete hook');
   });
 
   it('410 Gone disables the hook and stops its deliveries', async () => {
     rx.status.set('/gone', 410);
     const hook = await register(d, { url: rx.url('/gone') });
-    const test = await ok(d.call('POST', `/webhooks/${hook.id}/test`), 'test', 202);
-    await waitFor('hook disabled', async () => (await ok(d.call('GET', `/webhooks/${hook.id}`), 'get')).enabled === false);
-    const h = await ok(d.call('GET', `/webhooks/${hook.id}`), 'get');
+    const test = assertOk(await d.call('POST', `/webhooks/${hook.id}/test`), 202, 'test');
+    await waitFor('hook disabled', async () => assertOk(await d.call('GET', `/webhooks/${hook.id}`), 200, 'get').enabled === false);
+    const h = assertOk(await d.call('GET', `/webhooks/${hook.id}`), 200, 'get');
     assert.match(h.disabledReason, /410/);
-    const ds = (await ok(d.call('GET', `/webhooks/${hook.id}/deliveries`), 'deliveries')).deliveries;
+    const ds = assertOk(await d.call('GET', `/webhooks/${hook.id}/deliveries`), 200, 'deliveries').deliveries;
     assert.equal(ds.length, 1);
     assert.equal(ds[0].id, test.deliveryId);
     assert.equal(ds[0].status, 'failed');
     assert.equal(ds[0].lastStatusCode, 410);
     // Later events are not queued for it, and a test is refused.
     await createGuestVm(d, 'wh-gone');
-    assert.equal((await ok(d.call('GET', `/webhooks/${hook.id}/deliveries`), 'deliveries')).deliveries.length, 1);
+    assert.equal(assertOk(await d.call('GET', `/webhooks/${hook.id}/deliveries`), 200, 'deliveries').deliveries.length, 1);
     const r = await d.call('POST', `/webhooks/${hook.id}/test`);
     assert.equal(r.status, 409);
     assert.equal(r.body.code, 'INVALID_STATE');
     assert.equal(rx.at('/gone').length, 1);
-    await ok(d.call('DELETE', '/vms/wh-gone'), 'delete vm');
+    assertOk(await d.call('DELETE', '/vms/wh-gone'), 204, 'delete vm');
   });
 
   it('deliveries pending when the daemon is SIGKILLed arrive after restart', async () => {
@@ -263,10 +258,10 @@ describe('webhooks against real receivers', () => {
     await late.down();
     const hook = await register(d, { url: late.url('/k'), events: ['vm.created', 'vm.deleted', 'webhook.test'], secret: SECRET });
     const vm = await createGuestVm(d, 'wh-kill');
-    await ok(d.call('DELETE', '/vms/wh-kill'), 'delete vm');
-    const test = await ok(d.call('POST', `/webhooks/${hook.id}/test`), 'test', 202);
+    assertOk(await d.call('DELETE', '/vms/wh-kill'), 204, 'delete vm');
+    const test = assertOk(await d.call('POST', `/webhooks/${hook.id}/test`), 202, 'test');
     await waitFor('attempts failing', async () => {
-      const ds = (await ok(d.call('GET', `/webhooks/${hook.id}/deliveries`), 'deliveries')).deliveries as any[];
+      const ds = assertOk(await d.call('GET', `/webhooks/${hook.id}/deliveries`), 200, 'deliveries').deliveries as any[];
       return ds.length === 3 && ds.every((x) => x.status === 'pending' && x.attempts >= 1);
     });
     await d.stop('SIGKILL');
@@ -277,6 +272,6 @@ describe('webhooks against real receivers', () => {
     assert.equal(byEvent.get(test.eventId), test.deliveryId);
     assert.deepEqual(late.at('/k').filter((h) => h.json.vmId === vm.id).map((h) => h.json.type).sort(), ['vm.created', 'vm.deleted']);
     for (const h of late.at('/k')) { assertDeliveryHeaders(h); assertSigned(h, SECRET); }
-    await waitFor('recorded as delivered', async () => ((await ok(d.call('GET', `/webhooks/${hook.id}/deliveries`), 'deliveries')).deliveries as any[]).every((x) => x.status === 'delivered'));
+    await waitFor('recorded as delivered', async () => (assertOk(await d.call('GET', `/webhooks/${hook.id}/deliveries`), 200, 'deliveries').deliveries as any[]).every((x) => x.status === 'delivered'));
   });
 });

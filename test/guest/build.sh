@@ -26,8 +26,8 @@ MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng button evdev
 # Metapackage tracking the current bookworm cloud kernel; override with a
 # concrete package name (e.g. linux-image-6.1.0-56-cloud-amd64) to pin.
 KERNEL_META=${GROVE_GUEST_KERNEL_PKG:-linux-image-cloud-amd64}
-# Host packages: build needs cpio; the tests need QEMU.
-HOST_PACKAGES=(cpio gzip qemu-system-x86 qemu-utils)
+# Host packages: the build needs cpio, gzip and xz (for .ko.xz modules); the tests need QEMU.
+HOST_PACKAGES=(cpio gzip xz-utils qemu-system-x86 qemu-utils)
 
 log() { echo "test/guest/build.sh: $*" >&2; }
 die() { log "error: $*"; exit 1; }

@@ -79,6 +79,25 @@ export async function execute(d: TestDaemon, ref: string, command: string, opts:
   return body;
 }
 
+/** The guest's view of a file, read with `cat` over the console. */
+export async function catFile(d: TestDaemon, ref: string, file: string): Promise<string> {
+  return (await execute(d, ref, `cat ${file}`)).output;
+}
+
+/** The PID of the VM's QEMU, from its runtime. */
+export async function pidOf(d: TestDaemon, ref: string): Promise<number> {
+  const rt = assertOk(await d.call('GET', `/vms/${encodeURIComponent(ref)}/runtime`), 200, `runtime of ${ref}`);
+  assert.ok(Number.isInteger(rt.pid) && rt.pid > 0, `runtime pid: ${JSON.stringify(rt)}`);
+  return rt.pid;
+}
+
+/** Force-stops a running, paused or failed VM and waits until it is stopped. */
+export async function forceStop(d: TestDaemon, ref: string): Promise<any> {
+  const body = assertOk(await d.call('POST', `/vms/${encodeURIComponent(ref)}/force-stop`), 200, `force-stop ${ref}`);
+  await waitForState(d, ref, 'stopped');
+  return body;
+}
+
 export async function readConsole(d: TestDaemon, ref: string, query = ''): Promise<{ data: string; offset: number; nextOffset: number; truncated: boolean }> {
   return assertOk(await d.call('GET', `/vms/${encodeURIComponent(ref)}/console${query ? `?${query}` : ''}`), 200, `read console ${query}`);
 }

@@ -1,4 +1,5 @@
 import type { TestDaemon } from './daemon.js';
+import { SseClient } from './sse.js';
 
 /** An event envelope as the daemon sends it (SPEC §6). */
 export interface EventEnvelope {
@@ -10,8 +11,6 @@ export interface EventEnvelope {
   data: Record<string, any>;
 }
 
-interface SseRecord { id?: string; event?: string; data: string }
-
 /**
  * Streams `/api/v1/events` as SSE, replaying after `since`, and hands every envelope to `onEvent` until it
  * returns true (the stream is then closed) or `timeoutMs` passes (rejects). `onConnected` receives the
@@ -19,66 +18,33 @@ interface SseRecord { id?: string; event?: string; data: string }
  */
 async function streamEvents(
   d: TestDaemon,
-  opts: { since?: number; query?: string; timeoutMs?: number },
+  opts: { since?: number; timeoutMs?: number },
   onEvent: (e: EventEnvelope, latestAtConnect: number) => boolean,
   onConnected?: (latest: number) => boolean,
 ): Promise<void> {
-  const ac = new AbortController();
-  const timeoutMs = opts.timeoutMs ?? 30_000;
-  const qs = new URLSearchParams();
-  if (opts.since !== undefined) qs.set('since', String(opts.since));
-  const extra = opts.query ? `&${opts.query}` : '';
-  const timer = setTimeout(() => ac.abort(new Error(`no matching event within ${timeoutMs} ms`)), timeoutMs);
+  const query = opts.since === undefined ? '' : `?since=${opts.since}`;
+  const c = await SseClient.open(`${d.api}/events${query}`, { headers: { authorization: `Bearer ${d.token}` } });
   try {
-    const res = await fetch(`${d.api}/events?${qs.toString()}${extra}`, {
-      headers: { authorization: `Bearer ${d.token}`, accept: 'text/event-stream' },
-      signal: ac.signal,
-    });
-    if (res.status !== 200 || !res.body) throw new Error(`events stream answered ${res.status}: ${await res.text()}`);
-    const decoder = new TextDecoder();
-    let buf = '';
+    if (c.status !== 200) {
+      await c.until('the refusal', () => c.ended, 10_000);
+      throw new Error(`events stream answered ${c.status}: ${c.body}`);
+    }
     let latest = -1;
-    const reader = res.body.getReader();
-    try {
-      for (;;) {
-        const { value, done } = await reader.read();
-        if (done) throw new Error('event stream ended before a matching event');
-        buf += decoder.decode(value, { stream: true });
-        let sep: number;
-        while ((sep = buf.indexOf('\n\n')) !== -1) {
-          const block = buf.slice(0, sep);
-          buf = buf.slice(sep + 2);
-          const rec: SseRecord = { data: '' };
-          for (const line of block.split('\n')) {
-            if (line.startsWith(':')) {
-              const m = /latest event id (\d+)/.exec(line);
-              if (m) {
-                latest = Number(m[1]);
-                if (onConnected?.(latest)) return;
-              }
-              continue;
-            }
-            const i = line.indexOf(':');
-            const field = i === -1 ? line : line.slice(0, i);
-            const val = i === -1 ? '' : line.slice(i + 1).replace(/^ /, '');
-            if (field === 'id') rec.id = val;
-            else if (field === 'event') rec.event = val;
-            else if (field === 'data') rec.data += (rec.data ? '\n' : '') + val;
-          }
-          if (rec.id === undefined || !rec.data) continue;
-          const e = JSON.parse(rec.data) as EventEnvelope;
-          if (onEvent(e, latest)) return;
+    let handed = 0;
+    await c.until('a matching event', () => {
+      if (latest === -1) {
+        const m = c.comments.map((line) => /latest event id (\d+)/.exec(line)).find((x) => x !== null);
+        if (m) {
+          latest = Number(m[1]);
+          if (onConnected?.(latest)) return true;
         }
       }
-    } finally {
-      await reader.cancel().catch(() => undefined);
-    }
-  } catch (e) {
-    if (ac.signal.aborted) throw ac.signal.reason instanceof Error ? ac.signal.reason : new Error(String(ac.signal.reason));
-    throw e;
+      while (handed < c.events.length) if (onEvent(c.events[handed++] as EventEnvelope, latest)) return true;
+      if (c.ended) throw new Error(`event stream ended before a matching event${c.error ? `: ${c.error.message}` : ''}`);
+      return false;
+    }, opts.timeoutMs ?? 30_000);
   } finally {
-    clearTimeout(timer);
-    ac.abort();
+    c.close();
   }
 }
 

@@ -1,4 +1,5 @@
 import { request, type IncomingHttpHeaders, type ClientRequest, type IncomingMessage } from 'node:http';
+import { Waiters } from './waiters.js';
 
 /** One dispatched Server-Sent Events record (comments are kept apart, in `comments`). */
 export interface SseRecord {
@@ -29,7 +30,7 @@ export class SseClient {
   error: Error | null = null;
   private buf = '';
   private cur: { id?: string; event?: string; data: string[] } = { data: [] };
-  private waiters = new Set<() => void>();
+  private readonly waiters = new Waiters('SSE', () => `got ${this.records.length} records, types ${summarize(this.records)}`);
 
   private constructor(readonly req: ClientRequest, readonly res: IncomingMessage) {}
 
@@ -55,12 +56,12 @@ export class SseClient {
         res.setEncoding('utf8');
         res.on('data', (chunk: string) => {
           if (isStream) c.feed(chunk); else c.body += chunk;
-          c.wake();
+          c.waiters.wake();
         });
-        res.on('end', () => { c.ended = true; c.wake(); });
-        res.on('close', () => { c.ended = true; c.wake(); });
-        res.on('error', (e) => { c.error = e; c.ended = true; c.wake(); });
-        req.on('error', (e) => { c.error = e; c.ended = true; c.wake(); });
+        res.on('end', () => { c.ended = true; c.waiters.wake(); });
+        res.on('close', () => { c.ended = true; c.waiters.wake(); });
+        res.on('error', (e) => { c.error = e; c.ended = true; c.waiters.wake(); });
+        req.on('error', (e) => { c.error = e; c.ended = true; c.waiters.wake(); });
         resolve(c);
       });
       req.end();
@@ -111,34 +112,14 @@ export class SseClient {
     // `retry` and unknown fields are ignored, as a browser would.
   }
 
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
   /** Resolves once `pred()` holds (re-checked on every chunk); rejects after `timeoutMs`. */
   until(what: string, pred: () => boolean, timeoutMs = 30_000): Promise<void> {
-    if (pred()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let ok = false;
-        try { ok = pred(); } catch (e) { done(); reject(e); return; }
-        if (ok) { done(); resolve(); }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`SSE: timed out waiting for ${what}; got ${this.records.length} records, types ${summarize(this.records)}`));
-      }, timeoutMs);
-      // Re-checked on every arrival, and every 100 ms for predicates that also look elsewhere.
-      const poll = setInterval(check, 100);
-      const done = (): void => { clearTimeout(timer); clearInterval(poll); this.waiters.delete(check); };
-      this.waiters.add(check);
-    });
+    return this.waiters.until(what, pred, timeoutMs);
   }
 
   /** Waits for the first event envelope matching `pred` and returns it. */
-  async next(what: string, pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> {
-    await this.until(what, () => this.events.some(pred), timeoutMs);
-    return this.events.find(pred);
+  next(what: string, pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> {
+    return this.waiters.first(what, () => this.events, pred, timeoutMs);
   }
 
   close(): void {

@@ -1,5 +1,6 @@
 import { Agent } from 'node:http';
 import WebSocket from 'ws';
+import { Waiters } from './waiters.js';
 
 export type WsOutcome =
   | { kind: 'open'; client: WsClient }
@@ -15,7 +16,8 @@ export class WsClient {
   /** Text messages parsed as JSON once, on arrival (undefined when not JSON). */
   private readonly parsed: any[] = [];
   closed: { code: number; reason: string } | null = null;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new Waiters('WebSocket', () =>
+    `got ${this.messages.length} messages${this.closed ? `, closed ${this.closed.code} ${this.closed.reason}` : ''}`);
 
   private constructor(readonly ws: WebSocket) {
     ws.on('message', (data: WebSocket.RawData, isBinary: boolean) => {
@@ -27,9 +29,9 @@ export class WsClient {
         this.messages.push(text);
         try { this.parsed.push(JSON.parse(text)); } catch { this.parsed.push(undefined); }
       }
-      this.wake();
+      this.waiters.wake();
     });
-    ws.on('close', (code: number, reason: Buffer) => { this.closed = { code, reason: reason.toString() }; this.wake(); });
+    ws.on('close', (code: number, reason: Buffer) => { this.closed = { code, reason: reason.toString() }; this.waiters.wake(); });
     ws.on('error', () => { /* 'close' follows */ });
   }
 
@@ -77,32 +79,12 @@ export class WsClient {
     throw new Error(`WebSocket ${url} did not open: ${o.kind === 'rejected' ? `HTTP ${o.status} ${o.body}` : o.error.message}`);
   }
 
-  private wake(): void {
-    for (const w of [...this.waiters]) w();
-  }
-
   until(what: string, pred: () => boolean, timeoutMs = 30_000): Promise<void> {
-    if (pred()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const check = (): void => {
-        let ok = false;
-        try { ok = pred(); } catch (e) { done(); reject(e); return; }
-        if (ok) { done(); resolve(); }
-      };
-      const timer = setTimeout(() => {
-        done();
-        reject(new Error(`WebSocket: timed out waiting for ${what}; got ${this.messages.length} messages${this.closed ? `, closed ${this.closed.code} ${this.closed.reason}` : ''}`));
-      }, timeoutMs);
-      // Re-checked on every arrival, and every 100 ms for predicates that also look elsewhere.
-      const poll = setInterval(check, 100);
-      const done = (): void => { clearTimeout(timer); clearInterval(poll); this.waiters.delete(check); };
-      this.waiters.add(check);
-    });
+    return this.waiters.until(what, pred, timeoutMs);
   }
 
-  async next(what: string, pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> {
-    await this.until(what, () => this.events.some(pred), timeoutMs);
-    return this.events.find(pred);
+  next(what: string, pred: (e: any) => boolean, timeoutMs = 30_000): Promise<any> {
+    return this.waiters.first(what, () => this.events, pred, timeoutMs);
   }
 
   waitClosed(timeoutMs = 15_000): Promise<{ code: number; reason: string }> {

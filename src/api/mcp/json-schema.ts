@@ -1,9 +1,8 @@
 import type { TSchema } from '@sinclair/typebox';
-import { Snapshot } from '../schemas/snapshot.js';
-import { Vm } from '../schemas/vm.js';
+import { SHARED_SCHEMAS } from '../schemas/shared.js';
 
 /** Shared schemas that REST refers to by `$id` (`Type.Ref(Vm)`); a tool schema must stand alone. */
-const SHARED: Record<string, TSchema> = { Vm, Snapshot };
+const SHARED: Record<string, TSchema> = Object.fromEntries(SHARED_SCHEMAS.map((s) => [s.$id!, s]));
 
 export type JsonSchema = { [k: string]: unknown };
 

@@ -8,7 +8,7 @@ import { toJsonSchema } from './json-schema.js';
 import { stringifyWithKnownJson } from './known-json.js';
 import { ToolOutput, type ToolDef } from './tools.js';
 
-export const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
+const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 
 const INSTRUCTIONS = 'Grove manages QEMU virtual machines on this host. Refer to a VM by its name or id (`vm`). ' +
   'Typical flow: create_vm → start_vm (optionally with waitFor) → wait_for_console / console_execute → stop_vm. ' +

@@ -1,6 +1,5 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import { keysToBytes } from '../../app/console/keys.js';
 import { invalid } from '../../domain/errors.js';
 import { Empty, VmRefParams } from '../schemas/common.js';
 import {
@@ -8,8 +7,7 @@ import {
 } from '../schemas/console.js';
 import { HostInfo, Metrics } from '../schemas/host.js';
 import { ResizeDiskBody, ScreenshotJson, ScreenshotQuery } from '../schemas/machine.js';
-import { ExportWritten } from '../schemas/bundle.js';
-import { NAME_PATTERN } from '../../domain/vm.js';
+import { ExportBody, ExportWritten, ImportJsonBody } from '../schemas/bundle.js';
 import { CreateSnapshotBody, RestoreResult, RestoreSnapshotBody, Snapshot, SnapshotList, SnapshotParams } from '../schemas/snapshot.js';
 import {
   CloneVmBody, CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody,
@@ -91,7 +89,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'create_vm',
       description: 'Define a new VM (it is created stopped; call start_vm next). Boot it from `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, from a disk `image` copied as its disk, or from a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). `distro` (catalog images) is not available in this version and is refused. Returns the new VM.',
       input: CreateVmBody, output: Vm,
-      run: (a) => s.vms.create({ ...a, ...(a.network ? { network: a.network } : {}) }),
+      run: (a) => s.vms.create(a),
     }),
     tool({
       name: 'update_vm',
@@ -217,21 +215,13 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     tool({
       name: 'export_vm',
       description: 'Write a stopped VM as a portable bundle (tar: versioned manifest with checksums, the qcow2 disk with its snapshots, kernel/initrd) into Grove\'s transfer folder. `path` is a file name inside that folder (default <vm>.grove.tar; `.gz` compresses). Returns where it was written and its size.',
-      input: withVm({ path: Type.Optional(Type.String({ minLength: 1, maxLength: 4096, description: 'File name inside the transfer folder' })) }), output: ExportWritten,
-      run: async (a) => {
-        const path = a.path ?? `${s.vms.get(a.vm).name}.grove.tar`;
-        const r = await s.bundles.export(a.vm, { path, gzip: path.endsWith('.gz') });
-        if (r.kind !== 'file') throw new Error('export to a file returned a stream');
-        return { path: r.path, bytes: r.bytes };
-      },
+      input: withVm({ path: ExportBody.properties.path }), output: ExportWritten,
+      run: (a) => s.bundles.exportToTransfer(a.vm, a.path !== undefined ? { path: a.path } : {}),
     }),
     tool({
       name: 'import_vm',
       description: 'Create a VM from a bundle file in Grove\'s transfer folder (as written by export_vm). Every entry is verified against the manifest; hostile or damaged bundles are refused and leave nothing behind. `name` renames the new VM (needed when the original name is taken). Returns the new VM (stopped).',
-      input: Type.Object({
-        path: Type.String({ minLength: 1, maxLength: 4096, description: 'Bundle file inside the transfer folder' }),
-        name: Type.Optional(Type.String({ pattern: NAME_PATTERN, description: 'Name for the new VM' })),
-      }, { additionalProperties: false }),
+      input: ImportJsonBody,
       output: Vm,
       run: (a) => s.bundles.importFromTransfer(a.path, a.name),
     }),
@@ -254,8 +244,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       input: withVm({ text: Type.Optional(SendText.properties.text), keys: Type.Optional(SendKeys.properties.keys) }), output: ConsoleSendResult,
       run: async (a) => {
         if ((a.text === undefined) === (a.keys === undefined)) throw invalid('give either `text` or `keys`', { field: a.text === undefined ? 'text' : 'keys' });
-        const vm = s.vms.consoleTarget(a.vm);
-        return s.console.send(vm, a.text !== undefined ? Buffer.from(a.text, 'utf8') : keysToBytes(a.keys!));
+        return s.console.sendInput(s.vms.get(a.vm), a.text !== undefined ? { text: a.text } : { keys: a.keys! });
       },
     }),
     tool({
@@ -268,7 +257,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'console_execute',
       description: 'Run a shell command on a running VM through its serial console and return { output, exitCode, timedOut, durationMs }. Needs a shell prompt on the console (wait for the guest to boot first, e.g. with wait_for_console). On timeout (`timeoutSeconds`, default 30) the command is interrupted with Ctrl-C and exitCode is null. Commands run one at a time in the same shell session (a cd persists). ' + STATE_NOTE,
       input: withVm(ExecuteBody.properties), output: ExecuteResult,
-      run: (a) => s.console.execute(s.vms.consoleTarget(a.vm), a.command, (a.timeoutSeconds ?? 30) * 1000),
+      run: (a) => s.console.execute(s.vms.get(a.vm), a.command, (a.timeoutSeconds ?? 30) * 1000),
     }),
     tool({
       name: 'wait_for_console',

@@ -3,10 +3,7 @@ import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import { Ajv } from 'ajv';
 import addFormats from 'ajv-formats';
-import { Problem } from '../schemas/common.js';
-import { EventEnvelope } from '../schemas/events.js';
-import { Vm } from '../schemas/vm.js';
-import { Snapshot } from '../schemas/snapshot.js';
+import { SHARED_SCHEMAS } from '../schemas/shared.js';
 import type { ApiServices } from './context.js';
 import { consoleRoutes } from './console-routes.js';
 import { docsRoutes } from './docs-routes.js';
@@ -31,7 +28,6 @@ export interface AppOptions {
 }
 
 const BODY_LIMIT = 1024 * 1024;
-const SHARED_SCHEMAS = [Problem, Vm, EventEnvelope, Snapshot];
 
 /**
  * Query strings and path params arrive as text and are coerced to their declared types; bodies are JSON
@@ -56,7 +52,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return503OnClosing: true,
     // Open SSE streams and WebSockets would otherwise hold close() forever.
     forceCloseConnections: true,
-    ajv: { customOptions: { removeAdditional: false } },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (a malformed %-escape in the URL) are problems too.
     frameworkErrors: (err, req, reply) => { void sendProblem(reply, toProblem(err, req)); },

@@ -26,9 +26,12 @@ export async function bundleRoutes(app: FastifyInstance, { services: s }: { serv
       }, [404, 409]),
     },
   }, async (req, reply) => {
-    const r = await s.bundles.export(req.params.id, { gzip: req.body.compression === 'gzip', ...(req.body.path !== undefined ? { path: req.body.path } : {}) });
-    if (r.kind === 'file') return reply.code(201).send({ path: r.path, bytes: r.bytes });
-    return reply.type(r.contentType).header('content-disposition', `attachment; filename="${r.filename}"`).send(r.stream);
+    const gzip = req.body.compression === 'gzip';
+    if (req.body.path !== undefined) return reply.code(201).send(await s.bundles.exportToTransfer(req.params.id, { path: req.body.path, gzip }));
+    const r = await s.bundles.export(req.params.id, { gzip });
+    if (r.kind !== 'stream') throw new Error('a streamed export answered with a file');
+    return reply.type(gzip ? 'application/gzip' : 'application/x-tar')
+      .header('content-disposition', `attachment; filename="${r.vmName}.grove.tar${gzip ? '.gz' : ''}"`).send(r.stream);
   });
 
   app.post<{ Body: Static<typeof ImportJsonBody> | Readable; Querystring: Static<typeof ImportQuery> }>('/vms/import', {
@@ -37,7 +40,7 @@ export async function bundleRoutes(app: FastifyInstance, { services: s }: { serv
       description: 'Either JSON `{ path, name? }` naming a bundle in `<data>/transfer`, or the bundle itself as the body (`application/x-tar` or `application/gzip`, `?name=` to rename). Every entry is checked against the manifest (names, types, sizes, SHA-256); links, unknown or extra entries, and paths are refused, and nothing is left behind.',
       querystring: ImportQuery,
       body: { content: { 'application/json': { schema: ImportJsonBody }, 'application/x-tar': { schema: {} }, 'application/gzip': { schema: {} } } } as never,
-      response: responses({ 201: VmRef }, [409, 413, 415]),
+      response: responses({ 201: VmRef }, [409, 413, 415, 507]),
     },
   }, async (req, reply) => {
     const body = req.body;

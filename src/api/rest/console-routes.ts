@@ -1,11 +1,10 @@
 import type { FastifyInstance } from 'fastify';
 import type { Static } from '@sinclair/typebox';
 import type { WebSocket } from 'ws';
-import { keysToBytes } from '../../app/console/keys.js';
 import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import { ClearResult, ConsoleRead, ConsoleReadQuery, ConsoleSendBody, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../schemas/console.js';
 import type { ApiServices } from './context.js';
-import { toProblem } from './problem.js';
+import { problem, sendProblem, toProblem } from './problem.js';
 
 type Ref = { Params: Static<typeof VmRefParams> };
 const tags = ['Console'];
@@ -31,10 +30,7 @@ export async function consoleRoutes(app: FastifyInstance, { services: s }: { ser
       params: VmRefParams, body: ConsoleSendBody, response: responses({ 200: ConsoleSendResult }, [404, 409]),
     },
   }, async (req) => {
-    const vm = s.vms.consoleTarget(req.params.id);
-    const b = req.body;
-    const bytes = 'text' in b ? Buffer.from(b.text, 'utf8') : keysToBytes(b.keys);
-    return s.console.send(vm, bytes);
+    return s.console.sendInput(s.vms.get(req.params.id), req.body);
   });
 
   app.post<Ref & { Body: Static<typeof ExecuteBody> }>('/vms/:id/console/execute', {
@@ -44,8 +40,7 @@ export async function consoleRoutes(app: FastifyInstance, { services: s }: { ser
       params: VmRefParams, body: ExecuteBody, response: responses({ 200: ExecuteResult }, [404, 409]),
     },
   }, async (req) => {
-    const vm = s.vms.consoleTarget(req.params.id);
-    return s.console.execute(vm, req.body.command, (req.body.timeoutSeconds ?? 30) * 1000);
+    return s.console.execute(s.vms.get(req.params.id), req.body.command, (req.body.timeoutSeconds ?? 30) * 1000);
   });
 
   app.delete<Ref & { Body: Static<typeof Empty> }>('/vms/:id/console', {
@@ -65,10 +60,7 @@ export async function consoleRoutes(app: FastifyInstance, { services: s }: { ser
       description: 'Upgrade to a WebSocket carrying the raw serial stream both ways (binary frames out; text or binary frames in), as xterm.js attach expects. The recent buffer is sent first. Closes when the VM stops.',
       params: VmRefParams, response: responses({ 101: null }, [404, 409, 426]),
     },
-    handler: async (_req, reply) => reply.code(426).type('application/problem+json').send({
-      type: 'urn:grove:problem:validation-failed', title: 'Upgrade required', status: 426, code: 'VALIDATION_FAILED',
-      detail: 'this endpoint speaks WebSocket only',
-    }),
+    handler: async (_req, reply) => sendProblem(reply, { ...problem('VALIDATION_FAILED', 'this endpoint speaks WebSocket only'), status: 426, title: 'Upgrade required' }),
     wsHandler: (socket: WebSocket, req) => {
       let vm;
       try {

@@ -62,8 +62,6 @@ export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): 
       return problem('UNSUPPORTED_MEDIA_TYPE', `content type '${req?.headers['content-type'] ?? ''}' is not accepted here; send application/json`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return problem('PAYLOAD_TOO_LARGE', 'request body is larger than this endpoint accepts');
-    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
-      return problem('VALIDATION_FAILED', 'body is empty but content-type is application/json; send {} or omit the content-type');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem('VALIDATION_FAILED', `body is not valid JSON: ${fe.message}`);

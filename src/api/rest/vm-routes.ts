@@ -31,7 +31,7 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
     },
   }, async (req, reply) => {
     const b = req.body;
-    const vm = await s.vms.create({ ...b, ...(b.network ? { network: b.network } : {}) });
+    const vm = await s.vms.create(b);
     return reply.code(201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
   });
 

@@ -1,10 +1,8 @@
 import { Type, type TSchema } from '@sinclair/typebox';
+import { ERROR_CODES as DOMAIN_ERROR_CODES } from '../../domain/errors.js';
 
-export const ERROR_CODES = [
-  'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'FORBIDDEN_PATH', 'NOT_FOUND', 'VM_NOT_FOUND', 'INVALID_STATE',
-  'CONFLICT', 'OPERATION_IN_PROGRESS', 'TIMEOUT', 'QEMU_FAILED', 'GUEST_AGENT_UNAVAILABLE', 'PAYLOAD_TOO_LARGE',
-  'UNSUPPORTED_MEDIA_TYPE', 'INSUFFICIENT_STORAGE', 'METHOD_NOT_ALLOWED', 'INTERNAL',
-] as const;
+/** The domain's codes plus the one only the HTTP layer raises. */
+export const ERROR_CODES = [...DOMAIN_ERROR_CODES, 'METHOD_NOT_ALLOWED'] as const;
 
 /** RFC 9457 problem details, with Grove's stable `code` and any extra facts (e.g. the VM's state). */
 export const Problem = Type.Object({

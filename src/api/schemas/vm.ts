@@ -7,8 +7,8 @@ export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { descr
 export const VmName = Type.String({ pattern: NAME_PATTERN, description: 'Unique name: letters, digits, dot, dash, underscore; 1–63 chars' });
 
 export const PortForward = Type.Object({
-  host: Type.Integer({ minimum: 1024, maximum: 65535, description: 'Port on 127.0.0.1 of the host' }),
-  guest: Type.Integer({ minimum: 1, maximum: 65535 }),
+  host: Type.Integer({ minimum: LIMITS.hostPortMin, maximum: LIMITS.portMax, description: 'Port on 127.0.0.1 of the host' }),
+  guest: Type.Integer({ minimum: 1, maximum: LIMITS.portMax }),
   protocol: Type.Optional(Type.Union([Type.Literal('tcp'), Type.Literal('udp')], { default: 'tcp' })),
 }, { additionalProperties: false });
 

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import { DomainError } from '../../domain/errors.js';
+import { assertCan } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { ConsoleLogReader, SerialLink, VmPaths } from '../../ports/hypervisor.js';
 import type { EventSink } from '../../ports/event-sink.js';
@@ -8,6 +9,7 @@ import type { VmRepo } from '../../ports/repos.js';
 import { ConsoleBuffer } from './console-buffer.js';
 import { frameCommand, parseExecuteOutput } from './execute-protocol.js';
 import { stripAnsi } from './ansi.js';
+import { keysToBytes } from './keys.js';
 import { compileWaitPattern } from './wait-pattern.js';
 import { wholeCharacters } from './utf8.js';
 
@@ -153,6 +155,13 @@ export class ConsoleService {
     return { offset: end };
   }
 
+  /** Text (as UTF-8) or named keys, typed into the console of a running or paused VM. */
+  async sendInput(vm: Vm, input: { text: string } | { keys: string[] }): Promise<{ bytes: number }> {
+    assertCan('consoleWrite', vm.state, vm.name);
+    return this.send(vm, 'text' in input ? Buffer.from(input.text, 'utf8') : keysToBytes(input.keys));
+  }
+
+  /** Raw bytes (the interactive WebSocket); the caller has checked the VM's state. */
   async send(vm: Vm, data: Buffer): Promise<{ bytes: number }> {
     const a = this.requireAttached(vm);
     await a.link.write(data);
@@ -225,6 +234,7 @@ export class ConsoleService {
   }
 
   async execute(vm: Vm, command: string, timeoutMs: number): Promise<ExecuteResult> {
+    assertCan('consoleWrite', vm.state, vm.name);
     const a = this.requireAttached(vm);
     const run = a.executing.then(() => this.executeNow(vm, a, command, timeoutMs));
     a.executing = run.catch(() => undefined);

@@ -11,7 +11,7 @@ NEMETON_PORT/NEMETON_TOKEN, or the local daemon's data dir). Only protocol goes 
     if (!ctx.client.token) throw new ApiError(401, 'UNAUTHORIZED', `no API token found (looked in ${ctx.conn.tokenSource})`);
     // Fail fast with the usual exit codes (3: no daemon, 1: wrong token) before the MCP host sees anything.
     await ctx.client.listVms();
-    const { runStdioBridge } = await import('../../api/mcp/stdio-bridge.js');
+    const { runStdioBridge } = await import('../../client/mcp-stdio-bridge.js');
     await runStdioBridge({ url: ctx.client.url, token: ctx.client.token });
     return EXIT.OK;
   },

@@ -1,6 +1,6 @@
-import { spawn } from 'node:child_process';
 import { access, constants } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
+import { run } from '../../util/run.js';
 
 export type AcceleratorChoice = Accelerator | 'auto';
 
@@ -19,16 +19,13 @@ export async function chooseAccelerator(choice: AcceleratorChoice, qemuBinary: s
   return ok ? { accelerator: 'kvm', why: 'KVM probe succeeded' } : { accelerator: 'tcg', why: 'KVM probe failed' };
 }
 
-function probeKvm(qemuBinary: string): Promise<boolean> {
-  return new Promise((resolve) => {
-    const child = spawn(qemuBinary, ['-accel', 'kvm', '-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio'], {
-      stdio: ['pipe', 'pipe', 'ignore'],
-    });
-    let out = '';
-    const timer = setTimeout(() => { child.kill('SIGKILL'); resolve(false); }, 5000);
-    child.stdout.on('data', (d: Buffer) => { out += d.toString(); });
-    child.once('error', () => { clearTimeout(timer); resolve(false); });
-    child.once('close', () => { clearTimeout(timer); resolve(out.includes('"enabled": true')); });
-    child.stdin.end('{"execute":"qmp_capabilities"}\n{"execute":"query-kvm"}\n{"execute":"quit"}\n');
-  });
+async function probeKvm(qemuBinary: string): Promise<boolean> {
+  const args = ['-accel', 'kvm', '-machine', 'none', '-nodefaults', '-no-user-config', '-display', 'none', '-qmp', 'stdio'];
+  const input = '{"execute":"qmp_capabilities"}\n{"execute":"query-kvm"}\n{"execute":"quit"}\n';
+  try {
+    const { stdout } = await run(qemuBinary, args, 5000, { input });
+    return /"enabled":\s*true/.test(stdout);
+  } catch {
+    return false; // QEMU could not be run at all
+  }
 }

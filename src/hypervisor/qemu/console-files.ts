@@ -1,15 +1,20 @@
-import { appendFile, open, readFile, rm, stat, truncate } from 'node:fs/promises';
+import { createReadStream, createWriteStream } from 'node:fs';
+import { open, rm, stat, truncate } from 'node:fs/promises';
+import { pipeline } from 'node:stream/promises';
 import type { VmPaths } from '../../ports/hypervisor.js';
 import { run } from '../../util/run.js';
+import { sizeOr0 } from '../../util/files.js';
 
 /**
  * Readies the console files for a new QEMU: the previous boot's output moves to the end of the history
  * file (so global offsets do not change), `console.out` starts empty, and the input FIFO exists.
  */
 export async function prepareConsoleFiles(paths: VmPaths): Promise<void> {
-  const previous = await readFile(paths.consoleOut).catch(() => null);
-  if (previous && previous.length > 0) {
-    await appendFile(paths.consoleHistory, previous);
+  const previous = await sizeOr0(paths.consoleOut);
+  if (previous > 0) {
+    // Streamed: a chatty guest's console.out can be far larger than is sensible to hold in memory.
+    // `end` pins the copy to the size seen, though no QEMU writes the file while this runs.
+    await pipeline(createReadStream(paths.consoleOut, { end: previous - 1 }), createWriteStream(paths.consoleHistory, { flags: 'a' }));
     const fh = await open(paths.consoleHistory, 'r');
     await fh.sync().finally(() => fh.close());
     await truncate(paths.consoleOut, 0);
@@ -25,6 +30,6 @@ export async function prepareConsoleFiles(paths: VmPaths): Promise<void> {
   }
 }
 
-export async function historySize(paths: VmPaths): Promise<number> {
-  return stat(paths.consoleHistory).then((s) => s.size, () => 0);
+export function historySize(paths: VmPaths): Promise<number> {
+  return sizeOr0(paths.consoleHistory);
 }

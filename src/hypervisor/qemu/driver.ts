@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { open, readFile, rm, stat } from 'node:fs/promises';
+import { open, readFile, rm } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
@@ -10,6 +10,8 @@ import { QemuSerialLink } from './serial-link.js';
 import { prepareConsoleFiles } from './console-files.js';
 import { isAlive, procCmdline } from './proc-stats.js';
 import { run } from '../../util/run.js';
+import { readRange, sizeOr0 } from '../../util/files.js';
+import { parseQemuVersion } from '../../util/qemu-opts.js';
 
 export interface QemuDriverOptions {
   qemuBinary: string;
@@ -17,6 +19,8 @@ export interface QemuDriverOptions {
 }
 
 const LAUNCH_TIMEOUT_MS = 30_000;
+/** Enough of qemu.log for QEMU's reason for refusing to start, however large earlier boots made the log. */
+const START_ERROR_BYTES = 16 * 1024;
 
 export class QemuDriver implements Hypervisor {
   constructor(private readonly opts: QemuDriverOptions) {}
@@ -27,7 +31,7 @@ export class QemuDriver implements Hypervisor {
 
   async version(): Promise<string> {
     const out = await run(this.opts.qemuBinary, ['--version'], 10_000);
-    return /version\s+([^\s]+)/.exec(out.stdout)?.[1] ?? out.stdout.split('\n')[0] ?? 'unknown';
+    return parseQemuVersion(out.stdout);
   }
 
   commandLine(spec: LaunchSpec): string[] {
@@ -38,7 +42,7 @@ export class QemuDriver implements Hypervisor {
     const { paths } = spec;
     await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
     await prepareConsoleFiles(paths);
-    const logStart = await stat(paths.qemuLog).then((s) => s.size, () => 0);
+    const logStart = await sizeOr0(paths.qemuLog);
     const log = await open(paths.qemuLog, 'a');
     let code: number | null;
     try {
@@ -55,7 +59,7 @@ export class QemuDriver implements Hypervisor {
       await log.close();
     }
     if (code !== 0) {
-      const msg = (await readFile(paths.qemuLog, 'utf8').catch(() => '')).slice(logStart).trim();
+      const msg = (await readRange(paths.qemuLog, logStart, START_ERROR_BYTES).catch(() => Buffer.alloc(0))).toString('utf8').trim();
       throw new DomainError('QEMU_FAILED', `QEMU failed to start (exit ${code}): ${msg || 'no message'}`);
     }
     const pid = await readPid(paths.pidFile);

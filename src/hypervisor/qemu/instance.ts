@@ -1,17 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmPaths } from '../../ports/hypervisor.js';
 import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
 import type { QemuSerialLink } from './serial-link.js';
 import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
+import { DISK_DEVICE, DISK_NODE } from './config/argv.js';
+import { readRange, sizeOr0 } from '../../util/files.js';
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
-/** The node name and device id the argv builder gives the VM's disk; a clone moves the top elsewhere. */
-const DISK_NODE = 'disk0';
-const DISK_DEVICE = 'disk0-dev';
 
 export class QemuInstance implements VmInstance {
   readonly exited: Promise<ExitInfo>;
@@ -85,9 +84,17 @@ export class QemuInstance implements VmInstance {
     } catch {
       // QMP already gone or wedged: fall through to the signal.
     }
-    const done = await Promise.race([this.exited.then(() => true), sleep(KILL_GRACE_MS).then(() => false)]);
-    if (!done && isAlive(this.pid)) {
-      try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+    const grace = new AbortController();
+    try {
+      const done = await Promise.race([
+        this.exited.then(() => true),
+        delay(KILL_GRACE_MS, false, { signal: grace.signal }),
+      ]);
+      if (!done && isAlive(this.pid)) {
+        try { process.kill(this.pid, 'SIGKILL'); } catch { /* gone meanwhile */ }
+      }
+    } finally {
+      grace.abort(); // a quit that worked must not leave the grace timer pending
     }
     await this.exited;
   }
@@ -115,9 +122,7 @@ export class QemuInstance implements VmInstance {
   }
 
   async snapshotDelete(tag: string): Promise<void> {
-    const jobId = `grove-snapdel-${++this.jobSeq}`;
-    await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [(await this.top()).node] });
-    await qmp.waitForJob(this.qmpClient, jobId);
+    await this.snapshotJob('delete', tag);
   }
 
   async saveState(): Promise<void> {
@@ -137,7 +142,7 @@ export class QemuInstance implements VmInstance {
   }
 
   async diskSnapshot(tag: string): Promise<void> {
-    await this.qmpClient.execute('blockdev-snapshot-internal-sync', { device: (await this.top()).node, name: tag }, { timeoutMs: 60_000 });
+    await qmp.blockdevSnapshotInternalSync(this.qmpClient, (await this.top()).node, tag);
   }
 
   async snapshotTags(): Promise<string[]> {
@@ -172,12 +177,13 @@ export class QemuInstance implements VmInstance {
     return { node, info: dev.inserted };
   }
 
-  private async snapshotJob(kind: 'save' | 'load', tag: string): Promise<void> {
-    const jobId = `grove-snap${kind}-${++this.jobSeq}`;
+  private async snapshotJob(kind: 'save' | 'load' | 'delete', tag: string): Promise<void> {
+    const jobId = `grove-snap${kind === 'delete' ? 'del' : kind}-${++this.jobSeq}`;
     const node = (await this.top()).node;
     const args = { jobId, tag, vmstate: node, devices: [node] };
     if (kind === 'save') await qmp.snapshotSave(this.qmpClient, args);
-    else await qmp.snapshotLoad(this.qmpClient, args);
+    else if (kind === 'load') await qmp.snapshotLoad(this.qmpClient, args);
+    else await qmp.snapshotDelete(this.qmpClient, { jobId, tag, devices: [node] });
     await qmp.waitForJob(this.qmpClient, jobId);
   }
 
@@ -208,23 +214,12 @@ export function imageFileName(name: string): string {
   return filename;
 }
 
+/** Never throws: it runs while an exit is being reported, which must not fail for want of a log. */
 async function readTail(path: string, bytes: number): Promise<string> {
   try {
-    const fh = await open(path, 'r');
-    try {
-      const { size } = await fh.stat();
-      const start = Math.max(0, size - bytes);
-      const buf = Buffer.alloc(size - start);
-      await fh.read(buf, 0, buf.length, start);
-      return buf.toString('utf8').trim();
-    } finally {
-      await fh.close();
-    }
+    const size = await sizeOr0(path);
+    return (await readRange(path, Math.max(0, size - bytes), bytes)).toString('utf8').trim();
   } catch {
     return '';
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

@@ -3,31 +3,37 @@ import { rename, rm } from 'node:fs/promises';
 import { createConnection, createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { QmpClient } from './qmp/index.js';
-
-const MIGRATION_TIMEOUT_MS = 10 * 60_000;
+import * as qmp from './qmp/commands.js';
 
 /**
  * QEMU 7.2 has no `file:` migration target, and `exec:` would run a shell; a unix socket that we serve
  * ourselves carries the stream to and from a plain file instead.
  */
-async function prepare(qmp: QmpClient): Promise<void> {
-  await qmp.execute('migrate-set-capabilities', { capabilities: [{ capability: 'events', state: true }] });
+async function prepare(c: QmpClient): Promise<void> {
+  await qmp.migrateSetCapabilities(c, { events: true });
   // The default bandwidth cap (tens of MiB/s) would throttle a local save for no reason.
-  await qmp.execute('migrate-set-parameters', { 'max-bandwidth': 64 * 1024 ** 3 });
+  await qmp.migrateSetParameters(c, { 'max-bandwidth': 64 * 1024 ** 3 });
 }
 
-function completed(qmp: QmpClient): Promise<void> {
-  return qmp.waitForEvent('MIGRATION', {
-    timeoutMs: MIGRATION_TIMEOUT_MS,
-    predicate: (d) => d['status'] === 'completed' || d['status'] === 'failed' || d['status'] === 'cancelled',
-  }).then((e) => {
-    if (e.data['status'] !== 'completed') throw new Error(`migration ${String(e.data['status'])}`);
-  });
+/**
+ * Subscribes to the migration's end before it is started (a short one can end before the command
+ * replies). If starting it throws, nobody awaits the wait: it is marked handled and aborted in `finally`,
+ * so it neither lingers for the full timeout nor rejects unhandled later.
+ */
+async function withMigrationWait<T>(c: QmpClient, body: (done: Promise<void>) => Promise<T>): Promise<T> {
+  const abort = new AbortController();
+  const done = qmp.waitForMigration(c, { signal: abort.signal });
+  done.catch(() => {}); // consumed by body, or abandoned via abort
+  try {
+    return await body(done);
+  } finally {
+    abort.abort();
+  }
 }
 
 /** Saves RAM and device state of a (paused) VM to `file`; QEMU stays alive, paused, afterwards. */
-export async function saveStateToFile(qmp: QmpClient, socketPath: string, file: string): Promise<void> {
-  await prepare(qmp);
+export async function saveStateToFile(c: QmpClient, socketPath: string, file: string): Promise<void> {
+  await prepare(c);
   await rm(socketPath, { force: true });
   const tmp = `${file}.partial`;
   const server = createServer();
@@ -38,11 +44,13 @@ export async function saveStateToFile(qmp: QmpClient, socketPath: string, file: 
     });
     server.once('error', reject);
   });
-  await new Promise<void>((resolve, reject) => server.listen(socketPath, resolve).once('error', reject));
+  received.catch(() => {}); // consumed below unless listening or `migrate` fails first
   try {
-    const done = completed(qmp);
-    await qmp.execute('migrate', { uri: `unix:${socketPath}` });
-    await Promise.all([done, received]);
+    await new Promise<void>((resolve, reject) => server.listen(socketPath, resolve).once('error', reject));
+    await withMigrationWait(c, async (done) => {
+      await qmp.migrate(c, `unix:${socketPath}`);
+      await Promise.all([done, received]);
+    });
     await rename(tmp, file);
   } catch (e) {
     server.close();
@@ -54,19 +62,23 @@ export async function saveStateToFile(qmp: QmpClient, socketPath: string, file: 
 }
 
 /** Feeds a saved state into a QEMU started with `-incoming defer`. */
-export async function loadStateFromFile(qmp: QmpClient, socketPath: string, file: string): Promise<void> {
-  await prepare(qmp);
+export async function loadStateFromFile(c: QmpClient, socketPath: string, file: string): Promise<void> {
+  await prepare(c);
   await rm(socketPath, { force: true });
-  const done = completed(qmp);
-  await qmp.execute('migrate-incoming', { uri: `unix:${socketPath}` });
-  const sock = await new Promise<Socket>((resolve, reject) => {
-    const s = createConnection(socketPath);
-    s.once('connect', () => resolve(s)).once('error', reject);
-  });
   try {
-    await Promise.all([pipeline(createReadStream(file), sock), done]);
+    await withMigrationWait(c, async (done) => {
+      await qmp.migrateIncoming(c, `unix:${socketPath}`);
+      const sock = await new Promise<Socket>((resolve, reject) => {
+        const s = createConnection(socketPath);
+        s.once('connect', () => resolve(s)).once('error', reject);
+      });
+      try {
+        await Promise.all([pipeline(createReadStream(file), sock), done]);
+      } finally {
+        sock.destroy();
+      }
+    });
   } finally {
-    sock.destroy();
     await rm(socketPath, { force: true });
   }
 }

@@ -1,12 +1,20 @@
 import { readFile } from 'node:fs/promises';
+import { setTimeout as delay } from 'node:timers/promises';
 
 /** Linux USER_HZ; it is 100 on every architecture Linux supports in practice. */
 const CLK_TCK = 100;
 
-export async function procCpuSeconds(pid: number): Promise<number> {
+/**
+ * The fields of /proc/<pid>/stat after the command name, so `[0]` is the state (field 3 in proc(5)).
+ * The command name (field 2) may contain spaces and parentheses: split after its last ')'.
+ */
+async function procStatFields(pid: number): Promise<string[]> {
   const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-  // The command name (field 2) may contain spaces and parentheses: split after its last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+}
+
+export async function procCpuSeconds(pid: number): Promise<number> {
+  const fields = await procStatFields(pid);
   const utime = Number(fields[11]);
   const stime = Number(fields[12]);
   return (utime + stime) / CLK_TCK;
@@ -44,9 +52,9 @@ export function isAlive(pid: number): boolean {
 export async function waitForProcessEnd(pid: number, timeoutMs: number): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
-    const state = await readFile(`/proc/${pid}/stat`, 'utf8').then((s) => s.slice(s.lastIndexOf(')') + 2, s.lastIndexOf(')') + 3), () => null);
+    const state = await procStatFields(pid).then((f) => f[0], () => null);
     if (state === null || state === 'Z' || state === 'X') return true;
     if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 2));
+    await delay(2);
   }
 }

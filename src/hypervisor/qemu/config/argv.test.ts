@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildQemuOptions, renderArgv } from './argv.js';
-import { escapeOptValue, renderOpts } from './escape.js';
+import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
 import type { Vm } from '../../../domain/vm.js';
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
 

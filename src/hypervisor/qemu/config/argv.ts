@@ -1,5 +1,13 @@
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
-import { renderOpts } from './escape.js';
+import { renderOpts } from '../../../util/qemu-opts.js';
+
+/**
+ * Names the VM's disk is given on the command line. The driver finds the disk by them in QMP answers;
+ * a clone later puts overlays with other node names on top of DISK_NODE.
+ */
+export const DISK_FILE_NODE = 'disk0-file';
+export const DISK_NODE = 'disk0';
+export const DISK_DEVICE = 'disk0-dev';
 
 export interface QemuOption {
   flag: string;
@@ -42,10 +50,10 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
 
   // Formats are always named, never probed: a guest-written image must not be able to name host files.
   add('-blockdev', renderOpts(null, {
-    driver: 'file', filename: paths.disk, 'node-name': 'disk0-file', 'cache.direct': false, discard: 'unmap',
+    driver: 'file', filename: paths.disk, 'node-name': DISK_FILE_NODE, 'cache.direct': false, discard: 'unmap',
   }));
-  add('-blockdev', renderOpts(null, { driver: 'qcow2', file: 'disk0-file', 'node-name': 'disk0', discard: 'unmap' }));
-  add('-device', renderOpts('virtio-blk-pci', { drive: 'disk0', id: 'disk0-dev', bootindex: 1 }));
+  add('-blockdev', renderOpts(null, { driver: 'qcow2', file: DISK_FILE_NODE, 'node-name': DISK_NODE, discard: 'unmap' }));
+  add('-device', renderOpts('virtio-blk-pci', { drive: DISK_NODE, id: DISK_DEVICE, bootindex: 1 }));
 
   if (vm.boot.iso) {
     add('-blockdev', renderOpts(null, { driver: 'file', filename: vm.boot.iso, 'node-name': 'cdrom0-file', 'read-only': true }));

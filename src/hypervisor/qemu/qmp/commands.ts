@@ -7,6 +7,10 @@ export const QUICK_TIMEOUT_MS = 5_000;
 export const IO_TIMEOUT_MS = 30_000;
 /** Background jobs such as snapshot-save, which writes all of guest RAM. */
 export const JOB_TIMEOUT_MS = 10 * 60_000;
+/** A whole migration stream (all of guest RAM) to or from a local file. */
+export const MIGRATION_TIMEOUT_MS = 10 * 60_000;
+/** blockdev-snapshot-internal-sync writes the snapshot table synchronously in QEMU's main loop. */
+const INTERNAL_SNAPSHOT_TIMEOUT_MS = 60_000;
 
 const quick = { timeoutMs: QUICK_TIMEOUT_MS };
 const io = { timeoutMs: IO_TIMEOUT_MS };
@@ -221,6 +225,11 @@ export async function blockdevSnapshot(c: QmpClient, node: string, overlay: stri
   await c.execute('blockdev-snapshot', { node, overlay }, io);
 }
 
+/** Takes a disk-only internal snapshot of `device` (a node name) at once; the guest keeps running. */
+export async function blockdevSnapshotInternalSync(c: QmpClient, device: string, name: string): Promise<void> {
+  await c.execute('blockdev-snapshot-internal-sync', { device, name }, { timeoutMs: INTERNAL_SNAPSHOT_TIMEOUT_MS });
+}
+
 export async function blockdevDel(c: QmpClient, nodeName: string): Promise<void> {
   await c.execute('blockdev-del', { 'node-name': nodeName }, io);
 }
@@ -311,4 +320,46 @@ export async function waitForJob(c: QmpClient, jobId: string, timeoutMs: number 
 
 async function findJob(c: QmpClient, jobId: string): Promise<JobInfo | undefined> {
   return (await queryJobs(c)).find((j) => j.id === jobId);
+}
+
+export type MigrationCapability = 'events' | 'xbzrle' | 'auto-converge' | 'postcopy-ram';
+
+export async function migrateSetCapabilities(c: QmpClient, caps: Partial<Record<MigrationCapability, boolean>>): Promise<void> {
+  const capabilities = Object.entries(caps).map(([capability, state]) => ({ capability, state }));
+  await c.execute('migrate-set-capabilities', { capabilities }, quick);
+}
+
+export type MigrationParameters = {
+  /** Bytes per second. */
+  'max-bandwidth'?: number;
+  /** Milliseconds. */
+  'downtime-limit'?: number;
+};
+
+export async function migrateSetParameters(c: QmpClient, params: MigrationParameters): Promise<void> {
+  await c.execute('migrate-set-parameters', params, quick);
+}
+
+/** Starts an outgoing migration to `uri` and returns at once; follow with waitForMigration(). */
+export async function migrate(c: QmpClient, uri: string): Promise<void> {
+  await c.execute('migrate', { uri }, quick);
+}
+
+/** Makes a QEMU started with `-incoming defer` listen on `uri`; returns once it listens. */
+export async function migrateIncoming(c: QmpClient, uri: string): Promise<void> {
+  await c.execute('migrate-incoming', { uri }, quick);
+}
+
+/**
+ * Waits for the MIGRATION event that ends a migration (needs the `events` capability) and throws unless
+ * it completed. Subscribe before starting the migration: a short one can end before `migrate` replies.
+ * Always settles (or is aborted through `signal`), so a caller that abandons it leaves nothing pending.
+ */
+export async function waitForMigration(c: QmpClient, opts: { timeoutMs?: number; signal?: AbortSignal } = {}): Promise<void> {
+  const e = await c.waitForEvent('MIGRATION', {
+    timeoutMs: opts.timeoutMs ?? MIGRATION_TIMEOUT_MS,
+    signal: opts.signal,
+    predicate: (d) => d['status'] === 'completed' || d['status'] === 'failed' || d['status'] === 'cancelled',
+  });
+  if (e.data['status'] !== 'completed') throw new QmpError(`migration ${String(e.data['status'])}`);
 }

@@ -18,3 +18,11 @@ export function renderOpts(head: string | null, opts: Record<string, string | nu
   }
   return parts.join(',');
 }
+
+/**
+ * The version from `qemu-system-* --version` or `qemu-img --version` output ("... version 7.2.0 (Debian
+ * 1:7.2+dfsg-7)"); the first line when no version is named, "unknown" for empty output.
+ */
+export function parseQemuVersion(stdout: string): string {
+  return /version\s+(\S+)/.exec(stdout)?.[1] ?? (stdout.split('\n')[0]?.trim() || 'unknown');
+}

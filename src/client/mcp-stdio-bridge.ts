@@ -5,7 +5,6 @@ import { StdioServerTransport } from '@modelcontextprotocol/sdk/server/stdio.js'
 import {
   CallToolRequestSchema, CallToolResultSchema, ListToolsRequestSchema, ListToolsResultSchema, McpError,
 } from '@modelcontextprotocol/sdk/types.js';
-import { SERVER_INFO } from './server.js';
 
 /**
  * Node's fetch gives up on an answer after 300 s (undici's headers timeout), so that bounds one forwarded
@@ -37,8 +36,9 @@ export async function runStdioBridge(opts: StdioBridgeOptions): Promise<void> {
 
   const remote = client.getServerVersion();
   const instructions = client.getInstructions();
+  // The daemon's own name and version: the bridge adds nothing of its own, not even an identity.
   const server = new Server(
-    { ...SERVER_INFO, version: remote?.version ?? 'unknown' },
+    { name: remote?.name ?? 'grove', ...(remote?.title !== undefined ? { title: remote.title } : {}), version: remote?.version ?? 'unknown' },
     { capabilities: { tools: {} }, ...(instructions ? { instructions } : {}) },
   );
   const forward = (method: 'tools/list' | 'tools/call', params: unknown, signal: AbortSignal) =>

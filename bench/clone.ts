@@ -3,8 +3,7 @@ import { open, readdir, realpath, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Vm } from '../src/domain/vm.js';
 import { run } from '../src/util/run.js';
-import { READY_LINE, guestFiles } from '../test/helpers/guest.js';
-import { GUEST_MEMORY_MB, startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
+import { startBenchDaemon, type BenchDaemon } from './lib/daemon.js';
 import { fmtMs, fmtRatio, median, resultLine, timed, type BenchResult, type Target } from './lib/stats.js';
 
 export interface CloneOptions {
@@ -52,8 +51,8 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
   const bd = await startBenchDaemon('clone');
   try {
     const qemuImg = bd.cfg.qemuImgBinary;
-    const small = await createGuestVm(bd, 'bench-clone-small', SMALL_GB);
-    const big = await createGuestVm(bd, 'bench-clone-big', BIG_GB);
+    const small = await bd.createGuestVm('bench-clone-small', { diskGB: SMALL_GB });
+    const big = await bd.createGuestVm('bench-clone-big', { diskGB: BIG_GB });
     const vms: Record<Side, Vm> = { small, big };
 
     // The same random bytes go into both disks.
@@ -134,7 +133,7 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
     // The same with both sources running: each clone moves the source onto a new layer live
     // (blockdev-add + blockdev-snapshot) and makes the clone's layer over the frozen one.
     for (const side of ['small', 'big'] as const) {
-      await bd.client.ok('POST', `/vms/${vms[side].id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 120 } }, 200);
+      await bd.startReady(vms[side].id, 120);
     }
     const liveTimes: Record<Side, number[]> = { small: [], big: [] };
     const liveOnce = async (side: Side, record: boolean): Promise<void> => {
@@ -198,15 +197,6 @@ export async function benchClone(o: CloneOptions = CLONE_DEFAULTS): Promise<Benc
   } finally {
     await bd.close();
   }
-}
-
-/** Like the helpers' createGuestVm, with a chosen disk size (the helper's is fixed at 1 GiB). */
-async function createGuestVm(bd: BenchDaemon, name: string, diskGB: number): Promise<Vm> {
-  const vm = (await bd.client.ok('POST', '/vms', {
-    name, kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: guestFiles().cmdline, memoryMB: GUEST_MEMORY_MB, diskGB,
-  }, 201)) as Vm;
-  if (vm.diskGB !== diskGB) throw new Error(`VM ${name} was created with diskGB ${vm.diskGB}, asked ${diskGB}`);
-  return vm;
 }
 
 /** The VM's disk as QEMU opens it: a file, or (once cloned) a symlink to its top layer. */

@@ -1,10 +1,11 @@
 import Fastify from 'fastify';
 import { Vm as VmSchema, VmList } from '../src/api/schemas/vm.js';
 import type { Vm } from '../src/domain/vm.js';
+import { alternatingRounds, createBenchVms, fmtLoad as fmt, medianLoad, rpsList } from './lib/ab.js';
 import { onCleanup } from './lib/cleanup.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { runLoad, type LoadResult } from './lib/load.js';
-import { fmtMs, median, resultLine, timed, type BenchResult } from './lib/stats.js';
+import { fmtMs, resultLine, timed, type BenchResult } from './lib/stats.js';
 
 export interface ListVmsOptions {
   vms: number;
@@ -29,9 +30,7 @@ type Target = 'grove' | 'bare' | 'bare-plain';
 export async function benchListVms(o: ListVmsOptions = LIST_VMS_DEFAULTS): Promise<BenchResult> {
   const bd = await startBenchDaemon('list');
   try {
-    const createMs = await timed(async () => {
-      for (let i = 0; i < o.vms; i++) await bd.createGuestVm(`bench-${String(i).padStart(3, '0')}`);
-    });
+    const createMs = await timed(() => createBenchVms(bd, o.vms));
     const list = (await bd.client.ok('GET', '/vms')) as Vm[];
     if (list.length !== o.vms) throw new Error(`expected ${o.vms} VMs, the daemon lists ${list.length}`);
 
@@ -62,26 +61,16 @@ export async function benchListVms(o: ListVmsOptions = LIST_VMS_DEFAULTS): Promi
     const load = (t: Target, durationS: number): Promise<LoadResult> => runLoad({ url: urls[t], connections: o.connections, durationS, headers });
     for (const t of Object.keys(urls) as Target[]) await load(t, o.warmupS);
 
-    const runs: Record<Target, LoadResult[]> = { grove: [], bare: [], 'bare-plain': [] };
-    for (let r = 0; r < o.rounds; r++) {
-      const order: Target[] = r % 2 === 0 ? ['grove', 'bare', 'bare-plain'] : ['bare-plain', 'bare', 'grove'];
-      for (const t of order) runs[t].push(await load(t, o.durationS));
-    }
+    const runs = await alternatingRounds<Target>(['grove', 'bare', 'bare-plain'], o.rounds, (t) => load(t, o.durationS));
     await closeBare();
 
-    const med = (t: Target) => ({
-      rps: median(runs[t].map((x) => x.rps)),
-      p50: median(runs[t].map((x) => x.p50)),
-      p99: median(runs[t].map((x) => x.p99)),
-    });
-    const g = med('grove');
-    const b = med('bare');
-    const p = med('bare-plain');
-    const fmt = (x: { rps: number; p50: number; p99: number }) => `${x.rps.toFixed(0)} req/s p50 ${fmtMs(x.p50)} p99 ${fmtMs(x.p99)}`;
+    const g = medianLoad(runs.grove);
+    const b = medianLoad(runs.bare);
+    const p = medianLoad(runs['bare-plain']);
     const res = resultLine('list-vms', fmt(g), `bare ${fmt(b)}`, g.rps / b.rps, { op: '>=', value: 0.8 });
     res.details.push(
       `  ${o.vms} VMs (${bytes} bytes of JSON), ${o.connections} connections, ${o.durationS}s x ${o.rounds} runs each (alternating, after ${o.warmupS}s warm-up), medians shown`,
-      `  grove req/s per run: ${runs.grove.map((x) => x.rps.toFixed(0)).join(', ')}; bare: ${runs.bare.map((x) => x.rps.toFixed(0)).join(', ')}`,
+      `  grove req/s per run: ${rpsList(runs.grove)}; bare: ${rpsList(runs.bare)}`,
       `  info: bare route without a response schema (JSON.stringify): ${fmt(p)}; grove/that ${(g.rps / p.rps).toFixed(2)}`,
       `  info: creating the ${o.vms} VMs through the API took ${fmtMs(createMs)} (${fmtMs(createMs / o.vms)} each)`,
     );

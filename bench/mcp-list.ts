@@ -1,6 +1,7 @@
+import { alternatingRounds, createBenchVms, fmtLoad as fmt, medianLoad, rpsList } from './lib/ab.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { runLoad, type LoadResult } from './lib/load.js';
-import { fmtMs, median, resultLine, type BenchResult } from './lib/stats.js';
+import { median, resultLine, type BenchResult } from './lib/stats.js';
 
 export interface McpListOptions {
   vms: number;
@@ -24,7 +25,7 @@ type Target = 'mcp' | 'rest';
 export async function benchMcpList(o: McpListOptions = MCP_LIST_DEFAULTS): Promise<BenchResult> {
   const bd = await startBenchDaemon('mcp');
   try {
-    for (let i = 0; i < o.vms; i++) await bd.createGuestVm(`bench-${String(i).padStart(3, '0')}`);
+    await createBenchVms(bd, o.vms);
     const auth = { authorization: `Bearer ${bd.token}` };
     const base = bd.api.replace(/\/api\/v1$/, '');
     const body = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'list_vms', arguments: {} } });
@@ -55,30 +56,20 @@ export async function benchMcpList(o: McpListOptions = MCP_LIST_DEFAULTS): Promi
     cpuUs.mcp = [];
     cpuUs.rest = [];
 
-    const runs: Record<Target, LoadResult[]> = { mcp: [], rest: [] };
-    for (let r = 0; r < o.rounds; r++) {
-      const order: Target[] = r % 2 === 0 ? ['mcp', 'rest'] : ['rest', 'mcp'];
-      for (const t of order) runs[t].push(await load(t, o.durationS));
-    }
+    const runs = await alternatingRounds<Target>(['mcp', 'rest'], o.rounds, (t) => load(t, o.durationS));
 
     // For attribution: a small answer (one VM), where the payload no longer dominates: MCP's own per-call cost.
     const oneBody = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_vm', arguments: { vm: 'bench-000' } } });
     const oneRest = await runLoad({ url: `${bd.api}/vms/bench-000`, connections: o.connections, durationS: o.durationS, headers: auth });
     const oneMcp = await runLoad({ url: `${base}/mcp`, connections: o.connections, durationS: o.durationS, headers: mcpHeaders, method: 'POST', body: oneBody });
 
-    const med = (t: Target) => ({
-      rps: median(runs[t].map((x) => x.rps)),
-      p50: median(runs[t].map((x) => x.p50)),
-      p99: median(runs[t].map((x) => x.p99)),
-    });
-    const m = med('mcp');
-    const r = med('rest');
-    const fmt = (x: { rps: number; p50: number; p99: number }) => `${x.rps.toFixed(0)} req/s p50 ${fmtMs(x.p50)} p99 ${fmtMs(x.p99)}`;
+    const m = medianLoad(runs.mcp);
+    const r = medianLoad(runs.rest);
     // Time per request, MCP over REST: REST req/s ÷ MCP req/s.
     const res = resultLine('mcp-list', `MCP ${fmt(m)}`, `REST ${fmt(r)}`, r.rps / m.rps, { op: '<=', value: 1.3 });
     res.details.push(
       `  ${o.vms} VMs; REST body ${Buffer.byteLength(rest)} bytes, MCP body ${Buffer.byteLength(mcpText)} bytes; ${o.connections} connections, ${o.durationS}s x ${o.rounds} runs each (alternating, after ${o.warmupS}s warm-up), medians shown`,
-      `  MCP req/s per run: ${runs.mcp.map((x) => x.rps.toFixed(0)).join(', ')}; REST: ${runs.rest.map((x) => x.rps.toFixed(0)).join(', ')}`,
+      `  MCP req/s per run: ${rpsList(runs.mcp)}; REST: ${rpsList(runs.rest)}`,
       `  daemon CPU per request (median): MCP ${median(cpuUs.mcp).toFixed(0)} µs, REST ${median(cpuUs.rest).toFixed(0)} µs`,
       `  info: one VM (get_vm vs GET /api/v1/vms/:id, one run each): MCP ${fmt(oneMcp)}, REST ${fmt(oneRest)}, ratio ${(oneRest.rps / oneMcp.rps).toFixed(2)}`,
     );

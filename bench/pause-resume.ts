@@ -36,7 +36,7 @@ export async function benchPauseResume(o: PauseResumeOptions = PAUSE_RESUME_DEFA
     const raw = await prepareRaw(vm, join(bd.dataDir, 'vms', vm.id, 'disk.qcow2'), { qemuBinary: bd.cfg.qemuBinary, extraQmp: true });
     // Both boot at once (not measured): the daemon's through the API, the raw one by hand.
     const [started, rawVm] = await Promise.all([
-      bd.client.ok('POST', `/vms/${vm.id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 90 } }),
+      bd.startReady(vm.id),
       launchRaw(raw).then(async (r) => { await waitForConsoleText(r.spec.paths.consoleOut, READY_LINE, { timeoutMs: 90_000 }); return r; }),
     ]);
     if (started.vm.state !== 'running') throw new Error(`daemon VM is ${started.vm.state} after start`);

@@ -25,7 +25,7 @@ export async function benchStartReady(o: StartReadyOptions = START_READY_DEFAULT
     const vm = (await bd.createGuestVm('bench-sr')) as Vm;
     // Warm-up boot, not measured: the guest formats its blank disk on first boot (before the ready line),
     // so both sides then start from the same formatted disk.
-    await bd.client.ok('POST', `/vms/${vm.id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 90 } });
+    await bd.startReady(vm.id);
     await checkSameArgv(bd, vm);
     await bd.client.ok('POST', `/vms/${vm.id}/force-stop`);
     const template = join(bd.dataDir, 'template-disk.qcow2');
@@ -38,7 +38,7 @@ export async function benchStartReady(o: StartReadyOptions = START_READY_DEFAULT
     const runGrove = async (): Promise<void> => {
       let body: any;
       grove.push(await timed(async () => {
-        body = await bd.client.ok('POST', `/vms/${vm.id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 90 } });
+        body = await bd.startReady(vm.id);
       }));
       if (body.vm.state !== 'running' || !String(body.waitFor?.matched ?? '').includes(READY_LINE)) throw new Error(`start answered ${JSON.stringify(body)}`);
       groveWait.push(body.waitFor.elapsedMs);

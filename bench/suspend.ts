@@ -6,10 +6,10 @@ import type { Vm } from '../src/domain/vm.js';
 import { VmService } from '../src/app/vm-service.js';
 import { QemuDriver } from '../src/hypervisor/qemu/driver.js';
 import { QemuInstance } from '../src/hypervisor/qemu/instance.js';
+import { isAlive } from '../test/helpers/api.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { FILL_MB, bootAndFillPair, cpuPercent, daemonQemuPid } from './lib/guest-state.js';
 import { Probe } from './lib/probe.js';
-import { isRunning } from './lib/proc.js';
 import { launchRaw, type RawPrepared, type RawVm } from './lib/raw-qemu.js';
 import { RawQmp } from './lib/raw-qmp.js';
 import { fmtMs, fmtRatio, median, nowMs, resultLine, type BenchResult, type Target } from './lib/stats.js';
@@ -125,7 +125,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
       await q.execute('quit').catch(() => undefined);
       await q.closed;
       mark('quit (QMP closed)');
-      while (isRunning(pid)) await new Promise((r) => setTimeout(r, 1));
+      while (isAlive(pid)) await new Promise((r) => setTimeout(r, 1));
       mark('process gone');
       const suspended = nowMs();
       if (killCurrent) await killCurrent(); // QEMU is gone: this only unregisters its cleanup

@@ -5,7 +5,7 @@ import pino from 'pino';
 import { startDaemon, type Daemon } from '../../src/daemon/daemon.js';
 import { parseDaemonConfig, type DaemonConfig } from '../../src/daemon/config.js';
 import type { Vm } from '../../src/domain/vm.js';
-import { guestFiles } from '../../test/helpers/guest.js';
+import { READY_LINE, guestFiles } from '../../test/helpers/guest.js';
 import { freePort } from '../../test/helpers/daemon.js';
 import { onCleanup } from './cleanup.js';
 import { ApiClient } from './http.js';
@@ -23,8 +23,13 @@ export interface BenchDaemon {
   api: string;
   token: string;
   client: ApiClient;
-  /** Defines a VM that boots the test guest (kernel + initrd copied to <data>/images/). */
-  createGuestVm(name: string): Promise<Vm>;
+  /**
+   * Defines a VM that boots the test guest (kernel + initrd copied to <data>/images/), 1 GiB disk unless
+   * `extra` says otherwise (its fields override the defaults and are checked on the answer).
+   */
+  createGuestVm(name: string, extra?: Record<string, unknown>): Promise<Vm>;
+  /** POST /vms/:id/start with waitFor on the ready line; resolves to the answer's body ({ vm, waitFor }). */
+  startReady(id: string, timeoutSeconds?: number): Promise<any>;
   close(): Promise<void>;
 }
 
@@ -57,10 +62,18 @@ export async function startBenchDaemon(label: string): Promise<BenchDaemon> {
 
   return {
     daemon, cfg, dataDir, api, token: daemon.token, client,
-    async createGuestVm(name) {
-      return client.ok('POST', '/vms', {
-        name, kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: GUEST_MEMORY_MB, diskGB: 1,
-      }, 201) as Promise<Vm>;
+    async createGuestVm(name, extra = {}) {
+      const vm = (await client.ok('POST', '/vms', {
+        name, kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: g.cmdline, memoryMB: GUEST_MEMORY_MB, diskGB: 1, ...extra,
+      }, 201)) as Vm;
+      for (const [k, v] of Object.entries(extra)) {
+        const got = (vm as unknown as Record<string, unknown>)[k];
+        if (got !== v) throw new Error(`VM ${name} was created with ${k} ${JSON.stringify(got)}, asked ${JSON.stringify(v)}`);
+      }
+      return vm;
+    },
+    async startReady(id, timeoutSeconds = 90) {
+      return client.ok('POST', `/vms/${id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds } });
     },
     async close() {
       await closeClient();
@@ -72,7 +85,11 @@ export async function startBenchDaemon(label: string): Promise<BenchDaemon> {
   };
 }
 
-/** QEMU outlives the daemon by design: every QEMU of the data dir is ended by pid file. */
+/**
+ * QEMU outlives the daemon by design: every QEMU of the data dir is ended by pid file. Unlike the test
+ * helpers' (sync) killVmsOf, this one waits until each QEMU is really gone (zombies count as gone), so the
+ * data dir is removed, and the next benchmark starts, without a dying QEMU still running.
+ */
 export async function killVmsOf(dataDir: string): Promise<void> {
   let ids: string[] = [];
   try { ids = await readdir(join(dataDir, 'vms')); } catch { return; }

@@ -19,7 +19,7 @@ export const FILL_MB = 64;
 export async function bootAndFillPair(bd: BenchDaemon, vm: Vm, opts: { extraQmp: boolean }): Promise<RawVm> {
   const raw = await prepareRaw(vm, join(bd.dataDir, 'vms', vm.id, 'disk.qcow2'), { qemuBinary: bd.cfg.qemuBinary, extraQmp: opts.extraQmp });
   const [started, rawVm] = await Promise.all([
-    bd.client.ok('POST', `/vms/${vm.id}/start`, { waitFor: { console: READY_LINE, timeoutSeconds: 120 } }),
+    bd.startReady(vm.id, 120),
     launchRaw(raw).then(async (r) => { await waitForConsoleText(r.spec.paths.consoleOut, READY_LINE, { timeoutMs: 120_000 }); return r; }),
   ]);
   if (started.vm.state !== 'running') throw new Error(`daemon VM is ${started.vm.state} after start`);

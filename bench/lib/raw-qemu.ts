@@ -9,8 +9,9 @@ import type { Vm } from '../../src/domain/vm.js';
 import { QemuDriver } from '../../src/hypervisor/qemu/driver.js';
 import { prepareConsoleFiles } from '../../src/hypervisor/qemu/console-files.js';
 import type { LaunchSpec } from '../../src/ports/hypervisor.js';
+import { isAlive } from '../../test/helpers/api.js';
 import { onCleanup } from './cleanup.js';
-import { killAndWait, isRunning } from './proc.js';
+import { killAndWait } from './proc.js';
 
 /**
  * QEMU launched by hand with exactly the argv the daemon uses (QemuDriver.commandLine), in a fresh
@@ -72,7 +73,7 @@ export async function launchRaw(p: RawPrepared): Promise<RawVm> {
   }
   const pid = Number.parseInt((await readFile(p.spec.paths.pidFile, 'utf8')).trim(), 10);
   if (!(pid > 0)) throw new Error('raw QEMU wrote no pid file');
-  const kill = onCleanup(`raw QEMU ${pid}`, async () => { if (isRunning(pid)) await killAndWait(pid); });
+  const kill = onCleanup(`raw QEMU ${pid}`, async () => { if (isAlive(pid)) await killAndWait(pid); });
   return {
     root: p.root, spec: p.spec, argv: p.argv, extraQmp: p.extraQmp, pid,
     async dispose() {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
 import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
@@ -180,7 +181,7 @@ export class BundleService {
       await rm(staging, { recursive: true, force: true });
       if (e instanceof DomainError) throw e;
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DomainError('INSUFFICIENT_STORAGE', 'the data folder ran out of space while unpacking the bundle');
-      throw invalid(`not a valid Grove bundle: ${(e as Error).message}`);
+      throw invalid(`not a valid Grove bundle: ${errorMessage(e)}`);
     }
   }
 

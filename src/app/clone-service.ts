@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { randomUUID } from 'node:crypto';
 import { constants as fsc, copyFile, link, mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -120,7 +121,7 @@ export class CloneService {
         // A timed-out command may still have been carried out: the link goes back only if QEMU is known
         // to be on the old layer. Otherwise it stays on the new one, which reads the same either way.
         if ((await running.diskFile().catch(() => null)) === base) await this.d.pool.point(link, base);
-        throw new DomainError('QEMU_FAILED', `could not move the running disk of '${src.name}' onto a new layer: ${(e as Error).message}`);
+        throw new DomainError('QEMU_FAILED', `could not move the running disk of '${src.name}' onto a new layer: ${errorMessage(e)}`);
       }
     }
     await this.d.pool.freeze(base);

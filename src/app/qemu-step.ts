@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { DomainError } from '../domain/errors.js';
 
 /**
@@ -9,6 +10,6 @@ export async function qemuStep<T>(what: string, fn: () => Promise<T>): Promise<T
     return await fn();
   } catch (e) {
     if (e instanceof DomainError) throw e;
-    throw new DomainError('QEMU_FAILED', `${what} failed: ${(e as Error).message}`);
+    throw new DomainError('QEMU_FAILED', `${what} failed: ${errorMessage(e)}`);
   }
 }

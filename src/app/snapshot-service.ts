@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { randomUUID } from 'node:crypto';
 import { DomainError } from '../domain/errors.js';
 import type { Snapshot } from '../domain/snapshot.js';
@@ -145,7 +146,7 @@ export class SnapshotService {
           }
         });
       } catch (e) {
-        this.d.log.warn({ vm: vm.name, err: (e as Error).message }, 'could not reconcile snapshots');
+        this.d.log.warn({ vm: vm.name, err: errorMessage(e) }, 'could not reconcile snapshots');
       }
     }
     return { removedRows, removedTags };

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { randomUUID } from 'node:crypto';
 import { setTimeout } from 'node:timers/promises';
 import { copyFile, constants as fsc, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -291,7 +292,7 @@ export class VmService {
       });
     });
     // Its top layer, and the bases only it still needed, go now; clones keep what they share.
-    await this.d.pool.collect().catch((e: Error) => this.d.log.warn({ err: e.message }, 'disk layer collection failed'));
+    await this.d.pool.collect().catch((e: unknown) => this.d.log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
   }
 
   reorder(refs: string[]): readonly Vm[] {
@@ -358,7 +359,7 @@ export class VmService {
     } catch (e) {
       const live = this.live.get(vm.id);
       if (live) { live.expectingExit = 'kill'; await instance.kill(); await live.exitHandled; }
-      const detail = `resuming the saved state failed (it is kept for another try): ${(e as Error).message}`;
+      const detail = `resuming the saved state failed (it is kept for another try): ${errorMessage(e)}`;
       this.d.transact(() => {
         this.d.errors.add(vm.id, 'operation', detail);
         this.d.vms.setState(vm.id, 'suspended');
@@ -395,7 +396,7 @@ export class VmService {
         await rm(paths.savedStateMeta, { force: true });
         if (runState === 'running') await live.instance.resume().catch(() => undefined);
         this.d.vms.setState(id, vm.state);
-        throw new DomainError('QEMU_FAILED', `suspend of '${vm.name}' failed: ${(e as Error).message}`);
+        throw new DomainError('QEMU_FAILED', `suspend of '${vm.name}' failed: ${errorMessage(e)}`);
       }
       live.expectingExit = 'suspend';
       await live.instance.kill();
@@ -465,7 +466,7 @@ export class VmService {
       } catch (e) {
         live.expectingExit = null;
         this.d.vms.setState(id, vm.state);
-        throw new DomainError('QEMU_FAILED', `power-down failed: ${(e as Error).message}`);
+        throw new DomainError('QEMU_FAILED', `power-down failed: ${errorMessage(e)}`);
       }
       const exited = await Promise.race([live.exitHandled.then(() => true), sleep(timeoutMs).then(() => false)]);
       if (exited) return this.get(id);
@@ -666,7 +667,7 @@ export class VmService {
         this.d.log.warn({ vm: vm.name, layer: running }, 'disk link re-pointed at the layer QEMU is using');
       }
     } catch (e) {
-      this.d.log.warn({ vm: vm.name, err: (e as Error).message }, 'could not check the disk layer of a re-adopted VM');
+      this.d.log.warn({ vm: vm.name, err: errorMessage(e) }, 'could not check the disk layer of a re-adopted VM');
     }
   }
 

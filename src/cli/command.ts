@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GroveClient } from '../client/index.js';
 import type { Connection } from './connection.js';
@@ -56,7 +57,7 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Values
   try {
     parsed = parseArgs({ args: head, options: { ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }, strict: true, allowPositionals: true });
   } catch (e) {
-    throw new UsageError((e as Error).message.replace(/\. To specify a positional argument.*$/s, ''));
+    throw new UsageError(errorMessage(e).replace(/\. To specify a positional argument.*$/s, ''));
   }
   const values = parsed.values as Values;
   if (values['help']) return { values, positionals: parsed.positionals, tail };

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { parseDaemonConfig } from '../daemon/config.js';
 import { GROVE_VERSION, makeLogger, startDaemon } from '../daemon/daemon.js';
 
@@ -18,7 +19,7 @@ export async function serve(args: string[]): Promise<void> {
   try {
     cfg = parseDaemonConfig(args, process.env);
   } catch (e) {
-    process.stderr.write(`grove serve: ${(e as Error).message}\n`);
+    process.stderr.write(`grove serve: ${errorMessage(e)}\n`);
     process.exit(2);
   }
   const log = makeLogger(cfg.logLevel);

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import WebSocket from 'ws';
 import type { GroveClient } from './client.js';
 import { ApiError, UnreachableError, apiErrorFrom, codeForStatus, networkReason } from './errors.js';
@@ -45,7 +46,7 @@ export function openConsole(client: GroveClient, ref: string, onData: (chunk: Bu
       res.on('error', () => reject(apiErrorFrom(res.statusCode ?? 0, res.statusMessage ?? '', body)));
     });
     ws.on('error', (e) => {
-      if (!opened) reject(new UnreachableError(client.url, networkReason(e) || (e as Error).message));
+      if (!opened) reject(new UnreachableError(client.url, networkReason(e) || errorMessage(e)));
     });
     ws.once('open', () => {
       // A refusal right after the upgrade arrives as a close frame; give it a moment before saying "attached".

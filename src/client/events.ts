@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import type { GroveClient } from './client.js';
 import { UnreachableError, apiErrorFrom, networkReason } from './errors.js';
 import type { GroveEvent } from './types.js';
@@ -64,7 +65,7 @@ export async function* followEvents(client: GroveClient, opts: FollowOptions = {
 }
 
 function isNetworkError(e: unknown): boolean {
-  return typeof (e as { code?: unknown }).code === 'string' || networkReason(e) !== (e as Error).message;
+  return typeof (e as { code?: unknown }).code === 'string' || networkReason(e) !== errorMessage(e);
 }
 
 async function* sseRecords(res: Response): AsyncGenerator<SseRecord> {

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -31,7 +32,7 @@ export async function runStdioBridge(opts: StdioBridgeOptions): Promise<void> {
   try {
     await client.connect(upstream);
   } catch (e) {
-    throw new Error(`cannot reach the Grove daemon at ${endpoint.href}: ${(e as Error).message}`);
+    throw new Error(`cannot reach the Grove daemon at ${endpoint.href}: ${errorMessage(e)}`);
   }
 
   const remote = client.getServerVersion();

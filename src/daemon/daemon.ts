@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { mkdir, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
@@ -100,7 +101,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   if (reconciled.removedRows + reconciled.removedTags > 0) log.warn(reconciled, 'snapshot metadata reconciled with the disks');
   // Folders and layers left behind by an import, clone or delete the previous run did not finish.
   await sweepLeftovers(layout, log);
-  await pool.collect().catch((e: Error) => log.warn({ err: e.message }, 'disk layer collection failed'));
+  await pool.collect().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),

@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { randomUUID } from 'node:crypto';
 import { chmod, constants as fsc, copyFile, link, lstat, mkdir, readdir, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
@@ -129,7 +130,7 @@ export class FileDiskPool implements DiskPool {
     try {
       r = await run('cp', ['--reflink=auto', '--sparse=always', '--no-preserve=mode', '--', source, target], COPY_MS);
     } catch (e) {
-      throw new DomainError('INTERNAL', `cannot run cp: ${(e as Error).message}`);
+      throw new DomainError('INTERNAL', `cannot run cp: ${errorMessage(e)}`);
     }
     if (r.code !== 0) {
       await rm(target, { force: true });

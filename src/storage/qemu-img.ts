@@ -1,3 +1,4 @@
+import { errorMessage } from '../util/errors.js';
 import { realpath } from 'node:fs/promises';
 import { DomainError } from '../domain/errors.js';
 import type { DiskInfo, DiskStore } from '../ports/disk-store.js';
@@ -17,7 +18,7 @@ export class QemuImg implements DiskStore {
     try {
       r = await run(this.binary, args, timeoutMs);
     } catch (e) {
-      throw new DomainError('QEMU_FAILED', `cannot run ${this.binary}: ${(e as Error).message}`);
+      throw new DomainError('QEMU_FAILED', `cannot run ${this.binary}: ${errorMessage(e)}`);
     }
     if (r.code !== 0) throw new DomainError('QEMU_FAILED', `qemu-img ${args[0]} failed: ${r.stderr.trim() || `exit ${r.code}`}`);
     return r.stdout;

@@ -1,3 +1,4 @@
+import { errorMessage } from '../../util/errors.js';
 import { randomBytes } from 'node:crypto';
 import { StringDecoder } from 'node:string_decoder';
 import { DomainError } from '../../domain/errors.js';
@@ -271,7 +272,7 @@ export class ConsoleService {
       const gone = setInterval(() => {
         if (this.attached.get(vm.id) !== a) finish(new DomainError('INVALID_STATE', `VM '${vm.name}' stopped during the command`, { state: 'stopped' }));
       }, 200);
-      a.link.write(Buffer.from(frame.input, 'utf8')).catch((e: Error) => finish(new DomainError('QEMU_FAILED', `console write failed: ${e.message}`)));
+      a.link.write(Buffer.from(frame.input, 'utf8')).catch((e: unknown) => finish(new DomainError('QEMU_FAILED', `console write failed: ${errorMessage(e)}`)));
     });
   }
 

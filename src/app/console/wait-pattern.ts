@@ -1,3 +1,4 @@
+import { errorMessage } from '../../util/errors.js';
 import { invalid } from '../../domain/errors.js';
 
 export const MAX_PATTERN_LENGTH = 1024;
@@ -17,7 +18,7 @@ export function compileWaitPattern(p: string): RegExp {
   try {
     return new RegExp(m[1]!, m[2]);
   } catch (e) {
-    throw invalid(`invalid regular expression ${p}: ${(e as Error).message}`, { field: 'waitFor.console' });
+    throw invalid(`invalid regular expression ${p}: ${errorMessage(e)}`, { field: 'waitFor.console' });
   }
 }
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { probeAccelerator } from '../../src/hypervisor/qemu/accel-probe.js';
+import { MACHINE_TYPE, cpuModel } from '../../src/hypervisor/qemu/config/argv.js';
 import { assertOk, startReady } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, guestFiles } from '../helpers/guest.js';
@@ -12,14 +13,14 @@ const QEMU = process.env['GROVE_QEMU'] ?? 'qemu-system-x86_64';
 
 /**
  * What this host's KVM can do, found without Grove's probe: boot the test guest's Linux kernel by hand with
- * the VMs' `-machine q35,accel=kvm -cpu host` and wait for its ready line. Nested hosts fail at once
+ * the VMs' machine type and KVM CPU model (`-machine q35,accel=kvm -cpu host`) and wait for its ready line. Nested hosts fail at once
  * ("failed to set MSR 0x10a") or hang; a working KVM gets there in about a second.
  */
 async function kvmBootsLinux(): Promise<{ kvmDevice: boolean; boots: boolean }> {
   try { accessSync('/dev/kvm', constants.R_OK | constants.W_OK); } catch { return { kvmDevice: false, boots: false }; }
   const g = guestFiles();
   const qemu = spawn(QEMU, [
-    '-machine', 'q35,accel=kvm', '-cpu', 'host', '-m', '256M', '-nodefaults', '-no-user-config', '-display', 'none',
+    '-machine', `${MACHINE_TYPE},accel=kvm`, '-cpu', cpuModel('kvm'), '-m', '256M', '-nodefaults', '-no-user-config', '-display', 'none',
     '-kernel', g.kernel, '-initrd', g.initrd, '-append', g.cmdline, '-serial', 'stdio',
   ], { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';

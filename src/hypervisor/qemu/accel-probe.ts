@@ -8,7 +8,7 @@ import { renderOpts } from '../../util/qemu-opts.js';
 import { MACHINE_TYPE, cpuModel } from './config/argv.js';
 import { DEBUG_EXIT_PORT, PROBE_DISK_BYTES, PROBE_EXIT_CODE, PROBE_MARKER, probeBootSector } from './probe-guest.js';
 
-/** Long enough for QEMU to start on a busy host (a working KVM or TCG needs about 0.1 s here), short enough not to hold up start-up. */
+/** About twice the slowest pass seen on a loaded 2-core host (see docs/decisions.md), short enough not to hold up start-up. */
 export const PROBE_TIMEOUT_MS = 3000;
 const STDERR_CAP = 16 * 1024;
 

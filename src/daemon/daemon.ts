@@ -67,6 +67,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   for (const dir of [layout.root, layout.vms, layout.disks, layout.images, layout.transfer]) await mkdir(dir, { recursive: true, mode: 0o700 });
   const tok = await loadToken({ tokenValue: cfg.tokenValue, tokenFile: cfg.tokenFile, defaultFile: layout.token });
 
+  // Before anything is opened: `--accel kvm` on a host where KVM cannot boot a guest refuses to start.
+  const accel = await chooseAccelerator(cfg.accelerator, { qemuBinary: cfg.qemuBinary });
+  log[accel.fellBack ? 'warn' : 'info']({ accelerator: accel.accelerator, why: accel.why, probeMs: accel.probeMs }, 'accelerator chosen');
+
   const db: Db = openDb(layout.db);
   const vmRepo = new SqliteVmRepo(db);
   const transact = <T>(fn: () => T): T => db.transaction(fn)();
@@ -76,8 +80,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const webhookWorker = new DeliveryWorker(webhookRepo, { ...WORKER_DEFAULTS, policy: retryPolicy(cfg.webhookBackoffMs), log: log.child({ component: 'webhooks' }) });
   bus.onPersist(new OutboxWriter(webhookRepo, webhookWorker.wake).write);
   const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
-  const accel = await chooseAccelerator(cfg.accelerator, cfg.qemuBinary);
-  log.info({ accelerator: accel.accelerator, why: accel.why }, 'accelerator chosen');
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
   const disks = new QemuImg(cfg.qemuImgBinary);
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });

@@ -11,7 +11,8 @@ export const HostInfo = Type.Object({
   cpus: Type.Integer(), cpuModel: Type.String(), memoryBytes: Type.Integer(), freeMemoryBytes: Type.Integer(),
   uptimeSeconds: Type.Integer(), loadAverage: Type.Array(Type.Number(), { minItems: 3, maxItems: 3 }),
   dataDir: Type.String(), freeDiskBytes: Type.Integer(), qemuVersion: Type.String(),
-  accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]), acceleratorReason: Type.String(),
+  accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg')]),
+  acceleratorReason: Type.String({ description: 'Why this accelerator: how KVM was proven to boot a test guest, or why TCG is used (the KVM probe\'s failure with QEMU\'s error line, or the configuration).' }),
   groveVersion: Type.String(), daemonUptimeSeconds: Type.Integer(),
 });
 

@@ -1,3 +1,4 @@
+import type { Accelerator } from '../../../domain/vm.js';
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
 import { renderOpts } from '../../../util/qemu-opts.js';
 
@@ -8,6 +9,18 @@ import { renderOpts } from '../../../util/qemu-opts.js';
 export const DISK_FILE_NODE = 'disk0-file';
 export const DISK_NODE = 'disk0';
 export const DISK_DEVICE = 'disk0-dev';
+
+/** The machine every VM gets; the accelerator probe boots its guest on the same one. */
+export const MACHINE_TYPE = 'q35';
+
+/**
+ * The CPU model for each accelerator. KVM passes the host CPU through (fastest, and what a guest kernel
+ * tunes itself for); TCG emulates every feature it can. The accelerator probe proves KVM with this same
+ * model, because on nested hosts one model can fail where another would start.
+ */
+export function cpuModel(accelerator: Accelerator): string {
+  return accelerator === 'kvm' ? 'host' : 'max';
+}
 
 export interface QemuOption {
   flag: string;
@@ -25,8 +38,8 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
 
   add('-name', renderOpts(null, { guest: vm.name, 'debug-threads': true }));
   add('-uuid', vm.id);
-  add('-machine', renderOpts('q35', { accel: accelerator }));
-  add('-cpu', accelerator === 'kvm' ? 'host' : 'max');
+  add('-machine', renderOpts(MACHINE_TYPE, { accel: accelerator }));
+  add('-cpu', cpuModel(accelerator));
   add('-smp', String(vm.cpu));
   add('-m', `${vm.memoryMB}M`);
   add('-nodefaults');

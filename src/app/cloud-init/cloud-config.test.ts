@@ -5,6 +5,7 @@ import type { CloudInitConfig, SeedFacts } from '../../domain/cloud-init.js';
 import { DomainError } from '../../domain/errors.js';
 import { USER_PART_MERGE_TYPE, assertNoConflicts, parseUserData, renderGroveConfig, renderMetaData, renderUserData } from './cloud-config.js';
 import { multipartMixed } from './mime.js';
+import { readMultipart } from '../../../test/helpers/multipart.js';
 
 const GROVE_KEY = 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGrove grove@host';
 const SEED: SeedFacts = { instanceId: '6f1c1f3e-8c52-4b8a-9d1e-3c1f9a0b2c4d', hostname: 'web1' };
@@ -16,19 +17,6 @@ const config = (over: Partial<CloudInitConfig> = {}): CloudInitConfig => ({
 function cloudConfig(text: string): Record<string, any> {
   assert.ok(text.startsWith('#cloud-config\n'), `header: ${text.slice(0, 40)}`);
   return parse(text, { version: '1.1' });
-}
-
-/** A minimal multipart reader (RFC 2046): parts' headers and bodies, base64 decoded. */
-function readMultipart(text: string): { headers: Record<string, string>; body: string }[] {
-  const boundary = /boundary="([^"]+)"/.exec(text.split('\n\n', 1)[0]!)![1]!;
-  const chunks = text.split(`\n--${boundary}`);
-  assert.equal(chunks.at(-1), '--\n', 'closing delimiter');
-  return chunks.slice(1, -1).map((c) => {
-    const at = c.indexOf('\n\n');
-    const headers = Object.fromEntries(c.slice(1, at).split('\n').map((l) => [l.slice(0, l.indexOf(':')), l.slice(l.indexOf(':') + 2)]));
-    const raw = c.slice(at + 2);
-    return { headers, body: headers['Content-Transfer-Encoding'] === 'base64' ? Buffer.from(raw, 'base64').toString('utf8') : raw };
-  });
 }
 
 test('Grove\'s part: the user with sudo, bash and both keys; hostname; the agent installed and started; no upgrade', () => {

@@ -10,7 +10,7 @@ import { DomainError, invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { parseCloudInitConfig } from '../domain/cloud-init.js';
-import { LIMITS, assertValidName, assertValidNetwork, type Vm } from '../domain/vm.js';
+import { LIMITS, assertValidName, assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
 import type { ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
@@ -177,7 +177,7 @@ export class BundleService {
       return await this.d.vms.importStaged({
         name: name ?? manifest.vm.name,
         staging,
-        spec: manifest.vm,
+        spec: { ...manifest.vm, network: this.freeSshForward(manifest.vm) },
         hasKernel: seen.has('kernel'),
         hasInitrd: seen.has('initrd'),
         within: (vm: Vm) => this.insertSnapshots(vm, keep),
@@ -190,6 +190,16 @@ export class BundleService {
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DomainError('INSUFFICIENT_STORAGE', 'the data folder ran out of space while unpacking the bundle');
       throw invalid(`not a valid Grove bundle: ${errorMessage(e)}`);
     }
+  }
+
+  /**
+   * A cloud-init VM's SSH forward was chosen for it by Grove: when another VM here already uses that host
+   * port (an export imported on the same host), it is dropped and the import gets a free one instead.
+   */
+  private freeSshForward(v: BundleManifest['vm']): VmNetwork {
+    const fwd = v.cloudInit !== undefined ? sshForward(v.network) : undefined;
+    if (!fwd || !this.d.vms.list().some((o) => o.network.portForwards.some((f) => f.host === fwd.host))) return v.network;
+    return { ...v.network, portForwards: v.network.portForwards.filter((f) => f !== fwd) };
   }
 
   private insertSnapshots(vm: Vm, list: BundleManifest['snapshots']): void {

@@ -190,6 +190,8 @@ test('export carries the cloud-init config; the import gets its own seed from it
   assert.ok(r.bytes > 0);
   const imp = assertOk(await d.call('POST', '/vms/import', { path: 'ci-a.grove.tar', name: 'ci-a-imported' }), 201, 'import');
   assert.deepEqual(imp.cloudInit, { ...first.cloudInit, instanceId: imp.id });
+  assert.notEqual(sshForward(imp).host, sshForward(first).host, 'the SSH port the bundle names is taken here (by ci-a): a free one was chosen');
+  assert.equal(imp.network.portForwards.length, 1);
   const [a, b] = await Promise.all([readSeed(first.id), readSeed(imp.id)]);
   assert.equal(b.metaData, `instance-id: "${imp.id}"\nlocal-hostname: "alpha.example.org"\n`);
   const pa = readMultipart(a.userData);

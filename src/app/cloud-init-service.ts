@@ -1,3 +1,4 @@
+import { join } from 'node:path';
 import { DomainError, invalid } from '../domain/errors.js';
 import {
   DEFAULT_CLOUD_USER, assertNotRoot, hostnameFor, summarizeCloudInit, type CloudInitConfig, type CloudInitInput, type CloudInitRecord,
@@ -11,7 +12,6 @@ import type { SshIdentity } from '../ports/ssh-identity.js';
 import { sha512Crypt } from '../util/sha512-crypt.js';
 import { assertNoConflicts, renderMetaData, renderUserData } from './cloud-init/cloud-config.js';
 import { SEED_FILE } from './layout.js';
-import { join } from 'node:path';
 
 export interface Provisioned {
   record: CloudInitRecord;

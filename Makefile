@@ -2,9 +2,11 @@
 # Each installs what it needs (apt packages when missing, npm packages, the test guest).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-APT_PACKAGES := qemu-system-x86 qemu-utils
-# Tests only: the clone tests mount a loop XFS to exercise reflink clones.
-TEST_APT_PACKAGES := xfsprogs
+# openssh-client: Grove's SSH key pair (ssh-keygen) and `grove ssh`.
+APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
+# Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
+# seeds back with isoinfo (genisoimage).
+TEST_APT_PACKAGES := xfsprogs genisoimage
 NPM_STAMP := node_modules/.grove-installed
 
 .PHONY: help run test build system-deps test-deps guest bench lint-openapi clean
@@ -23,14 +25,17 @@ define apt_install
 endef
 
 system-deps:
-	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null; then \
-	  $(call apt_install,$(APT_PACKAGES),QEMU); \
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null || ! command -v ssh-keygen >/dev/null; then \
+	  $(call apt_install,$(APT_PACKAGES),QEMU or OpenSSH's client); \
 	fi
 
 # mkfs.xfs is in /usr/sbin, often not on a non-root user's PATH: ask dpkg instead.
 test-deps:
-	@if ! dpkg-query -W -f='$${Status}' xfsprogs 2>/dev/null | grep -q 'ok installed'; then \
-	  $(call apt_install,$(TEST_APT_PACKAGES),mkfs.xfs); \
+	@for p in $(TEST_APT_PACKAGES); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  $(call apt_install,$$missing,$$missing); \
 	fi
 
 $(NPM_STAMP): package.json package-lock.json

@@ -9,7 +9,8 @@ import { BUNDLE_FILES, BUNDLE_FORMAT, BUNDLE_VERSION, MAX_BOOT_FILE_BYTES, type 
 import { DomainError, invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
-import { LIMITS, assertValidName, assertValidNetwork, type Vm } from '../domain/vm.js';
+import { parseCloudInitConfig } from '../domain/cloud-init.js';
+import { LIMITS, assertValidName, assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
 import type { ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
@@ -116,9 +117,14 @@ export class BundleService {
     if (vm.boot.initrd) sources.push({ name: 'initrd', path: vm.boot.initrd });
     const files: BundleManifest['files'] = {};
     for (const s of sources) files[s.name] = await hashFile(s.path);
+    // The seed itself is not carried: the imported VM is a new instance and gets its own.
+    const cloudInit = this.d.vms.cloudInitConfig(vm.id);
     const manifest: BundleManifest = {
       format: BUNDLE_FORMAT, version: BUNDLE_VERSION, groveVersion: this.d.groveVersion, exportedAt: new Date().toISOString(),
-      vm: { name: vm.name, cpu: vm.cpu, memoryMB: vm.memoryMB, diskGB: vm.diskGB, ...(vm.boot.cmdline !== undefined ? { cmdline: vm.boot.cmdline } : {}), network: vm.network },
+      vm: {
+        name: vm.name, cpu: vm.cpu, memoryMB: vm.memoryMB, diskGB: vm.diskGB, ...(vm.boot.cmdline !== undefined ? { cmdline: vm.boot.cmdline } : {}), network: vm.network,
+        ...(cloudInit !== null ? { cloudInit } : {}),
+      },
       files,
       snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, createdAt: s.createdAt })),
     };
@@ -171,11 +177,12 @@ export class BundleService {
       return await this.d.vms.importStaged({
         name: name ?? manifest.vm.name,
         staging,
-        spec: manifest.vm,
+        spec: { ...manifest.vm, network: this.freeSshForward(manifest.vm) },
         hasKernel: seen.has('kernel'),
         hasInitrd: seen.has('initrd'),
         within: (vm: Vm) => this.insertSnapshots(vm, keep),
         origin: { imported: true },
+        cloudInit: manifest.vm.cloudInit ?? null,
       });
     } catch (e) {
       await rm(staging, { recursive: true, force: true });
@@ -183,6 +190,16 @@ export class BundleService {
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DomainError('INSUFFICIENT_STORAGE', 'the data folder ran out of space while unpacking the bundle');
       throw invalid(`not a valid Grove bundle: ${errorMessage(e)}`);
     }
+  }
+
+  /**
+   * A cloud-init VM's SSH forward was chosen for it by Grove: when another VM here already uses that host
+   * port (an export imported on the same host), it is dropped and the import gets a free one instead.
+   */
+  private freeSshForward(v: BundleManifest['vm']): VmNetwork {
+    const fwd = v.cloudInit !== undefined ? sshForward(v.network) : undefined;
+    if (!fwd || !this.d.vms.list().some((o) => o.network.portForwards.some((f) => f.host === fwd.host))) return v.network;
+    return { ...v.network, portForwards: v.network.portForwards.filter((f) => f !== fwd) };
   }
 
   private insertSnapshots(vm: Vm, list: BundleManifest['snapshots']): void {
@@ -222,6 +239,7 @@ function parseManifest(raw: Buffer): BundleManifest {
     }
   }
   assertValidNetwork(v.network);
+  if (v.cloudInit !== undefined) v.cloudInit = parseCloudInitConfig(v.cloudInit, 'manifest vm.cloudInit');
   if (!m.files || typeof m.files !== 'object') throw invalid('manifest has no files section');
   for (const [name, f] of Object.entries(m.files)) {
     if (!(BUNDLE_FILES as readonly string[]).includes(name)) throw invalid(`manifest lists an unexpected file '${name}'`);

@@ -66,6 +66,8 @@ export class CloneService {
           hasKernel: src.boot.kernel !== undefined, hasInitrd: src.boot.initrd !== undefined,
           within: (clone) => { if (method !== 'overlay') for (const s of snapshots) this.d.snapshots.insert(copyOf(s, clone.id)); },
           origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state },
+          // A clone is a new instance: cloud-init runs its first boot again (hostname, host keys).
+          cloudInit: this.d.vms.cloudInitConfig(src.id),
         });
         return { vm, method };
       } catch (e) {

@@ -2,6 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import type { VmPaths } from '../ports/hypervisor.js';
 
+/** A VM's NoCloud seed image, in its folder (also while a clone or an import is staged). */
+export const SEED_FILE = 'seed.iso';
+
 /** The data directory's shape (SPEC §1). Pure path arithmetic; creating folders is the daemon's job. */
 export class DataLayout {
   constructor(readonly root: string) {}
@@ -13,6 +16,8 @@ export class DataLayout {
   /** Disk layers: each VM's `disk.qcow2` is a link to its top layer here; bases are shared by clones. */
   get disks(): string { return join(this.root, 'disks'); }
   get transfer(): string { return join(this.root, 'transfer'); }
+  /** Grove's own SSH key pair and known-hosts file. */
+  get ssh(): string { return join(this.root, 'ssh'); }
 
   vmDir(id: string): string { return join(this.vms, id); }
 
@@ -48,6 +53,7 @@ export class DataLayout {
       savedState: join(dir, 'state.bin'),
       savedStateMeta: join(dir, 'state.json'),
       migrationSocket: join(dir, 'migrate.sock'),
+      seed: join(dir, SEED_FILE),
     };
   }
 }

@@ -19,6 +19,8 @@ import { OperationLocks } from './operation-lock.js';
 import { resolveAllowedPath } from './path-guard.js';
 import { compileWaitPattern } from './console/wait-pattern.js';
 import { qemuStep } from './qemu-step.js';
+import type { CloudInitService, Provisioned } from './cloud-init-service.js';
+import type { CloudInitConfig, CloudInitInput } from '../domain/cloud-init.js';
 
 export type { Logger } from '../ports/logger.js';
 
@@ -35,6 +37,7 @@ export interface CreateVmInput {
   cmdline?: string;
   iso?: string;
   network?: VmNetworkInput;
+  cloudInit?: CloudInitInput;
 }
 
 export interface UpdateVmInput {
@@ -103,6 +106,7 @@ export interface VmServiceDeps {
   console: ConsoleService;
   log: Logger;
   transact: Transact;
+  cloudInit: CloudInitService;
 }
 
 /**
@@ -156,6 +160,7 @@ export class VmService {
       throw invalid(`'initrd' and 'cmdline' need 'kernel'`, { field: input.initrd !== undefined ? 'initrd' : 'cmdline' });
     }
     const network = resolveNetwork(input.network);
+    const cloudConfig = input.cloudInit !== undefined ? this.d.cloudInit.prepare(input.cloudInit) : null;
 
     const roots = [this.d.layout.images, this.d.layout.transfer];
     const resolved = {
@@ -169,6 +174,7 @@ export class VmService {
     const paths = this.d.layout.vmPaths(id);
     const now = new Date().toISOString();
     await mkdir(paths.dir, { recursive: true, mode: 0o700 });
+    let release = (): void => undefined;
     try {
       // The VM keeps its own copies (reflinked where the filesystem can), so it does not break when
       // the originals change and an export carries everything it needs.
@@ -186,21 +192,30 @@ export class VmService {
         await this.d.disks.create(paths.disk, diskGB);
       }
       await this.d.pool.adopt(id);
+      const seeded = cloudConfig !== null ? await this.d.cloudInit.provision(paths.dir, { id, name: input.name }, cloudConfig, network) : null;
+      if (seeded) release = seeded.release;
 
       const vm: Vm = {
         id, name: input.name, state: 'stopped', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
-        diskGB, distro: input.distro ?? null, boot, network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
-        startedAt: null, accelerator: null, lastError: null,
+        diskGB, distro: input.distro ?? null, boot, network: seeded?.network ?? network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
+        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded?.summary ?? null,
       };
       this.d.transact(() => {
-        this.d.vms.insert(vm);
+        this.d.vms.insert(vm, seeded?.record ?? null);
         this.emit('vm.created', vm, { vm });
       });
       return vm;
     } catch (e) {
       await rm(paths.dir, { recursive: true, force: true });
       throw isNameClash(e) ? nameConflict(input.name) : e;
+    } finally {
+      release();
     }
+  }
+
+  /** What a VM's cloud-init seed is written from (clones and exports carry it), or null. */
+  cloudInitConfig(id: string): CloudInitConfig | null {
+    return this.d.vms.cloudInit(id)?.config ?? null;
   }
 
   /**
@@ -212,10 +227,21 @@ export class VmService {
     hasKernel: boolean; hasInitrd: boolean; within: (vm: Vm) => void;
     /** Where the VM came from, for its `vm.created` event. */
     origin: Record<string, unknown>;
+    /** A new instance of this cloud-init config: its own seed (instance-id, hostname) is written. */
+    cloudInit?: CloudInitConfig | null;
   }): Promise<Vm> {
     this.assertNameFree(input.name);
     const id = randomUUID();
     const dir = this.d.layout.vmDir(id);
+    const seeded = input.cloudInit ? await this.d.cloudInit.provision(input.staging, { id, name: input.name }, input.cloudInit, input.spec.network) : null;
+    try {
+      return await this.recordStaged(id, dir, input, seeded);
+    } finally {
+      seeded?.release();
+    }
+  }
+
+  private async recordStaged(id: string, dir: string, input: Parameters<VmService['importStaged']>[0], seeded: Provisioned | null): Promise<Vm> {
     await rename(input.staging, dir);
     await this.d.pool.adopt(id).catch(async (e: unknown) => {
       await rm(dir, { recursive: true, force: true });
@@ -228,11 +254,12 @@ export class VmService {
     if (input.spec.cmdline !== undefined && input.hasKernel) boot.cmdline = input.spec.cmdline;
     const vm: Vm = {
       id, name: input.name, state: 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: null,
-      boot, network: input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null, lastError: null,
+      boot, network: seeded?.network ?? input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null,
+      lastError: null, cloudInit: seeded?.summary ?? null,
     };
     try {
       this.d.transact(() => {
-        this.d.vms.insert(vm);
+        this.d.vms.insert(vm, seeded?.record ?? null);
         input.within(vm);
         this.emit('vm.created', vm, { vm, ...input.origin });
       });

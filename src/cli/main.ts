@@ -10,12 +10,13 @@ import { resize, screenshot, snapshotCreate, snapshotLs, snapshotRestore, snapsh
 import { mcp } from './commands/mcp.js';
 import { webhookAdd, webhookLs, webhookRm } from './commands/webhook.js';
 import { clone, create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
+import { ssh } from './commands/ssh.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
-  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp];
+  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):

@@ -2,7 +2,7 @@ import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './error
 import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
-  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SuspendStatus,
+  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus,
 } from './types.js';
 
 export interface ClientOptions {
@@ -117,6 +117,7 @@ export class GroveClient {
   resumeVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/resume'), { body: {} }); }
   runtime(ref: string): Promise<VmRuntime> { return this.request('GET', this.vm(ref, '/runtime')); }
   errors(ref: string, limit?: number): Promise<VmErrorList> { return this.request('GET', this.vm(ref, '/errors'), { query: { limit } }); }
+  sshAccess(ref: string): Promise<SshAccess> { return this.request('GET', this.vm(ref, '/ssh')); }
 
   suspendVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/suspend'), { body: {} }); }
   suspendStatus(ref: string): Promise<SuspendStatus> { return this.request('GET', this.vm(ref, '/suspend-status')); }

@@ -37,9 +37,10 @@ export type RegisterWebhook = Static<typeof RegisterWebhookBody>;
 
 import type { CreateSnapshotBody, RestoreResult, Snapshot as SnapshotSchema } from '../api/schemas/snapshot.js';
 import type { ScreenshotJson } from '../api/schemas/machine.js';
-import type { SuspendStatus as SuspendStatusSchema } from '../api/schemas/vm.js';
+import type { SshAccess as SshAccessSchema, SuspendStatus as SuspendStatusSchema } from '../api/schemas/vm.js';
 export type Snapshot = Static<typeof SnapshotSchema>;
 export type CreateSnapshot = Static<typeof CreateSnapshotBody>;
 export type RestoreOutcome = Omit<Static<typeof RestoreResult>, 'vm' | 'snapshot'> & { vm: Vm; snapshot: Snapshot };
 export type Screenshot = Static<typeof ScreenshotJson>;
 export type SuspendStatus = Static<typeof SuspendStatusSchema>;
+export type SshAccess = Static<typeof SshAccessSchema>;

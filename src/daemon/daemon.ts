@@ -36,6 +36,10 @@ import { DeliveryWorker, WORKER_DEFAULTS } from '../webhooks/worker.js';
 import type { DaemonConfig } from './config.js';
 import { loadToken } from './token.js';
 import { isLoopbackName } from '../api/rest/security.js';
+import { CloudInitService } from '../app/cloud-init-service.js';
+import { IsoSeedStore } from '../storage/seed-image.js';
+import { SshKeygenIdentity } from '../system/ssh-keygen.js';
+import { LoopbackPorts } from '../system/host-ports.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -86,9 +90,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
+  const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new SshKeygenIdentity(layout.ssh), ports: new LoopbackPorts() });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact,
+    log: log.child({ component: 'vms' }), transact, cloudInit,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
@@ -106,7 +111,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   await pool.collect().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
   const app = await buildApp({
     services: {
-      vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
+      vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),

@@ -1,3 +1,4 @@
+import type { CloudInitConfig } from './cloud-init.js';
 import type { Snapshot } from './snapshot.js';
 import type { VmNetwork } from './vm.js';
 
@@ -22,6 +23,8 @@ export interface BundleManifest {
     diskGB: number;
     cmdline?: string;
     network: VmNetwork;
+    /** The config (password as a hash) the importing Grove writes the new VM's own seed from. */
+    cloudInit?: CloudInitConfig;
   };
   files: Partial<Record<BundleFile, { size: number; sha256: string }>>;
   snapshots: Pick<Snapshot, 'tag' | 'name' | 'description' | 'kind' | 'vmState' | 'createdAt'>[];

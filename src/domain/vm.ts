@@ -1,3 +1,4 @@
+import type { CloudInitSummary } from './cloud-init.js';
 import { invalid } from './errors.js';
 
 export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'suspending', 'suspended', 'error'] as const;
@@ -32,6 +33,13 @@ export function resolveNetwork(input: VmNetworkInput | undefined, current: VmNet
   return net;
 }
 
+export const SSH_GUEST_PORT = 22;
+
+/** The host port forward that reaches the guest's SSH server, if the VM has one. */
+export function sshForward(net: VmNetwork): PortForward | undefined {
+  return net.mode === 'user' ? net.portForwards.find((f) => f.guest === SSH_GUEST_PORT && f.protocol === 'tcp') : undefined;
+}
+
 /** Paths here are the VM's own copies inside its folder, never the caller's originals. */
 export interface VmBoot {
   kernel?: string;
@@ -56,6 +64,8 @@ export interface Vm {
   startedAt: string | null;
   accelerator: Accelerator | null;
   lastError: string | null;
+  /** The VM's cloud-init seed (`seed.iso` in its folder, attached read-only), or null when it has none. */
+  cloudInit: CloudInitSummary | null;
 }
 
 export const NAME_MAX_LENGTH = 63;

@@ -18,6 +18,8 @@ export interface VmPaths {
   savedState: string;
   savedStateMeta: string;
   migrationSocket: string;
+  /** The cloud-init seed image, attached read-only when the VM has cloud-init. */
+  seed: string;
 }
 
 export interface LaunchSpec {

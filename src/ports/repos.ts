@@ -1,3 +1,4 @@
+import type { CloudInitRecord } from '../domain/cloud-init.js';
 import type { GroveEvent, NewEvent } from '../domain/events.js';
 import type { Vm, VmState } from '../domain/vm.js';
 import type { Snapshot } from '../domain/snapshot.js';
@@ -6,7 +7,9 @@ export interface VmRepo {
   list(): readonly Vm[];
   get(id: string): Vm | undefined;
   findByName(name: string): Vm | undefined;
-  insert(vm: Vm): void;
+  /** `cloudInit`: the config and seed facts behind `vm.cloudInit` (kept apart: it holds the password hash). */
+  insert(vm: Vm, cloudInit?: CloudInitRecord | null): void;
+  cloudInit(id: string): CloudInitRecord | null;
   update(vm: Vm): void;
   setState(id: string, state: VmState, patch?: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>>): Vm;
   delete(id: string): void;

@@ -87,4 +87,8 @@ export const MIGRATIONS: readonly string[] = [
     UNIQUE (vm_id, name)
   );
   `,
+  // cloud-init: the config a VM's seed is written from (password only as a hash) and the seed's facts, as JSON.
+  `
+  ALTER TABLE vms ADD COLUMN cloud_init TEXT;
+  `,
 ];

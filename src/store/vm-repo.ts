@@ -1,3 +1,4 @@
+import { summarizeCloudInit, type CloudInitRecord } from '../domain/cloud-init.js';
 import type { Vm, VmState } from '../domain/vm.js';
 import type { VmRepo } from '../ports/repos.js';
 import type { Db } from './db.js';
@@ -5,7 +6,7 @@ import type { Db } from './db.js';
 interface Row {
   id: string; name: string; state: string; cpu: number; memory_mb: number; disk_gb: number;
   distro: string | null; boot: string; network: string; sort_order: number; created_at: string;
-  updated_at: string; started_at: string | null; accelerator: string | null; last_error: string | null;
+  updated_at: string; started_at: string | null; accelerator: string | null; last_error: string | null; cloud_init: string | null;
 }
 
 function fromRow(r: Row): Vm {
@@ -14,6 +15,7 @@ function fromRow(r: Row): Vm {
     distro: r.distro, boot: JSON.parse(r.boot), network: JSON.parse(r.network), order: r.sort_order,
     createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at,
     accelerator: r.accelerator as Vm['accelerator'], lastError: r.last_error,
+    cloudInit: r.cloud_init !== null ? summarizeCloudInit(JSON.parse(r.cloud_init) as CloudInitRecord) : null,
   };
 }
 
@@ -40,8 +42,9 @@ export class SqliteVmRepo implements VmRepo {
     this.q = {
       list: db.prepare<[], Row>('SELECT * FROM vms ORDER BY sort_order, created_at'),
       insert: db.prepare(`INSERT INTO vms (id, name, state, cpu, memory_mb, disk_gb, distro, boot, network, sort_order,
-        created_at, updated_at, started_at, accelerator, last_error) VALUES (@id, @name, @state, @cpu, @memory_mb,
-        @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error)`),
+        created_at, updated_at, started_at, accelerator, last_error, cloud_init) VALUES (@id, @name, @state, @cpu, @memory_mb,
+        @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error, @cloud_init)`),
+      cloudInit: db.prepare<[string], { cloud_init: string | null }>('SELECT cloud_init FROM vms WHERE id = ?'),
       setState: db.prepare(`UPDATE vms SET state=@state, updated_at=@updated_at, started_at=@started_at,
         accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
       update: db.prepare(`UPDATE vms SET name=@name, state=@state, cpu=@cpu, memory_mb=@memory_mb, disk_gb=@disk_gb,
@@ -75,7 +78,16 @@ export class SqliteVmRepo implements VmRepo {
     return undefined;
   }
 
-  insert(vm: Vm): void { this.q.insert.run(toParams(vm)); this.remember({ ...vm }); }
+  /** `cloudInit`: what the VM's seed was written from (kept out of the record, which clients see). */
+  insert(vm: Vm, cloudInit: CloudInitRecord | null = null): void {
+    this.q.insert.run({ ...toParams(vm), cloud_init: cloudInit !== null ? JSON.stringify(cloudInit) : null });
+    this.remember({ ...vm });
+  }
+
+  cloudInit(id: string): CloudInitRecord | null {
+    const raw = this.q.cloudInit.get(id)?.cloud_init ?? null;
+    return raw !== null ? JSON.parse(raw) as CloudInitRecord : null;
+  }
   update(vm: Vm): void { this.q.update.run(toParams(vm)); this.remember({ ...vm }); }
 
   setState(id: string, state: VmState, patch: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>> = {}): Vm {

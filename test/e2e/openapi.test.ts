@@ -41,13 +41,14 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket'][] = [
   ['delete', '/vms/{id}/console', 'json'],
   ['post', '/vms/{id}/console/execute', 'json'],
   ['get', '/vms/{id}/console/ws', 'websocket'],
+  ['get', '/vms/{id}/ssh', 'json'],
   ['get', '/events', 'sse'],
 ];
 
 /** Routes whose operation can meet a VM in the wrong state (409 INVALID_STATE / CONFLICT). */
 const CAN_CONFLICT = new Set(['post /vms', 'patch /vms/{id}', 'delete /vms/{id}', 'post /vms/{id}/start', 'post /vms/{id}/stop',
   'post /vms/{id}/force-stop', 'post /vms/{id}/restart', 'post /vms/{id}/pause', 'post /vms/{id}/resume', 'post /vms/{id}/console',
-  'post /vms/{id}/console/execute']);
+  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh']);
 
 const PROBLEM_FIELDS = ['type', 'title', 'status', 'detail', 'code'];
 

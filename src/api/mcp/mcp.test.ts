@@ -15,7 +15,7 @@ import { mcpTools } from './tools.js';
 const VM = {
   id: '0b5d7c43-7a55-4a0f-9d36-6f1f0d1c2b3a', name: 'web', state: 'stopped', cpu: 1, memoryMB: 256, diskGB: 1, distro: null,
   boot: {}, network: { mode: 'user', portForwards: [] }, order: 0, createdAt: '2026-01-01T00:00:00.000Z',
-  updatedAt: '2026-01-01T00:00:00.000Z', startedAt: null, accelerator: null, lastError: null,
+  updatedAt: '2026-01-01T00:00:00.000Z', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
 };
 const LIST = [VM];
 

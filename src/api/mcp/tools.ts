@@ -87,7 +87,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'create_vm',
-      description: 'Define a new VM (it is created stopped; call start_vm next). Boot it from `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, from a disk `image` copied as its disk, or from a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). `distro` (catalog images) is not available in this version and is refused. Returns the new VM.',
+      description: 'Define a new VM (it is created stopped; call start_vm next). Boot it from `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, from a disk `image` copied as its disk, or from a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). `distro` (catalog images) is not available in this version and is refused. `cloudInit` ({ user, password, sshAuthorizedKeys, hostname, packages, timezone, userData }) attaches a NoCloud seed for cloud images: a user with passwordless sudo and Grove\'s SSH key, and a free host port forwarded to guest port 22 (see the VM\'s network.portForwards). Returns the new VM.',
       input: CreateVmBody, output: Vm,
       run: (a) => s.vms.create(a),
     }),

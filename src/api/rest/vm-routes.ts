@@ -4,7 +4,7 @@ import type { Static } from '@sinclair/typebox';
 import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import {
   CloneVmBody, CreateVmBody, DeleteQuery, ErrorsQuery, ReorderBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult,
-  StopBody, SuspendStatus, UpdateVmBody, VmRef, VmErrors, VmList,
+  SshAccess, StopBody, SuspendStatus, UpdateVmBody, VmRef, VmErrors, VmList,
 } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
 
@@ -134,5 +134,13 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
       params: VmRefParams, querystring: ErrorsQuery, response: responses({ 200: VmErrors }, [404]),
     },
   }, async (req) => ({ errors: s.vms.errors(req.params.id, req.query.limit ?? 50) }));
-}
 
+  app.get<Ref>('/vms/:id/ssh', {
+    schema: {
+      tags, summary: 'How to SSH into a VM', operationId: 'vmSsh',
+      description: 'The forwarded port to guest port 22, the cloud-init user and Grove\'s key and known_hosts files: what `grove ssh` runs OpenSSH with. '
+        + 'The paths are on the daemon\'s host, and the forward listens on its 127.0.0.1 only, so this is for clients on that host. 409 when the VM has no forward to port 22.',
+      params: VmRefParams, response: responses({ 200: SshAccess }, [404, 409]),
+    },
+  }, async (req) => s.cloudInit.sshAccess(s.vms.get(req.params.id)));
+}

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
+import { CLOUD_INIT_LIMITS as CL, CLOUD_INIT_PATTERNS as CP, DEFAULT_CLOUD_USER } from '../../domain/cloud-init.js';
 import { ConsoleWaitResult } from './console.js';
 
 export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { description: 'Lifecycle state' });
@@ -22,6 +23,41 @@ export const NetworkInput = Type.Partial(Network, { additionalProperties: false 
 const Cpu = Type.Integer({ minimum: 1, maximum: LIMITS.cpuMax, description: 'vCPUs' });
 const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.memoryMBMax, description: 'RAM in MiB' });
 const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
+export const CloudInit = Type.Object({
+  user: Type.Optional(Type.String({ pattern: CP.user, description: `Login to create, with passwordless sudo and bash; default \`${DEFAULT_CLOUD_USER}\` (not root)` })),
+  password: Type.Optional(Type.String({ minLength: 1, maxLength: CL.password, description: 'Password of that user, for the console (stored and written to the guest only as a SHA-512 crypt hash; SSH stays key-only)' })),
+  sshAuthorizedKeys: Type.Optional(Type.Array(Type.String({ minLength: 1, maxLength: CL.key, pattern: CP.key }), {
+    maxItems: CL.keys, description: 'authorized_keys lines for that user, besides Grove\'s own key (the CLI adds your ~/.ssh/id_*.pub)',
+  })),
+  hostname: Type.Optional(Type.String({ maxLength: CL.hostname, pattern: CP.hostname, description: 'Guest hostname (a dotted name also sets the FQDN); default: the VM name' })),
+  packages: Type.Optional(Type.Array(Type.String({ maxLength: CL.package, pattern: CP.package }), { maxItems: CL.packages, description: 'Packages installed at first boot (qemu-guest-agent always is)' })),
+  timezone: Type.Optional(Type.String({ maxLength: CL.timezone, pattern: CP.timezone, description: 'tz database name, e.g. `Europe/Paris`' })),
+  userData: Type.Optional(Type.String({
+    minLength: 1, maxLength: CL.userData,
+    description: 'Your own cloud-config (first line `#cloud-config`, a YAML mapping), merged after Grove\'s: lists append, and a top-level setting you make replaces Grove\'s',
+  })),
+}, { additionalProperties: false, description: 'cloud-init (NoCloud seed attached to the VM); unknown fields are refused' });
+
+export const CloudInitSummary = Type.Object({
+  user: Type.String(),
+  hostname: Type.String({ description: 'Hostname written to the seed' }),
+  instanceId: Type.String({ description: 'NoCloud instance-id: the VM id (a clone or import gets its own, so cloud-init runs its first boot again)' }),
+  sshAuthorizedKeys: Type.Array(Type.String()),
+  packages: Type.Array(Type.String()),
+  timezone: Type.Union([Type.String(), Type.Null()]),
+  password: Type.Boolean({ description: 'A password was set (it is never shown)' }),
+  userData: Type.Boolean({ description: 'A userData part was given' }),
+}, { additionalProperties: false });
+
+export const SshAccess = Type.Object({
+  host: Type.String({ description: 'Address of the forward on the daemon\'s host (always 127.0.0.1)' }),
+  port: Type.Integer(),
+  user: Type.Union([Type.String(), Type.Null()], { description: 'The cloud-init user; null when the VM has no cloud-init (use the image\'s own)' }),
+  privateKeyPath: Type.String({ description: 'Grove\'s private key, on the daemon\'s host' }),
+  knownHostsPath: Type.String({ description: 'Grove\'s known_hosts file, on the daemon\'s host' }),
+  hostKeyAlias: Type.String({ description: 'Name the VM\'s host key is remembered under (per VM, not per port)' }),
+}, { additionalProperties: false });
+
 const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
 
 export const Vm = Type.Object({
@@ -45,6 +81,7 @@ export const Vm = Type.Object({
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
   lastError: Type.Union([Type.String(), Type.Null()]),
+  cloudInit: Type.Union([CloudInitSummary, Type.Null()], { description: 'The VM\'s cloud-init seed, or null' }),
 }, { $id: 'Vm' });
 
 export const VmRef = Type.Ref(Vm);
@@ -63,7 +100,7 @@ export const CreateVmBody = Type.Object({
   cmdline: Type.Optional(Type.String({ maxLength: 4096, description: 'Kernel command line (direct boot)' })),
   iso: Type.Optional(HostPath('ISO attached as a CD-ROM and booted first')),
   network: Type.Optional(NetworkInput),
-  cloudInit: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Reserved for cloud images; not used yet' })),
+  cloudInit: Type.Optional(CloudInit),
 }, { additionalProperties: false });
 export type CreateVmBody = Static<typeof CreateVmBody>;
 

@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import type { CreateVm, Vm, VmRuntime } from '../../client/index.js';
-import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context } from '../command.js';
+import { localPublicKeys } from '../ssh-keys.js';
+import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context, type Values } from '../command.js';
 import { bytes, duration, fields, json, mib, since, table } from '../output.js';
 
 function ports(vm: Vm): string {
@@ -16,6 +18,12 @@ function vmTable(vms: Vm[]): string {
     ['NAME', 'STATE', 'CPU', 'MEMORY', 'DISK', 'PORTS', 'UPTIME', 'ID'],
     vms.map((vm) => [vm.name, vm.state, String(vm.cpu), mib(vm.memoryMB), `${vm.diskGB} GiB`, ports(vm), isLive(vm) ? duration(since(vm.startedAt)) : '-', vm.id.slice(0, 8)]),
   );
+}
+
+/** How to log in, for VMs with a forward to guest port 22. */
+function sshHint(vm: Vm): string | null {
+  const fwd = vm.network.mode === 'user' ? vm.network.portForwards.find((f) => f.guest === 22 && f.protocol === 'tcp') : undefined;
+  return fwd ? `grove ssh ${vm.name}  (127.0.0.1:${fwd.host}${vm.cloudInit ? `, user ${vm.cloudInit.user}` : ''})` : null;
 }
 
 /** Prints the VM in --json mode, else the one-line message. */
@@ -42,16 +50,26 @@ export function parsePortForward(spec: string): { host: number; guest: number; p
 export const create: Command = {
   name: 'create',
   synopsis: ['create NAME [--kernel FILE --initrd FILE --cmdline TEXT] [--image FILE [--image-format qcow2|raw]] [--iso FILE]',
-    '            [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...'],
+    '            [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...',
+    '            [--cloud-init] [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]'],
   summary: 'Define a new VM (stopped)',
   help: `Files (--kernel, --initrd, --image, --iso) are paths inside the daemon's <data>/images or <data>/transfer
 (relative paths are taken from images/). --memory is MiB unless suffixed (512, 512M, 2G); --disk is GiB
 (10, 10G). --port-forward publishes 127.0.0.1:HOST on the host to GUEST in the guest (tcp unless /udp);
-repeat it for more ports.`,
+repeat it for more ports.
+
+cloud-init: --cloud-init, or any of the flags after it, gives the VM a NoCloud seed: a user (--user,
+default grove) with passwordless sudo and SSH keys (Grove's own, your ~/.ssh/id_*.pub, each --ssh-key
+FILE), --hostname (default: the VM name), --package to install at first boot, --timezone, and your own
+cloud-config from --user-data FILE (first line #cloud-config). Such a VM gets a free host port forwarded
+to its port 22 unless you forward 22 yourself; then 'grove ssh NAME' logs in. Files named here are read
+by the CLI, on this machine.`,
   options: {
     kernel: { type: 'string' }, initrd: { type: 'string' }, cmdline: { type: 'string' }, image: { type: 'string' },
     'image-format': { type: 'string' }, iso: { type: 'string' }, cpu: { type: 'string' }, memory: { type: 'string' },
     disk: { type: 'string' }, network: { type: 'string' }, 'port-forward': { type: 'string', multiple: true },
+    'cloud-init': { type: 'boolean' }, user: { type: 'string' }, hostname: { type: 'string' }, package: { type: 'string', multiple: true },
+    timezone: { type: 'string' }, 'ssh-key': { type: 'string', multiple: true }, 'user-data': { type: 'string' },
   },
   args: [1, 1],
   async run(ctx, v, [name]) {
@@ -77,10 +95,41 @@ repeat it for more ports.`,
     if (mode !== undefined || forwards.length > 0) {
       body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
     }
+    const cloudInit = cloudInitFlags(v);
+    if (cloudInit) body.cloudInit = cloudInit;
     const vm = await ctx.client.createVm(body);
-    return done(ctx, vm, `Created VM '${vm.name}' (${vm.id}).`);
+    const hint = vm.cloudInit ? sshHint(vm) : null;
+    return done(ctx, vm, `Created VM '${vm.name}' (${vm.id}).${hint ? `\nSSH once it runs: ${hint}` : ''}`);
   },
 };
+
+/** The cloud-init part of a create, from its flags; undefined when none asks for cloud-init. */
+export function cloudInitFlags(v: Values, home?: string): NonNullable<CreateVm['cloudInit']> | undefined {
+  const packages = list(v, 'package');
+  const keyFiles = list(v, 'ssh-key');
+  const userDataFile = str(v, 'user-data');
+  const asked = flag(v, 'cloud-init') || packages.length > 0 || keyFiles.length > 0 || userDataFile !== undefined
+    || ['user', 'hostname', 'timezone'].some((k) => str(v, k) !== undefined);
+  if (!asked) return undefined;
+  const ci: NonNullable<CreateVm['cloudInit']> = {};
+  for (const k of ['user', 'hostname', 'timezone'] as const) {
+    const val = str(v, k);
+    if (val !== undefined) ci[k] = val;
+  }
+  if (packages.length > 0) ci.packages = packages;
+  const keys = [...keyFiles.map((f) => readLocal(f, '--ssh-key').split('\n', 1)[0]!.trim()), ...localPublicKeys(home)];
+  if (keys.length > 0) ci.sshAuthorizedKeys = [...new Set(keys)];
+  if (userDataFile !== undefined) ci.userData = readLocal(userDataFile, '--user-data');
+  return ci;
+}
+
+function readLocal(file: string, what: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new UsageError(`${what}: cannot read '${file}' (${(e as NodeJS.ErrnoException).code ?? 'error'})`);
+  }
+}
 
 export const clone: Command = {
   name: 'clone', synopsis: ['clone VM [NAME]'], summary: 'Copy-on-write clone of a VM, running or not (default name VM-clone)', args: [1, 2],
@@ -105,6 +154,8 @@ export const show: Command = {
       ['Name', vm.name], ['ID', vm.id], ['State', vm.state + (vm.accelerator && isLive(vm) ? ` (${vm.accelerator})` : '')],
       ['CPU', String(vm.cpu)], ['Memory', mib(vm.memoryMB)], ['Disk', `${vm.diskGB} GiB`], ['Distro', vm.distro],
       ['Boot', boot || 'disk'], ['Network', vm.network.mode === 'none' ? 'none' : `user (NAT)${vm.network.portForwards.length ? `, forwards ${ports(vm)}` : ''}`],
+      ['Cloud-init', vm.cloudInit ? `user ${vm.cloudInit.user}, hostname ${vm.cloudInit.hostname}${vm.cloudInit.packages.length ? `, packages ${vm.cloudInit.packages.join(' ')}` : ''}` : null],
+      ['SSH', sshHint(vm)],
       ['Created', vm.createdAt], ['Started', vm.startedAt],
       ['Uptime', rt ? duration(rt.uptimeSeconds) : null], ['PID', rt?.pid != null ? String(rt.pid) : null],
       ['CPU usage', rt?.cpuPercent != null ? `${rt.cpuPercent.toFixed(1)} %` : null], ['RSS', rt?.rssBytes != null ? bytes(rt.rssBytes) : null],

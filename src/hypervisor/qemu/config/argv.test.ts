@@ -9,7 +9,7 @@ const vm: Vm = {
   id: '6f1c1f3e-8c52-4b8a-9d1e-3c1f9a0b2c4d', name: 'web1', state: 'stopped', cpu: 2, memoryMB: 512, diskGB: 4,
   distro: null, boot: { kernel: '/d/vms/x/kernel', initrd: '/d/vms/x/initrd', cmdline: 'console=ttyS0 quiet' },
   network: { mode: 'user', portForwards: [{ host: 2222, guest: 22, protocol: 'tcp' }] }, order: 0,
-  createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null,
+  createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
 };
 
 function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
@@ -19,7 +19,7 @@ function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
     paths: {
       dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consolePipe: `${dir}/console`,
       consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
-      qemuLog: `${dir}/qemu.log`, savedState: `${dir}/state.bin`, savedStateMeta: `${dir}/state.json`, migrationSocket: `${dir}/migrate.sock`,
+      qemuLog: `${dir}/qemu.log`, savedState: `${dir}/state.bin`, savedStateMeta: `${dir}/state.json`, migrationSocket: `${dir}/migrate.sock`, seed: `${dir}/seed.iso`,
     },
   };
 }
@@ -60,4 +60,23 @@ test('kvm uses the host cpu; network none adds no nic; iso adds a cdrom', () => 
   assert.equal(argv.includes('-netdev'), false);
   assert.equal(argv.includes('-kernel'), false);
   assert.ok(argv.some((a) => a.startsWith('ide-cd,drive=cdrom0')));
+});
+
+test('a VM with cloud-init gets its seed as a read-only virtio disk; one without gets none', () => {
+  const cloudInit = {
+    user: 'grove', hostname: 'web1', instanceId: vm.id, sshAuthorizedKeys: [], packages: [], timezone: null, password: false, userData: false,
+  };
+  const argv = renderArgv(buildQemuOptions(spec({ cloudInit }, '/d/vms/a,b')));
+  const pairs = (flag: string) => argv.flatMap((a, i) => (a === flag ? [argv[i + 1]!] : []));
+  assert.deepEqual(pairs('-blockdev').slice(2), [
+    'driver=file,filename=/d/vms/a,,b/seed.iso,node-name=seed0-file,read-only=on',
+    'driver=raw,file=seed0-file,node-name=seed0,read-only=on',
+  ]);
+  const devices = pairs('-device');
+  assert.ok(devices.includes('virtio-blk-pci,drive=seed0,id=seed0-dev'), devices.join(' '));
+  assert.ok(devices.indexOf('virtio-blk-pci,drive=seed0,id=seed0-dev') > devices.findIndex((d) => d.startsWith('virtio-blk-pci,drive=disk0')),
+    'the seed comes after the disk, so the disk stays the first virtio disk (vda)');
+
+  const plain = renderArgv(buildQemuOptions(spec()));
+  assert.equal(plain.some((a) => a.includes('seed')), false);
 });

@@ -9,6 +9,8 @@ import { renderOpts } from '../../../util/qemu-opts.js';
 export const DISK_FILE_NODE = 'disk0-file';
 export const DISK_NODE = 'disk0';
 export const DISK_DEVICE = 'disk0-dev';
+const SEED_FILE_NODE = 'seed0-file';
+const SEED_NODE = 'seed0';
 
 /** The machine every VM gets; the accelerator probe boots its guest on the same one. */
 export const MACHINE_TYPE = 'q35';
@@ -72,6 +74,13 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
     add('-blockdev', renderOpts(null, { driver: 'file', filename: vm.boot.iso, 'node-name': 'cdrom0-file', 'read-only': true }));
     add('-blockdev', renderOpts(null, { driver: 'raw', file: 'cdrom0-file', 'node-name': 'cdrom0', 'read-only': true }));
     add('-device', renderOpts('ide-cd', { drive: 'cdrom0', bus: 'ide.0', id: 'cdrom0-dev', bootindex: 0 }));
+  }
+  if (vm.cloudInit !== null) {
+    // virtio-blk, not a CD: every cloud kernel has virtio_blk (its root disk needs it), while ATA/SCSI
+    // CD drivers may be modules a minimal initramfs lacks. cloud-init finds it by its `cidata` label.
+    add('-blockdev', renderOpts(null, { driver: 'file', filename: paths.seed, 'node-name': SEED_FILE_NODE, 'read-only': true }));
+    add('-blockdev', renderOpts(null, { driver: 'raw', file: SEED_FILE_NODE, 'node-name': SEED_NODE, 'read-only': true }));
+    add('-device', renderOpts('virtio-blk-pci', { drive: SEED_NODE, id: 'seed0-dev' }));
   }
   if (vm.boot.kernel) add('-kernel', vm.boot.kernel);
   if (vm.boot.initrd) add('-initrd', vm.boot.initrd);

@@ -8,6 +8,7 @@ import type { CloneService } from '../../app/clone-service.js';
 import type { ScreenshotService } from '../../app/screenshot-service.js';
 import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
+import type { DownloadService } from '../../app/downloads/download-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -21,6 +22,7 @@ export interface ApiServices {
   bundles: BundleService;
   clones: CloneService;
   screenshots: ScreenshotService;
+  downloads: DownloadService;
   version: string;
   startedAt: number;
 }

@@ -43,3 +43,7 @@ export type CreateSnapshot = Static<typeof CreateSnapshotBody>;
 export type RestoreOutcome = Omit<Static<typeof RestoreResult>, 'vm' | 'snapshot'> & { vm: Vm; snapshot: Snapshot };
 export type Screenshot = Static<typeof ScreenshotJson>;
 export type SuspendStatus = Static<typeof SuspendStatusSchema>;
+
+import type { Distro as DistroSchema, Download as DownloadSchema } from '../api/schemas/downloads.js';
+export type Distro = Static<typeof DistroSchema>;
+export type Download = Static<typeof DownloadSchema>;

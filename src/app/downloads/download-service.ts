@@ -309,13 +309,15 @@ export class DownloadService {
 
   private async run(job: Job): Promise<void> {
     const part = this.d.paths.imagePart(imageFileName(job.distro.url));
-    const resumeFrom = (await this.d.files.size(part)) ?? 0;
-    if (job.stop) return this.stopped(job, part);
-    let row = this.save({ ...this.row(job.id), state: 'running', startedAt: this.row(job.id).startedAt ?? now(), error: null, bytes: resumeFrom });
-    job.live.bytes = resumeFrom;
-    this.emit('download.started', row, { url: row.url, file: row.file, resumeFrom });
-    this.d.log.info({ download: row.id, distro: row.distro, url: row.url, resumeFrom }, 'download started');
+    const queued = this.row(job.id);
+    let row = this.save({ ...queued, state: 'running', startedAt: queued.startedAt ?? now(), error: null });
     try {
+      const resumeFrom = (await this.d.files.size(part)) ?? 0;
+      if (job.stop) return await this.stopped(job, part);
+      row = this.save({ ...this.row(job.id), bytes: resumeFrom });
+      job.live.bytes = resumeFrom;
+      this.emit('download.started', row, { url: row.url, file: row.file, resumeFrom });
+      this.d.log.info({ download: row.id, distro: row.distro, url: row.url, resumeFrom }, 'download started');
       const expected = await this.expectedDigest(job.distro, job.ac.signal);
       row = this.save({ ...this.row(job.id), algorithm: expected.algorithm, expectedDigest: expected.digest });
       const final = this.d.paths.image(row.file);
@@ -388,6 +390,8 @@ export class DownloadService {
 
   private end(job: Job, final: Download): void {
     if (this.jobs.get(job.distro.id) === job) this.jobs.delete(job.distro.id);
+    // The slot is free now (not a tick later), so whoever learns of this end sees the next one started.
+    if (this.running.delete(job)) this.pump();
     if (final.state === 'cancelled') {
       this.emit('download.failed', final, { state: 'cancelled', code: 'DOWNLOAD_CANCELLED', reason: final.error?.reason ?? 'cancelled', bytes: final.bytes });
       this.d.log.info({ download: final.id, distro: final.distro }, 'download cancelled');

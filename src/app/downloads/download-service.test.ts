@@ -70,6 +70,7 @@ async function* chunks(data: Buffer, b: Behaviour = {}, signal?: AbortSignal): A
       throw Object.assign(new Error('socket hang up'), { code: 'ECONNRESET' });
     }
     if (b.hangAfter !== undefined && at >= b.hangAfter) {
+      signal!.throwIfAborted();
       await new Promise((_, reject) => signal!.addEventListener('abort', () => reject(signal!.reason), { once: true }));
     }
     yield piece;
@@ -162,7 +163,9 @@ test('happy path: verified against the SHA512SUMS entry, renamed into images/, r
   const types = typesOf(w);
   assert.equal(types[0], 'download.started');
   assert.equal(types.at(-1), 'download.completed');
-  assert.ok(types.includes('download.progress'));
+  const progress = w.events.filter((e) => e.type === 'download.progress');
+  assert.ok(progress.length >= 1);
+  assert.deepEqual([progress.at(-1)!.data['bytes'], progress.at(-1)!.data['totalBytes']], [w.data.length, w.data.length], 'the last progress event is 100 %');
   const last = w.events.at(-1)!;
   assert.deepEqual(last.data, { downloadId: done.id, distro: 'test-os', file: 'test-os.qcow2', path, bytes: w.data.length, algorithm: 'sha512', digest: w.sha512 });
   assert.equal(w.svc.distros()[0]!.downloaded, true);

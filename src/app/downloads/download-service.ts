@@ -69,7 +69,7 @@ interface Job {
   stop: 'cancel' | 'shutdown' | null;
   settled: Promise<Download>;
   settle(d: Download): void;
-  live: { bytes: number; total: number | null; lastEmit: number; samples: { t: number; bytes: number }[]; rate: number | null };
+  live: { bytes: number; total: number | null; lastEmit: number; emitted: number; samples: { t: number; bytes: number }[]; rate: number | null };
 }
 
 const now = (): string => new Date().toISOString();
@@ -284,7 +284,7 @@ export class DownloadService {
     const settled = new Promise<Download>((r) => { settle = r; });
     return {
       id: row.id, distro, ac: new AbortController(), stop: null, settled, settle,
-      live: { bytes: row.bytes, total: row.totalBytes, lastEmit: 0, samples: [], rate: null },
+      live: { bytes: row.bytes, total: row.totalBytes, lastEmit: 0, emitted: -1, samples: [], rate: null },
     };
   }
 
@@ -316,6 +316,9 @@ export class DownloadService {
       if (job.stop) return await this.stopped(job, part);
       row = this.save({ ...this.row(job.id), bytes: resumeFrom });
       job.live.bytes = resumeFrom;
+      // download.started carries where it begins; the first progress event comes one interval later.
+      job.live.lastEmit = performance.now();
+      job.live.samples = [{ t: job.live.lastEmit, bytes: resumeFrom }];
       this.emit('download.started', row, { url: row.url, file: row.file, resumeFrom });
       this.d.log.info({ download: row.id, distro: row.distro, url: row.url, resumeFrom }, 'download started');
       const expected = await this.expectedDigest(job.distro, job.ac.signal);
@@ -372,6 +375,8 @@ export class DownloadService {
       distro: row.distro, file: row.file, path: r.final, format: job.distro.format, bytes: r.bytes, algorithm: r.expected.algorithm,
       digest: r.expected.digest, url: row.url, downloadedAt: t, downloadId: row.id,
     });
+    // The last progress event says 100 %, however quickly the end came after the one before.
+    if (job.live.emitted !== r.bytes) this.emit('download.progress', row, { bytes: r.bytes, totalBytes: r.bytes, bytesPerSecond: job.live.rate });
     const done = this.save({ ...row, state: 'completed', bytes: r.bytes, totalBytes: r.bytes, finishedAt: t, error: null });
     this.emit('download.completed', done, { file: done.file, path: r.final, bytes: r.bytes, algorithm: r.expected.algorithm, digest: r.expected.digest });
     this.d.log.info({ download: done.id, distro: done.distro, bytes: r.bytes, path: r.final }, 'download verified and complete');
@@ -410,6 +415,7 @@ export class DownloadService {
     const first = live.samples[0];
     live.rate = first && t > first.t ? Math.round(((bytes - first.bytes) * 1000) / (t - first.t)) : null;
     live.samples.push({ t, bytes });
+    live.emitted = bytes;
     const row = this.save({ ...this.row(job.id), bytes, totalBytes: total ?? this.row(job.id).totalBytes });
     this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
   }

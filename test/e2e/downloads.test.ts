@@ -332,6 +332,12 @@ test('bad input: unknown distro 404, unknown or missing field 400, unknown downl
   assertProblem(await d.call('DELETE', '/downloads/nope'), 404, 'NOT_FOUND', 'cancel unknown');
   assertProblem(await d.call('DELETE', '/images/test-404'), 404, 'NOT_FOUND', 'no local image');
   assertProblem(await d.call('GET', '/downloads?limit=0'), 400, 'VALIDATION_FAILED', 'limit');
+  // A partial download is never an image a VM can be made from.
+  writeFileSync(partPath('test-512'), 'partial');
+  const vm = await d.call('POST', '/vms', { name: 'from-part', image: 'test-512.qcow2.part', diskGB: 1 });
+  assertProblem(vm, 400, 'VALIDATION_FAILED', 'create from a .part');
+  assert.match(vm.body.detail, /unfinished download/);
+  rmSync(partPath('test-512'));
 });
 
 test('a catalog served over HTTP works; an invalid or missing catalog stops the daemon at start with a clear message', async () => {

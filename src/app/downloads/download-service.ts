@@ -1,16 +1,15 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import { findDigest, type ExpectedDigest } from '../../domain/checksums.js';
-import { checksumSource, imageFileName, type Catalog, type Distro } from '../../domain/distro.js';
-import {
-  DEFAULT_RETRY, isActiveDownload, isRetryableStatus, retryDelayMs, type Download, type DownloadFailure, type LocalImage, type RetryPolicy,
-} from '../../domain/download.js';
+import type { ExpectedDigest } from '../../domain/checksums.js';
+import { imageFileName, type Catalog, type Distro } from '../../domain/distro.js';
+import { DEFAULT_RETRY, isActiveDownload, type Download, type DownloadFailure, type LocalImage, type RetryPolicy } from '../../domain/download.js';
 import { DomainError } from '../../domain/errors.js';
 import type { EventType } from '../../domain/events.js';
 import type { DownloadRepo, HttpFetcher, ImageFiles, ImageRepo } from '../../ports/downloads.js';
 import type { EventSink } from '../../ports/event-sink.js';
 import type { Logger } from '../../ports/logger.js';
 import { errorMessage } from '../../util/errors.js';
+import { expectedDigest } from './expected-digest.js';
 import { transfer, TransferFailure } from './transfer.js';
 
 export interface DownloadOptions {
@@ -25,8 +24,6 @@ export interface DownloadOptions {
 
 export const DOWNLOAD_DEFAULTS: DownloadOptions = { concurrency: 2, retry: DEFAULT_RETRY, progressIntervalMs: 500, keepFinished: 200 };
 
-/** Sums files are small (Rocky's whole-folder CHECKSUM is a few KiB); anything far larger is not one. */
-const SUMS_MAX_BYTES = 4 * 1024 * 1024;
 /** The window download rates are averaged over. */
 const RATE_WINDOW_MS = 3000;
 
@@ -321,7 +318,9 @@ export class DownloadService {
       job.live.samples = [{ t: job.live.lastEmit, bytes: resumeFrom }];
       this.emit('download.started', row, { url: row.url, file: row.file, resumeFrom });
       this.d.log.info({ download: row.id, distro: row.distro, url: row.url, resumeFrom }, 'download started');
-      const expected = await this.expectedDigest(job.distro, job.ac.signal);
+      const expected = await expectedDigest(job.distro, {
+        fetcher: this.d.fetcher, retry: this.o.retry, sleep: this.d.sleep ?? sleep, signal: job.ac.signal,
+      });
       row = this.save({ ...this.row(job.id), algorithm: expected.algorithm, expectedDigest: expected.digest });
       const final = this.d.paths.image(row.file);
       if ((await this.d.files.size(final)) !== null) return await this.adopt(job, final, expected, part);
@@ -418,48 +417,6 @@ export class DownloadService {
     live.emitted = bytes;
     const row = this.save({ ...this.row(job.id), bytes, totalBytes: total ?? this.row(job.id).totalBytes });
     this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
-  }
-
-  private async expectedDigest(distro: Distro, signal: AbortSignal): Promise<ExpectedDigest> {
-    const src = checksumSource(distro);
-    if (src.kind === 'pinned') return { algorithm: src.algorithm, digest: src.digest };
-    const text = await this.fetchText(src.url, signal);
-    const file = imageFileName(distro.url);
-    const found = findDigest(text, file);
-    if (!found.ok) throw new TransferFailure('CHECKSUM_UNAVAILABLE', `${found.reason} (${src.url})`, true);
-    return { algorithm: found.algorithm, digest: found.digest };
-  }
-
-  /** A sums file, with the same retries as the image itself for drops and 5xx answers. */
-  private async fetchText(url: string, signal: AbortSignal): Promise<string> {
-    for (let attempt = 1; ; attempt++) {
-      let error: string;
-      try {
-        const res = await this.d.fetcher.get(url, { signal });
-        if (res.head.status === 200) {
-          const chunks: Buffer[] = [];
-          let n = 0;
-          for await (const c of res.body) {
-            n += c.length;
-            if (n > SUMS_MAX_BYTES) {
-              res.discard();
-              throw new TransferFailure('CHECKSUM_UNAVAILABLE', `the checksum file ${url} is larger than ${SUMS_MAX_BYTES} bytes: not a sums file`, true);
-            }
-            chunks.push(c);
-          }
-          return Buffer.concat(chunks).toString('utf8');
-        }
-        res.discard();
-        error = `the checksum file ${url} answered HTTP ${res.head.status}${res.head.statusText ? ` ${res.head.statusText}` : ''}`;
-        if (!isRetryableStatus(res.head.status)) throw new TransferFailure('CHECKSUM_UNAVAILABLE', error, true);
-      } catch (e) {
-        if (e instanceof TransferFailure) throw e;
-        signal.throwIfAborted();
-        error = `cannot fetch the checksum file ${url}: ${errorMessage(e)}`;
-      }
-      if (attempt > this.o.retry.maxRetries) throw new TransferFailure('CHECKSUM_UNAVAILABLE', `gave up after ${attempt - 1} retries: ${error}`, true);
-      await (this.d.sleep ?? sleep)(retryDelayMs(this.o.retry, attempt), signal);
-    }
   }
 
   /** The local image if its file is still there; one deleted by hand is forgotten. */

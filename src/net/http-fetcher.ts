@@ -28,6 +28,8 @@ export class NodeHttpFetcher implements HttpFetcher {
         if (hop >= this.o.maxRedirects) throw new Error(`more than ${this.o.maxRedirects} redirects from ${url}`);
         const next = new URL(location, target);
         if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new Error(`redirect to a non-http URL (${next.protocol})`);
+        // A sums file fetched over https must not be swapped for one anybody on the path could write.
+        if (new URL(target).protocol === 'https:' && next.protocol === 'http:') throw new Error(`refusing a redirect from https to ${next.href}`);
         target = next.href;
         continue;
       }

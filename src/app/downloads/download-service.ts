@@ -173,7 +173,8 @@ export class DownloadService {
         job.ac.abort(new DomainError('DOWNLOAD_CANCELLED', 'cancelled'));
         await job.settled;
       }
-    } else {
+    } else if (!job) {
+      // A newer download of the same image would be writing this very file: it is left alone then.
       await this.d.files.remove(this.d.paths.imagePart(row.file));
     }
     return this.get(id);

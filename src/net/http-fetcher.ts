@@ -50,11 +50,17 @@ export class NodeHttpFetcher implements HttpFetcher {
     }
     const request = u.protocol === 'https:' ? httpsRequest : httpRequest;
     return new Promise((resolve, reject) => {
+      let response: IncomingMessage | null = null;
       const req = request(u, { method: 'GET', headers, signal: opts.signal }, (res) => {
-        // The idle timer stays on the socket for the body too: a server that stops sending mid-file is a drop.
+        response = res;
         resolve(res);
       });
-      req.setTimeout(this.o.idleTimeoutMs, () => req.destroy(new Error(`no data for ${this.o.idleTimeoutMs / 1000} s`)));
+      // The idle timer stays on the socket for the body too: a server that stops sending mid-file is a
+      // drop, reported as such (destroying the request instead would surface as a bare "aborted").
+      req.setTimeout(this.o.idleTimeoutMs, () => {
+        const err = new Error(`no data for ${this.o.idleTimeoutMs / 1000} s`);
+        if (response) response.destroy(err); else req.destroy(err);
+      });
       req.on('error', reject);
       req.end();
     });

@@ -7,9 +7,11 @@ APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
 # seeds back with isoinfo (genisoimage).
 TEST_APT_PACKAGES := xfsprogs genisoimage
+# Benchmarks only: the download benchmark's reference is curl fetching the same file.
+BENCH_APT_PACKAGES := curl
 NPM_STAMP := node_modules/.grove-installed
 
-.PHONY: help run test build system-deps test-deps guest bench lint-openapi clean
+.PHONY: help run test build system-deps test-deps bench-deps guest bench lint-openapi clean
 
 help:
 	@echo "make run    - install what is missing, build, start the daemon on 127.0.0.1:22100"
@@ -38,6 +40,11 @@ test-deps:
 	  $(call apt_install,$$missing,$$missing); \
 	fi
 
+bench-deps:
+	@if ! command -v curl >/dev/null; then \
+	  $(call apt_install,$(BENCH_APT_PACKAGES),curl); \
+	fi
+
 $(NPM_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 	@touch $@
@@ -54,7 +61,7 @@ guest:
 test: system-deps test-deps build guest
 	GROVE_ACCEL=tcg node scripts/run-tests.mjs
 
-bench: system-deps build guest
+bench: system-deps bench-deps build guest
 	GROVE_ACCEL=tcg node dist/bench/run.js
 
 lint-openapi: build

@@ -38,7 +38,7 @@ export interface BenchDaemon {
  * temp data dir, a random loopback port and TCG. Logging goes to stderr at `warn` (per-request logging
  * is off in the daemon anyway), so the figures do not include a pretty-printer.
  */
-export async function startBenchDaemon(label: string): Promise<BenchDaemon> {
+export async function startBenchDaemon(label: string, opts: { env?: Record<string, string> } = {}): Promise<BenchDaemon> {
   const g = guestFiles();
   const dataDir = await mkdtemp(join(tmpdir(), `grove-bench-${label}-`));
   const removeDir = onCleanup(`data dir ${dataDir}`, () => rm(dataDir, { recursive: true, force: true }));
@@ -49,7 +49,7 @@ export async function startBenchDaemon(label: string): Promise<BenchDaemon> {
   const port = await freePort();
   const cfg = parseDaemonConfig(
     ['--port', String(port), '--host', '127.0.0.1', '--data-dir', dataDir, '--accel', 'tcg', '--log-level', process.env['GROVE_BENCH_LOG_LEVEL'] ?? 'warn'],
-    { ...process.env, GROVE_TOKEN: undefined, GROVE_ALLOWED_HOSTS: undefined },
+    { ...process.env, GROVE_TOKEN: undefined, GROVE_ALLOWED_HOSTS: undefined, ...(opts.env ?? {}) },
   );
   const log = pino({ level: cfg.logLevel }, pino.destination({ fd: 2, sync: true }));
   const daemon = await startDaemon(cfg, log);

@@ -21,6 +21,11 @@ export class DataLayout {
 
   vmDir(id: string): string { return join(this.vms, id); }
 
+  /** A downloaded distro image, once verified. */
+  image(file: string): string { return join(this.images, file); }
+  /** The same image while it downloads: never used as an image (VM creation refuses `.part` files). */
+  imagePart(file: string): string { return join(this.images, `${file}.part`); }
+
   /**
    * A private folder under vms/ where a VM is put together (import, clone) before it is renamed into
    * place; one left by a crash is removed at start-up.

@@ -169,6 +169,10 @@ export class VmService {
       initrd: input.initrd !== undefined ? await resolveAllowedPath(input.initrd, roots, 'initrd') : undefined,
       iso: input.iso !== undefined ? await resolveAllowedPath(input.iso, roots, 'iso') : undefined,
     };
+    for (const [field, path] of Object.entries(resolved)) {
+      // A distro image still downloading (or never verified) is not an image.
+      if (path?.endsWith('.part')) throw invalid(`${field} '${input[field as keyof typeof resolved]}' is an unfinished download, not a verified image`, { field });
+    }
 
     const id = randomUUID();
     const paths = this.d.layout.vmPaths(id);

@@ -11,12 +11,14 @@ import { mcp } from './commands/mcp.js';
 import { webhookAdd, webhookLs, webhookRm } from './commands/webhook.js';
 import { clone, create, kill, ls, pause, restart, resume, rm, show, start, stop } from './commands/vm.js';
 import { ssh } from './commands/ssh.js';
+import { images, imagesRm, pull } from './commands/images.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
-  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh];
+  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
+  images, imagesRm, pull];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):
@@ -151,6 +153,9 @@ async function main(argv: string[]): Promise<number> {
       const group = COMMANDS.some((c) => c.name.startsWith(`${name} `));
       if (group) {
         const c = BY_NAME.get(`${name} ${rest[0] ?? ''}`);
+        // A group that is also a command of its own (`images` lists, `images rm` removes).
+        const own = BY_NAME.get(name);
+        if (!c && own && (rest[0] === undefined || rest[0].startsWith('-'))) return runCommand(own, rest);
         if (!c) {
           fail(`${name}: ${rest[0] === undefined ? 'missing sub-command' : `unknown sub-command '${rest[0]}'`}; one of: ${COMMANDS.filter((x) => x.name.startsWith(`${name} `)).map((x) => x.name.split(' ')[1]).join(', ')}`, 'USAGE');
           return EXIT.USAGE;

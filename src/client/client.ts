@@ -2,7 +2,7 @@ import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './error
 import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
-  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus,
+  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download,
 } from './types.js';
 
 export interface ClientOptions {
@@ -155,4 +155,13 @@ export class GroveClient {
   listWebhooks(): Promise<Webhook[]> { return this.request('GET', '/webhooks'); }
   registerWebhook(body: RegisterWebhook): Promise<Webhook> { return this.request('POST', '/webhooks', { body }); }
   deleteWebhook(id: string): Promise<void> { return this.request('DELETE', `/webhooks/${encodeURIComponent(id)}`); }
+
+  // ---- distro images ----------------------------------------------------------------------------
+  listDistros(): Promise<Distro[]> { return this.request('GET', '/distros'); }
+  listDownloads(): Promise<Download[]> { return this.request('GET', '/downloads'); }
+  /** Starts (or joins) the download of a distro's image; a completed one when the image is already local. */
+  startDownload(distro: string): Promise<Download> { return this.request('POST', '/downloads', { body: { distro } }); }
+  getDownload(id: string): Promise<Download> { return this.request('GET', `/downloads/${encodeURIComponent(id)}`); }
+  cancelDownload(id: string): Promise<Download> { return this.request('DELETE', `/downloads/${encodeURIComponent(id)}`); }
+  removeImage(distro: string): Promise<void> { return this.request('DELETE', `/images/${encodeURIComponent(distro)}`); }
 }

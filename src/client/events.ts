@@ -15,6 +15,11 @@ export interface FollowOptions {
   onNotice?: (kind: string, data: unknown) => void;
   /** How long to keep trying to reconnect after the stream drops (the daemon restarting); default 30 s. */
   reconnectForMs?: number;
+  /**
+   * Called each time the stream is open: the daemon subscribes before it answers, so anything published
+   * after this call is delivered (start an operation here to see all of its events).
+   */
+  onConnected?: () => void;
 }
 
 interface SseRecord { id?: string; event?: string; data: string }
@@ -42,6 +47,7 @@ export async function* followEvents(client: GroveClient, opts: FollowOptions = {
     }
     if (!res.ok) throw apiErrorFrom(res.status, res.statusText, await res.text().catch(() => ''));
     connectedOnce = true;
+    opts.onConnected?.();
     try {
       for await (const rec of sseRecords(res)) {
         if (rec.event === undefined || rec.data === '') continue;

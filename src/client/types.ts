@@ -44,3 +44,7 @@ export type RestoreOutcome = Omit<Static<typeof RestoreResult>, 'vm' | 'snapshot
 export type Screenshot = Static<typeof ScreenshotJson>;
 export type SuspendStatus = Static<typeof SuspendStatusSchema>;
 export type SshAccess = Static<typeof SshAccessSchema>;
+
+import type { Distro as DistroSchema, Download as DownloadSchema } from '../api/schemas/downloads.js';
+export type Distro = Static<typeof DistroSchema>;
+export type Download = Static<typeof DownloadSchema>;

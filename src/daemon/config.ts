@@ -17,6 +17,8 @@ export interface DaemonConfig {
   logLevel: string;
   /** First webhook retry delay (doubles per attempt); tests shrink it with GROVE_WEBHOOK_BACKOFF_MS. */
   webhookBackoffMs: number;
+  /** The distro catalog replacing the shipped one: a file path (made absolute) or an http(s) URL; null: shipped. */
+  catalog: string | null;
 }
 
 export class ConfigError extends Error {}
@@ -36,6 +38,7 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
       'allowed-host': { type: 'string', multiple: true },
       'event-retention': { type: 'string' },
       'log-level': { type: 'string' },
+      catalog: { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -54,6 +57,8 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
   const webhookBackoffMs = Number(backoffText);
   if (!/^\d+$/.test(backoffText) || webhookBackoffMs < 10 || webhookBackoffMs > 600_000) throw new ConfigError(`GROVE_WEBHOOK_BACKOFF_MS must be 10 to 600000 (got '${backoffText}')`);
   const dataDir = resolve(values['data-dir'] ?? env['GROVE_DATA_DIR'] ?? join(env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share'), 'grove'));
+  const catalogText = values.catalog ?? env['GROVE_CATALOG'] ?? '';
+  const catalog = catalogText === '' ? null : /^https?:\/\//i.test(catalogText) ? catalogText : resolve(catalogText);
   const allowedHosts = [...(values['allowed-host'] ?? []), ...(env['GROVE_ALLOWED_HOSTS'] ?? '').split(',')].map((h) => h.trim()).filter(Boolean);
   return {
     host: values.host ?? env['GROVE_HOST'] ?? '127.0.0.1',
@@ -68,5 +73,6 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
     eventRetention,
     logLevel: values['log-level'] ?? env['GROVE_LOG_LEVEL'] ?? 'info',
     webhookBackoffMs,
+    catalog,
   };
 }

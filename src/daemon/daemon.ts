@@ -40,6 +40,11 @@ import { CloudInitService } from '../app/cloud-init-service.js';
 import { IsoSeedStore } from '../storage/seed-image.js';
 import { SshKeygenIdentity } from '../system/ssh-keygen.js';
 import { LoopbackPorts } from '../system/host-ports.js';
+import { DownloadService } from '../app/downloads/download-service.js';
+import { NodeHttpFetcher } from '../net/http-fetcher.js';
+import { FsImageFiles } from '../storage/image-files.js';
+import { SqliteDownloadRepo, SqliteImageRepo } from '../store/download-repo.js';
+import { loadCatalog } from './catalog.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -64,6 +69,9 @@ export function makeLogger(level: string): Logger {
 
 /** The composition root: the only place that knows every adapter. Nothing imports this module. */
 export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cfg.logLevel)): Promise<Daemon> {
+  // First, before anything is created: an unusable catalog is a start-up error naming the entry and field.
+  const fetcher = new NodeHttpFetcher({ idleTimeoutMs: 60_000, maxRedirects: 5, userAgent: `grove/${GROVE_VERSION}` });
+  const catalog = await loadCatalog(cfg.catalog, fetcher);
   // Its real path: qemu resolves relative backing names against the name it is given, so every layer
   // path must be free of symlinks (a data directory under a symlinked /home included).
   await mkdir(cfg.dataDir, { recursive: true, mode: 0o700 });
@@ -101,6 +109,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const snapshots = new SnapshotService({
     vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
   });
+  const downloads = new DownloadService({
+    catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
+    events: bus, paths: layout, log: log.child({ component: 'downloads' }),
+  });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
 
@@ -114,6 +126,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
+      downloads,
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
     },
     token: tok.token,
@@ -125,6 +138,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
+  const resumed = await downloads.recover();
+  log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
 
   let closed = false;
   return {
@@ -134,6 +149,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       closed = true;
       await app.close();
       vms.detachAll();
+      await downloads.close();
       await webhookWorker.close();
       db.close();
     },

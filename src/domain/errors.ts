@@ -7,6 +7,9 @@ export const ERROR_CODES = [
   'VALIDATION_FAILED', 'UNAUTHORIZED', 'FORBIDDEN', 'FORBIDDEN_PATH', 'NOT_FOUND', 'VM_NOT_FOUND', 'INVALID_STATE',
   'CONFLICT', 'OPERATION_IN_PROGRESS', 'TIMEOUT', 'QEMU_FAILED', 'GUEST_AGENT_UNAVAILABLE', 'PAYLOAD_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE', 'INSUFFICIENT_STORAGE', 'INTERNAL',
+  // Distro images: an unknown catalog id; a transfer that failed (HTTP error, too many drops); a digest
+  // that does not match; no digest to check against; a download stopped by a caller.
+  'DISTRO_NOT_FOUND', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH', 'CHECKSUM_UNAVAILABLE', 'DOWNLOAD_CANCELLED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -91,4 +91,40 @@ export const MIGRATIONS: readonly string[] = [
   `
   ALTER TABLE vms ADD COLUMN cloud_init TEXT;
   `,
+  // Distro image downloads (resumed after a restart) and the verified images they produced.
+  `
+  CREATE TABLE downloads (
+    id               TEXT PRIMARY KEY,
+    distro           TEXT NOT NULL,
+    url              TEXT NOT NULL,
+    file             TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    bytes            INTEGER NOT NULL DEFAULT 0,
+    total_bytes      INTEGER,
+    retries          INTEGER NOT NULL DEFAULT 0,
+    restarts         INTEGER NOT NULL DEFAULT 0,
+    algorithm        TEXT,
+    expected_digest  TEXT,
+    validator        TEXT,
+    error_code       TEXT,
+    error_reason     TEXT,
+    created_at       TEXT NOT NULL,
+    updated_at       TEXT NOT NULL,
+    started_at       TEXT,
+    finished_at      TEXT
+  );
+  CREATE INDEX downloads_state ON downloads(state, created_at);
+  CREATE TABLE images (
+    distro         TEXT PRIMARY KEY,
+    file           TEXT NOT NULL,
+    path           TEXT NOT NULL,
+    format         TEXT NOT NULL,
+    bytes          INTEGER NOT NULL,
+    algorithm      TEXT NOT NULL,
+    digest         TEXT NOT NULL,
+    url            TEXT NOT NULL,
+    downloaded_at  TEXT NOT NULL,
+    download_id    TEXT
+  );
+  `,
 ];

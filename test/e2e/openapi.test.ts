@@ -43,12 +43,18 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket'][] = [
   ['get', '/vms/{id}/console/ws', 'websocket'],
   ['get', '/vms/{id}/ssh', 'json'],
   ['get', '/events', 'sse'],
+  ['get', '/distros', 'json'],
+  ['get', '/downloads', 'json'],
+  ['post', '/downloads', 'json'],
+  ['get', '/downloads/{id}', 'json'],
+  ['delete', '/downloads/{id}', 'json'],
+  ['delete', '/images/{distro}', 'empty'],
 ];
 
 /** Routes whose operation can meet a VM in the wrong state (409 INVALID_STATE / CONFLICT). */
 const CAN_CONFLICT = new Set(['post /vms', 'patch /vms/{id}', 'delete /vms/{id}', 'post /vms/{id}/start', 'post /vms/{id}/stop',
   'post /vms/{id}/force-stop', 'post /vms/{id}/restart', 'post /vms/{id}/pause', 'post /vms/{id}/resume', 'post /vms/{id}/console',
-  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh']);
+  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}']);
 
 const PROBLEM_FIELDS = ['type', 'title', 'status', 'detail', 'code'];
 
@@ -197,7 +203,7 @@ describe('OpenAPI document', () => {
     await createGuestVm(d, 'oa-vm');
     for (const [path, docPath] of [['/health', '/health'], ['/host', '/host'], ['/metrics', '/metrics'], ['/vms', '/vms'],
       ['/vms/oa-vm', '/vms/{id}'], ['/vms/oa-vm/runtime', '/vms/{id}/runtime'], ['/vms/oa-vm/errors', '/vms/{id}/errors'],
-      ['/vms/oa-vm/console', '/vms/{id}/console']] as const) {
+      ['/vms/oa-vm/console', '/vms/{id}/console'], ['/distros', '/distros'], ['/downloads', '/downloads']] as const) {
       const r = await d.call('GET', path);
       assert.equal(r.status, 200, `GET ${path}: ${JSON.stringify(r.body)}`);
       check('get', docPath, 200, r.body);

@@ -14,6 +14,7 @@ import {
   SuspendStatus, UpdateVmBody, Vm, VmErrors, VmList, WaitFor,
 } from '../schemas/vm.js';
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
+import { DistroList, Download, DownloadList, StartDownloadBody } from '../schemas/downloads.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
 
@@ -56,6 +57,14 @@ const WaitForConsoleInput = withVm({
   since: Type.Optional(Type.Integer({ minimum: 0, description: 'Console offset to search from (e.g. a nextOffset from read_console); omitted: only output that appears after this call' })),
   timeoutSeconds: WaitFor.properties.timeoutSeconds,
 });
+
+const DistroListResult = Type.Object({ distros: DistroList });
+const DownloadListResult = Type.Object({ downloads: DownloadList });
+const DownloadDistroInput = Type.Object({
+  distro: StartDownloadBody.properties.distro,
+  wait: Type.Optional(Type.Boolean({ description: 'Return only when the download has ended (completed, failed or cancelled), or after timeoutSeconds' })),
+  timeoutSeconds: Type.Optional(Type.Integer({ minimum: 1, maximum: 3600, description: 'With wait: how long to wait at most (default 300); the download goes on after it' })),
+}, { additionalProperties: false });
 
 const STATE_NOTE = 'Fails with INVALID_STATE (naming the current state) when the VM is not in a state that allows it.';
 
@@ -296,6 +305,29 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Recent errors of one VM, newest first: QEMU failures (with its stderr), failed operations and guest panics. Returns { errors: [{ id, at, source, message }] }. Use it when a VM is in state error or an operation failed with QEMU_FAILED.',
       input: withVm(ErrorsQuery.properties), output: VmErrors,
       run: (a) => ({ errors: s.vms.errors(a.vm, a.limit ?? 50) }),
+    }),
+
+    // ---- distro images --------------------------------------------------------------------------
+    tool({
+      name: 'list_distros',
+      description: 'List the distro cloud images Grove can download (Debian, Ubuntu, Fedora, Alpine, AlmaLinux, Rocky, or what the configured catalog holds): { distros: [{ id, name, version, arch, format, url, checksum source (sha256/sha512/checksumUrl), downloaded, image (local file, size, digest) or null, download (under way) or null }] }. Use an id with download_distro.',
+      input: Empty, output: DistroListResult,
+      run: () => ({ distros: s.downloads.distros() }),
+    }),
+    tool({
+      name: 'list_downloads',
+      description: 'List image downloads, newest first: { downloads: [{ id, distro, state (queued, running, completed, failed, cancelled), bytes, totalBytes, bytesPerSecond, retries, restarts, error: { code, reason } or null, ... }] }.',
+      input: Empty, output: DownloadListResult,
+      run: () => ({ downloads: s.downloads.list(100) }),
+    }),
+    tool({
+      name: 'download_distro',
+      description: 'Download a distro\'s cloud image (an id from list_distros) into Grove\'s images folder: streamed, resumed after dropped connections, verified against its published checksum before it is used. Joins a download of the same image already under way; returns at once with a completed download when the image is already local. Without `wait` it returns the download right away (follow it with list_downloads); with `wait: true` it returns when the download has ended or after `timeoutSeconds`. A failed download has state failed and error { code, reason } (DOWNLOAD_FAILED, CHECKSUM_MISMATCH, CHECKSUM_UNAVAILABLE, INSUFFICIENT_STORAGE). Fails with DISTRO_NOT_FOUND for an unknown id.',
+      input: DownloadDistroInput, output: Download,
+      run: async (a) => {
+        const { download } = await s.downloads.start(a.distro);
+        return a.wait ? s.downloads.wait(download.id, (a.timeoutSeconds ?? 300) * 1000) : download;
+      },
     }),
 
     // ---- webhooks -------------------------------------------------------------------------------

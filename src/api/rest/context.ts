@@ -9,6 +9,7 @@ import type { ScreenshotService } from '../../app/screenshot-service.js';
 import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { CloudInitService } from '../../app/cloud-init-service.js';
+import type { DownloadService } from '../../app/downloads/download-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -23,6 +24,7 @@ export interface ApiServices {
   clones: CloneService;
   screenshots: ScreenshotService;
   cloudInit: CloudInitService;
+  downloads: DownloadService;
   version: string;
   startedAt: number;
 }

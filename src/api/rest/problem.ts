@@ -8,6 +8,7 @@ const STATUS: Record<Code, number> = {
   VALIDATION_FAILED: 400, UNAUTHORIZED: 401, FORBIDDEN: 403, FORBIDDEN_PATH: 403, NOT_FOUND: 404, VM_NOT_FOUND: 404,
   INVALID_STATE: 409, CONFLICT: 409, OPERATION_IN_PROGRESS: 409, PAYLOAD_TOO_LARGE: 413, UNSUPPORTED_MEDIA_TYPE: 415,
   METHOD_NOT_ALLOWED: 405, INSUFFICIENT_STORAGE: 507, TIMEOUT: 504, QEMU_FAILED: 502, GUEST_AGENT_UNAVAILABLE: 503, INTERNAL: 500,
+  DISTRO_NOT_FOUND: 404, DOWNLOAD_FAILED: 502, CHECKSUM_MISMATCH: 502, CHECKSUM_UNAVAILABLE: 502, DOWNLOAD_CANCELLED: 409,
 };
 
 const TITLE: Record<Code, string> = {
@@ -16,6 +17,8 @@ const TITLE: Record<Code, string> = {
   OPERATION_IN_PROGRESS: 'Another operation is in progress', PAYLOAD_TOO_LARGE: 'Payload too large',
   UNSUPPORTED_MEDIA_TYPE: 'Unsupported media type', INSUFFICIENT_STORAGE: 'Insufficient storage', METHOD_NOT_ALLOWED: 'Method not allowed', TIMEOUT: 'Timed out',
   QEMU_FAILED: 'QEMU failed', GUEST_AGENT_UNAVAILABLE: 'Guest agent unavailable', INTERNAL: 'Internal error',
+  DISTRO_NOT_FOUND: 'Distro not found', DOWNLOAD_FAILED: 'Download failed', CHECKSUM_MISMATCH: 'Checksum mismatch',
+  CHECKSUM_UNAVAILABLE: 'Checksum unavailable', DOWNLOAD_CANCELLED: 'Download cancelled',
 };
 
 export interface ProblemBody {

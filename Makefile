@@ -11,11 +11,12 @@ TEST_APT_PACKAGES := xfsprogs genisoimage
 BENCH_APT_PACKAGES := curl
 NPM_STAMP := node_modules/.grove-installed
 
-.PHONY: help run test build system-deps test-deps bench-deps guest bench lint-openapi clean
+.PHONY: help run test build lint system-deps test-deps bench-deps guest bench lint-openapi clean
 
 help:
 	@echo "make run    - install what is missing, build, start the daemon on 127.0.0.1:22100"
-	@echo "make test   - install what is missing, build, build the test guest, run all tests"
+	@echo "make test   - install what is missing, build, build the test guest, lint, run all tests"
+	@echo "make lint   - typescript-eslint over src/, test/ and bench/ (floating promises and other bugs)"
 	@echo "make bench  - run the benchmarks (figures go to BENCHMARKS.md by hand)"
 
 # $(call apt_install,<packages>,<what is missing>): install with apt as root or through sudo.
@@ -58,7 +59,12 @@ run: system-deps build
 guest:
 	bash test/guest/build.sh
 
+# Type-checked (no build needed); part of `make test`, before the tests.
+lint: $(NPM_STAMP)
+	npm run lint --silent
+
 test: system-deps test-deps build guest
+	npm run lint --silent
 	GROVE_ACCEL=tcg node scripts/run-tests.mjs
 
 bench: system-deps bench-deps build guest

@@ -1,4 +1,3 @@
-import { copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { QmpClient } from '../src/hypervisor/qemu/qmp/index.js';
 import type { Vm } from '../src/domain/vm.js';

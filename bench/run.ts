@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { guestFiles } from '../test/helpers/guest.js';
-import { cleanupAll, installSignalCleanup, interrupted } from './lib/cleanup.js';
+import { cleanupAll, exitAfterCleanup, installSignalCleanup, interrupted } from './lib/cleanup.js';
 import { fmtRatio, fmtTarget, type BenchResult } from './lib/stats.js';
 import { CLONE_DEFAULTS, benchClone } from './clone.js';
 import { LIST_VMS_DEFAULTS, benchListVms } from './list-vms.js';
@@ -60,11 +60,11 @@ for (const n of only ?? []) {
 installSignalCleanup();
 process.on('unhandledRejection', (e) => {
   console.error('bench: unhandled rejection:', e);
-  void cleanupAll().finally(() => process.exit(1));
+  exitAfterCleanup(1);
 });
 const watchdog = setTimeout(() => {
   console.error(`bench: still running after ${WATCHDOG_MS / 60_000} min, giving up`);
-  void cleanupAll().finally(() => process.exit(1));
+  exitAfterCleanup(1);
 }, WATCHDOG_MS);
 watchdog.unref();
 

@@ -47,7 +47,8 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
   /** Kills the first raw QEMU (if alive) and removes the raw dir; registered with bench/lib/cleanup.ts. */
   let removeRawDir: (() => Promise<void>) | null = null;
   /** Kills the current raw QEMU (the one launched by the last resume), if alive. */
-  let killCurrent: (() => Promise<void>) | null = null;
+  // Typed by a cast: runRaw (a closure) assigns it, which TS's narrowing of a plain `= null` would miss.
+  let killCurrent = null as (() => Promise<void>) | null;
   try {
     const vm = (await bd.createGuestVm('bench-susp')) as Vm;
     const tBoot = Date.now();
@@ -57,7 +58,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
     const idle = await cpuPercent([await daemonQemuPid(bd, vm.id), rawVm.pid], 1000);
     const paths = rawVm.spec.paths;
     // The resume side's argv: the daemon's own for a suspended VM (-incoming defer), plus the extra monitor.
-    const driver = new QemuDriver({ qemuBinary: bd.cfg.qemuBinary, accelerator: 'tcg' });
+    const driver = new QemuDriver({ qemuBinary: bd.cfg.qemuBinary, accelerator: 'tcg', log: bd.daemon.log });
     const incomingSpec = { ...rawVm.spec, incoming: true };
     const incomingArgv = [...driver.commandLine(incomingSpec), ...(rawVm.extraQmp ? ['-qmp', `unix:${rawVm.extraQmp},server=on,wait=off`] : [])];
     let rawQmp = await RawQmp.connect(paths.qmpSocket);

@@ -39,6 +39,11 @@ export function cleanupAll(): Promise<void> {
 
 export let interrupted = false;
 
+/** Cleans up, then exits with `code` (cleanupAll reports its own failures and never rejects). */
+export function exitAfterCleanup(code: number): void {
+  cleanupAll().then(() => process.exit(code), () => process.exit(code));
+}
+
 let installed = false;
 export function installSignalCleanup(): void {
   if (installed) return;
@@ -47,7 +52,7 @@ export function installSignalCleanup(): void {
     process.once(sig, () => {
       interrupted = true;
       process.stderr.write(`\nbench: ${sig}, cleaning up\n`);
-      void cleanupAll().finally(() => process.exit(130));
+      exitAfterCleanup(130);
     });
   }
 }

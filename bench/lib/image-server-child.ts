@@ -11,7 +11,9 @@ const srv = await startImageServer();
 for (const [path, file] of Object.entries(cfg.files ?? {})) srv.file(path, file);
 for (const [path, text] of Object.entries(cfg.texts ?? {})) srv.text(path, text);
 process.stdout.write(`${JSON.stringify({ port: srv.port })}\n`);
-const stop = (): void => { void srv.close().then(() => process.exit(0)); };
+const stop = (): void => {
+  srv.close().then(() => process.exit(0), (e: unknown) => { process.stderr.write(`image server: close failed: ${String(e)}\n`); process.exit(1); });
+};
 process.stdin.on('end', stop);
 process.stdin.resume();
 process.once('SIGTERM', stop);

@@ -4,6 +4,7 @@ import { copyFile, mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
+import pino from 'pino';
 import { DataLayout } from '../../src/app/layout.js';
 import type { Vm } from '../../src/domain/vm.js';
 import { QemuDriver } from '../../src/hypervisor/qemu/driver.js';
@@ -25,8 +26,8 @@ export interface RawVm {
   /** Extra QMP monitor socket, when asked for. */
   extraQmp: string | null;
   pid: number;
-  /** Kill QEMU (if alive) and remove its directory. */
-  dispose(): Promise<void>;
+  /** Kill QEMU (if alive) and remove its directory. A plain function: it is passed around on its own. */
+  dispose: () => Promise<void>;
 }
 
 export interface RawPrepared {
@@ -34,7 +35,7 @@ export interface RawPrepared {
   spec: LaunchSpec;
   argv: string[];
   extraQmp: string | null;
-  dispose(): Promise<void>;
+  dispose: () => Promise<void>;
 }
 
 /** Fresh dir + disk copy + argv; nothing is started yet (so a benchmark can time only the launch). */
@@ -45,7 +46,8 @@ export async function prepareRaw(vm: Vm, templateDisk: string, opts: { qemuBinar
   await mkdir(spec.paths.dir, { recursive: true, mode: 0o700 });
   await copyFile(templateDisk, spec.paths.disk);
   await prepareConsoleFiles(spec.paths);
-  const argv = new QemuDriver({ qemuBinary: opts.qemuBinary, accelerator: 'tcg' }).commandLine(spec);
+  // Only its argv is used (no instance, so nothing is logged).
+  const argv = new QemuDriver({ qemuBinary: opts.qemuBinary, accelerator: 'tcg', log: pino({ level: 'warn' }, pino.destination(2)) }).commandLine(spec);
   const extraQmp = opts.extraQmp ? join(spec.paths.dir, 'qmp-bench.sock') : null;
   if (extraQmp) argv.push('-qmp', `unix:${extraQmp},server=on,wait=off`);
   return { root, spec, argv, extraQmp, dispose: removeDir };

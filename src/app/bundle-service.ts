@@ -11,7 +11,7 @@ import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { parseCloudInitConfig } from '../domain/cloud-init.js';
 import { LIMITS, assertValidName, assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
-import type { ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
+import type { BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
 import type { DataLayout } from './layout.js';

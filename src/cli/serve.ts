@@ -1,6 +1,7 @@
 import { errorMessage } from '../util/errors.js';
 import { parseDaemonConfig } from '../daemon/config.js';
 import { GROVE_VERSION, makeLogger, startDaemon } from '../daemon/daemon.js';
+import { logUnhandledRejections } from '../daemon/unhandled-rejections.js';
 
 export const SERVE_USAGE = `Usage:
   grove serve [--port N] [--host ADDR] [--data-dir DIR] [--token-file FILE] [--accel auto|kvm|tcg]
@@ -24,6 +25,7 @@ export async function serve(args: string[]): Promise<void> {
     process.exit(2);
   }
   const log = makeLogger(cfg.logLevel);
+  logUnhandledRejections(log);
   const daemon = await startDaemon(cfg, log).catch((e: Error & { code?: string }) => {
     const hint = e.code === 'EADDRINUSE' ? ` (port ${cfg.port} is taken: another grove running? use --port)` : '';
     process.stderr.write(`grove serve: cannot start: ${e.message}${hint}\n`);

@@ -48,9 +48,12 @@ export async function runStdioBridge(opts: StdioBridgeOptions): Promise<void> {
   server.setRequestHandler(ListToolsRequestSchema, (req, extra) => forward('tools/list', req.params, extra.signal) as never);
   server.setRequestHandler(CallToolRequestSchema, (req, extra) => forward('tools/call', req.params, extra.signal) as never);
 
-  const closed = new Promise<void>((resolve) => { server.onclose = () => resolve(); });
   const stdin = process.stdin;
-  stdin.once('end', () => { void server.close(); });
+  const closed = new Promise<void>((resolve, reject) => {
+    server.onclose = () => resolve();
+    // A close that fails ends the bridge with its error rather than leaving it waiting for onclose.
+    stdin.once('end', () => { server.close().catch(reject); });
+  });
   await server.connect(new StdioServerTransport());
   await closed;
   await client.close().catch(() => undefined);

@@ -92,7 +92,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const webhookWorker = new DeliveryWorker(webhookRepo, { ...WORKER_DEFAULTS, policy: retryPolicy(cfg.webhookBackoffMs), log: log.child({ component: 'webhooks' }) });
   bus.onPersist(new OutboxWriter(webhookRepo, webhookWorker.wake).write);
   const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
-  const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator });
+  const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator, log: log.child({ component: 'qemu' }) });
   const disks = new QemuImg(cfg.qemuImgBinary);
   const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
   const pool = new FileDiskPool({

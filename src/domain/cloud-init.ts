@@ -117,7 +117,7 @@ export function parseCloudInitConfig(raw: unknown, where = 'cloudInit'): CloudIn
     if (!Array.isArray(v) || v.length > maxItems) throw invalid(`${where}.${k} must be a list of at most ${maxItems}`);
     const re = new RegExp(pattern);
     for (const x of v) if (typeof x !== 'string' || x.length === 0 || x.length > max || !re.test(x)) throw invalid(`${where}.${k} holds an invalid entry`);
-    return [...v] as string[];
+    return [...(v as string[])];
   };
   const passwordHash = str('passwordHash', '^\\$6\\$[./A-Za-z0-9]{1,16}\\$[./A-Za-z0-9]{86}$', 128, true);
   const user = str('user', CLOUD_INIT_PATTERNS.user, 32, false)!;

@@ -3,29 +3,28 @@ import { PassThrough, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import type { ArchiveEntry, ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
+import { errorMessage } from '../util/errors.js';
 
 export class TarArchive implements BundleArchive {
   pack(files: ArchiveFile[], gzip: boolean): Readable {
     const pack = tar.pack();
-    void (async () => {
-      try {
-        for (const f of files) {
-          const header = { name: f.name, size: f.size, mode: 0o600, mtime: new Date(), type: 'file' as const };
-          if (f.data) {
-            const data = f.data;
-            await new Promise<void>((resolve, reject) => pack.entry(header, data, (e) => (e ? reject(e) : resolve())));
-          } else {
-            await new Promise<void>((resolve, reject) => {
-              const sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
-              createReadStream(f.path!).on('error', reject).pipe(sink as unknown as NodeJS.WritableStream);
-            });
-          }
+    const write = async (): Promise<void> => {
+      for (const f of files) {
+        const header = { name: f.name, size: f.size, mode: 0o600, mtime: new Date(), type: 'file' as const };
+        if (f.data) {
+          const data = f.data;
+          await new Promise<void>((resolve, reject) => pack.entry(header, data, (e) => (e ? reject(e) : resolve())));
+        } else {
+          await new Promise<void>((resolve, reject) => {
+            const sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
+            createReadStream(f.path!).on('error', reject).pipe(sink as unknown as NodeJS.WritableStream);
+          });
         }
-        pack.finalize();
-      } catch (e) {
-        pack.destroy(e as Error);
       }
-    })();
+      pack.finalize();
+    };
+    // A failed file fails the stream the caller reads.
+    write().catch((e: unknown) => pack.destroy(e instanceof Error ? e : new Error(errorMessage(e))));
     // tar-stream speaks streamx; Readable.from turns it into a Node stream with backpressure.
     const out = Readable.from(pack);
     if (!gzip) return out;

@@ -5,7 +5,7 @@ import type { Db } from './db.js';
 interface Row { id: number; type: string; timestamp: string; vm_id: string | null; vm_name: string | null; data: string }
 
 function fromRow(r: Row): GroveEvent {
-  const e: GroveEvent = { id: r.id, type: r.type as EventType, timestamp: r.timestamp, data: JSON.parse(r.data) };
+  const e: GroveEvent = { id: r.id, type: r.type as EventType, timestamp: r.timestamp, data: JSON.parse(r.data) as GroveEvent['data'] };
   if (r.vm_id !== null) e.vmId = r.vm_id;
   if (r.vm_name !== null) e.vmName = r.vm_name;
   return e;

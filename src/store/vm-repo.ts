@@ -12,7 +12,7 @@ interface Row {
 function fromRow(r: Row): Vm {
   return {
     id: r.id, name: r.name, state: r.state as VmState, cpu: r.cpu, memoryMB: r.memory_mb, diskGB: r.disk_gb,
-    distro: r.distro, boot: JSON.parse(r.boot), network: JSON.parse(r.network), order: r.sort_order,
+    distro: r.distro, boot: JSON.parse(r.boot) as Vm['boot'], network: JSON.parse(r.network) as Vm['network'], order: r.sort_order,
     createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at,
     accelerator: r.accelerator as Vm['accelerator'], lastError: r.last_error,
     cloudInit: r.cloud_init !== null ? summarizeCloudInit(JSON.parse(r.cloud_init) as CloudInitRecord) : null,

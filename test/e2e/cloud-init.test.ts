@@ -138,7 +138,7 @@ test('SSH forwards: unique across VMs; the caller\'s forward to 22 is kept; none
   const b = await createGuestVm(d, 'ci-b', { cloudInit: {} });
   const c = await createGuestVm(d, 'ci-c', { cloudInit: {} });
   const ports = [first, b, c].map((v) => sshForward(v).host);
-  assert.equal(new Set(ports).size, 3, `three different ports: ${ports}`);
+  assert.equal(new Set(ports).size, 3, `three different ports: ${ports.join(', ')}`);
   assert.equal(b.cloudInit.user, 'grove');
   assert.equal(b.cloudInit.hostname, 'ci-b');
 

@@ -183,7 +183,7 @@ test('tool failures are isError results with the problem code; an unknown tool i
   const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
   assert.equal(badName.code, 'VALIDATION_FAILED');
 
-  await assert.rejects(client.callTool({ name: 'gui_launch', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(client.callTool({ name: 'gui_launch', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.InvalidParams as number));
 });
 
 test('definition and read-only tools on a stopped VM', async () => {
@@ -239,7 +239,7 @@ test('SDK client over stdio through the grove mcp bridge', async () => {
   assert.ok(Array.isArray((await ok('list_vms', {}, stdio)).vms));
   assert.equal((await ok('get_host_info', {}, stdio)).accelerator, 'tcg');
   assert.equal(problemOf(await call('get_vm', { vm: 'no-such-vm' }, stdio)).code, 'VM_NOT_FOUND');
-  await assert.rejects(stdio.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(stdio.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.InvalidParams as number));
   await stdio.close();
 });
 

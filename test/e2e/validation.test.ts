@@ -543,7 +543,7 @@ test('host paths outside images/ and transfer/ are 403 FORBIDDEN_PATH, symlinks 
     const r = await sendJson('bad file', 'POST', '/vms', { name, ...body });
     try {
       assertProblem(r, undefined, undefined, what);
-    } catch (e) {
+    } catch {
       failures.push(`${what}: ${r.status} ${JSON.stringify(r.body).slice(0, 160)}`);
       if (r.status === 201) await send('cleanup', 'DELETE', `/vms/${name}`);
     }

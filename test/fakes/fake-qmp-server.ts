@@ -174,7 +174,8 @@ export class FakeQmpServer extends EventEmitter<{
           this.reply(cmd, { error: { class: 'CommandNotFound', desc: "Expecting capabilities negotiation with 'qmp_capabilities'" } });
         } else {
           if (cmd.execute === 'qmp_capabilities') negotiated = true;
-          void this.#run(cmd);
+          // A reply that cannot be sent (a handler's value JSON cannot encode) ends the connection, as QEMU's end would.
+          this.#run(cmd).catch(() => conn.destroy());
         }
       }
     });

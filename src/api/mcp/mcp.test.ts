@@ -129,6 +129,6 @@ test('tools over the in-memory transport: results, DomainErrors as problems, bad
   assert.ok(!internal.detail.includes('a bug'), 'internals stay in the log');
   assert.equal(bugs.length, 1);
 
-  await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
+  await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.InvalidParams as number));
   await client.close();
 });

@@ -27,7 +27,8 @@ export interface ToolDef {
   description: string;
   input: TObject;
   output: TSchema;
-  run(args: any): Promise<object> | object;
+  /** Called with arguments already validated against `input`. */
+  run(args: unknown): Promise<object> | object;
 }
 
 /** A result with content of its own (an image) besides the structured output and its JSON text. */
@@ -36,7 +37,7 @@ export class ToolOutput {
 }
 
 function tool<I extends TObject>(def: { name: string; description: string; input: I; output: TSchema; run: (args: Static<I>) => Promise<object> | object }): ToolDef {
-  return def;
+  return { ...def, run: (args) => def.run(args as Static<I>) };
 }
 
 /** `vm` (the VM's name or id, as the reference tool list calls it) plus the given REST body/query fields. */

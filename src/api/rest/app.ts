@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import { Ajv } from 'ajv';
@@ -62,7 +62,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
 
   // An empty body with a JSON content type is taken as "no options", as curl -H 'content-type: application/json' -X POST sends.
-  const jsonParser = app.getDefaultJsonParser('error', 'error');
+  // Fastify's default JSON parser is its callback form (the type also admits a promise form it never takes).
+  const jsonParser = app.getDefaultJsonParser('error', 'error') as (req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => void;
   app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
     if (typeof body === 'string' && body.trim() === '') { done(null, undefined); return; }
     jsonParser(req, body as string, done);

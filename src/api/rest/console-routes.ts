@@ -5,6 +5,7 @@ import { Empty, VmRefParams, responses } from '../schemas/common.js';
 import { ClearResult, ConsoleRead, ConsoleReadQuery, ConsoleSendBody, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../schemas/console.js';
 import type { ApiServices } from './context.js';
 import { problem, sendProblem, toProblem } from './problem.js';
+import { errorMessage } from '../../util/errors.js';
 
 type Ref = { Params: Static<typeof VmRefParams> };
 const tags = ['Console'];
@@ -79,7 +80,10 @@ export async function consoleRoutes(app: FastifyInstance, { services: s }: { ser
         }
         socket.send(chunk, { binary: true });
       };
-      void s.console.read(vm, { limit: 64 * 1024, stripAnsi: false }).then((r) => { if (r.data) send(Buffer.from(r.data, 'utf8')); });
+      // Without the recent buffer the live stream is still worth having: log, keep the socket.
+      s.console.read(vm, { limit: 64 * 1024, stripAnsi: false })
+        .then((r) => { if (r.data) send(Buffer.from(r.data, 'utf8')); })
+        .catch((e: unknown) => req.log.warn({ err: errorMessage(e), vm: vm.id }, 'console WebSocket: the recent buffer could not be sent'));
       const off = s.console.subscribe(vm.id, (chunk) => send(chunk));
       const watch = setInterval(() => {
         if (!s.console.isAttached(vm.id)) socket.close(1000, 'VM stopped');

@@ -47,6 +47,12 @@ export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyRepl
 
 interface AjvError { instancePath?: string; message?: string; params?: Record<string, unknown> }
 
+/** `/name` of the property an Ajv error is about (additional or missing), or nothing. */
+function propertyStep(v: AjvError, param: 'additionalProperty' | 'missingProperty'): string {
+  const name = v.params?.[param];
+  return typeof name === 'string' && name !== '' ? `/${name}` : '';
+}
+
 /** Turns anything thrown in a route (or an MCP tool, which has no HTTP request) into a problem; only a genuine bug becomes a 500. */
 export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): ProblemBody {
   if (err instanceof DomainError) return problem(err.code, err.message, err.extra);
@@ -54,7 +60,7 @@ export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): 
   if (fe.validation) {
     const where = fe.validationContext ?? 'input';
     const errors = fe.validation.map((v) => ({
-      path: `${where}${v.instancePath ?? ''}${v.params?.['additionalProperty'] ? `/${String(v.params['additionalProperty'])}` : ''}${v.params?.['missingProperty'] ? `/${String(v.params['missingProperty'])}` : ''}`,
+      path: `${where}${v.instancePath ?? ''}${propertyStep(v, 'additionalProperty')}${propertyStep(v, 'missingProperty')}`,
       message: v.message ?? 'is invalid',
     }));
     const detail = errors.map((e) => `${e.path} ${e.message}`).join('; ');

@@ -1,4 +1,4 @@
-import { parseDocument, stringify, isMap } from 'yaml';
+import { parseDocument, stringify, isMap, isScalar } from 'yaml';
 import type { CloudInitConfig, SeedFacts } from '../../domain/cloud-init.js';
 import { invalid } from '../../domain/errors.js';
 import { multipartMixed } from './mime.js';
@@ -43,7 +43,8 @@ export function parseUserData(text: string): Set<string> {
   if (doc.contents === null) return new Set();
   if (!isMap(doc.contents)) throw invalid('cloudInit.userData must be a YAML mapping (key: value lines) after its header', { field: 'cloudInit.userData' });
   const keys = new Set<string>();
-  for (const item of doc.contents.items) keys.add(String((item.key as { value?: unknown } | null)?.value ?? item.key));
+  // A collection used as a key (`? [a, b]`) is a node whose String() is its YAML text.
+  for (const item of doc.contents.items) keys.add(String(isScalar(item.key) ? item.key.value : item.key));
   return keys;
 }
 

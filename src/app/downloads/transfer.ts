@@ -172,7 +172,8 @@ async function receive(body: AsyncIterable<Buffer>, writer: PartWriter, hash: Ha
   let written = start;
   let batch: Buffer[] = [];
   let batchBytes = 0;
-  let inFlight: Promise<void> | null = null;
+  // Typed by a cast: flush() (a closure) assigns it, which TS's narrowing of a plain `= null` would miss.
+  let inFlight = null as Promise<void> | null;
   let writeError: unknown = null;
   const flush = async (): Promise<void> => {
     if (inFlight) await inFlight;

@@ -3,6 +3,7 @@ import { open, readFile, rm } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
+import type { Logger } from '../../ports/logger.js';
 import { buildQemuOptions, renderArgv } from './config/argv.js';
 import { QmpClient } from './qmp/index.js';
 import { QemuInstance } from './instance.js';
@@ -16,6 +17,8 @@ import { parseQemuVersion } from '../../util/qemu-opts.js';
 export interface QemuDriverOptions {
   qemuBinary: string;
   accelerator: Accelerator;
+  /** Where an instance reports what it cannot hand back to a caller (a failure while watching QEMU exit). */
+  log: Logger;
 }
 
 const LAUNCH_TIMEOUT_MS = 30_000;
@@ -86,7 +89,7 @@ export class QemuDriver implements Hypervisor {
     const client = await QmpClient.connect(spec.paths.qmpSocket, { connectTimeoutMs: 5000 });
     try {
       const serial = await QemuSerialLink.open(spec.paths, consoleFromOffset);
-      return new QemuInstance(pid, client, serial, spec.paths);
+      return new QemuInstance(pid, client, serial, spec.paths, this.opts.log);
     } catch (e) {
       await client.close();
       throw e;

@@ -1,9 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, VmInstance, VmPaths } from '../../ports/hypervisor.js';
+import type { ExitInfo, InstanceEvent, ResourceUsage, RunStatus, SerialLink, VmInstance, VmPaths } from '../../ports/hypervisor.js';
+import type { Logger } from '../../ports/logger.js';
+import { errorMessage } from '../../util/errors.js';
 import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
-import type { QemuSerialLink } from './serial-link.js';
 import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
 import { DISK_DEVICE, DISK_NODE } from './config/argv.js';
@@ -11,6 +12,11 @@ import { readRange, sizeOr0 } from '../../util/files.js';
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
+
+/** The console link as the instance needs it: one last read when QEMU exits (QemuSerialLink). */
+export interface ClosingSerialLink extends SerialLink {
+  flushAndClose(): Promise<void>;
+}
 
 export class QemuInstance implements VmInstance {
   readonly exited: Promise<ExitInfo>;
@@ -22,24 +28,39 @@ export class QemuInstance implements VmInstance {
   constructor(
     readonly pid: number,
     private readonly qmpClient: QmpClient,
-    readonly serial: QemuSerialLink,
+    readonly serial: ClosingSerialLink,
     private readonly paths: VmPaths,
+    private readonly log: Logger,
   ) {
     qmpClient.on('event', (e: QmpEvent) => this.onQmpEvent(e));
     this.exited = new Promise<ExitInfo>((resolve) => {
       qmpClient.once('close', () => {
-        void (async () => {
-          await Promise.all([this.serial.flushAndClose(), waitForProcessEnd(this.pid, PROCESS_END_MS)]);
-          // QEMU's own words only matter when it did not end cleanly.
-          const tail = this.shutdownReason === null ? await readTail(this.paths.qemuLog, 4096) : '';
-          resolve({
-            clean: this.shutdownReason !== null,
-            reason: this.shutdownReason ?? 'QEMU exited without a shutdown (killed or crashed)',
-            stderrTail: tail,
-          });
-        })();
+        // Stop, suspend and delete wait on `exited`: a failure while watching must still report the exit.
+        this.watchExit().then(resolve, (e: unknown) => resolve(this.watchFailed(e)));
       });
     });
+  }
+
+  private async watchExit(): Promise<ExitInfo> {
+    // Both run to their end even when the flush fails: the disk is only free once the process is gone.
+    const [flushed] = await Promise.allSettled([this.serial.flushAndClose(), waitForProcessEnd(this.pid, PROCESS_END_MS)]);
+    if (flushed.status === 'rejected') throw flushed.reason;
+    // QEMU's own words only matter when it did not end cleanly.
+    const tail = this.shutdownReason === null ? await readTail(this.paths.qemuLog, 4096) : '';
+    return {
+      clean: this.shutdownReason !== null,
+      reason: this.shutdownReason ?? 'QEMU exited without a shutdown (killed or crashed)',
+      stderrTail: tail,
+    };
+  }
+
+  private watchFailed(e: unknown): ExitInfo {
+    this.log.error({ err: e, pid: this.pid }, 'watching QEMU\'s exit failed; the exit is reported without its details');
+    return {
+      clean: this.shutdownReason !== null,
+      reason: `${this.shutdownReason ?? 'QEMU exited'} (its exit could not be watched to the end: ${errorMessage(e)})`,
+      stderrTail: '',
+    };
   }
 
   private onQmpEvent(e: QmpEvent): void {
@@ -49,7 +70,7 @@ export class QemuInstance implements VmInstance {
       case 'STOP': ev = { kind: 'paused', reason: 'stop' }; break;
       case 'RESUME': ev = { kind: 'resumed' }; break;
       case 'SHUTDOWN':
-        this.shutdownReason = String(d['reason'] ?? 'shutdown');
+        this.shutdownReason = typeof d['reason'] === 'string' ? d['reason'] : 'shutdown';
         ev = { kind: 'shutdown', guest: Boolean(d['guest']), reason: this.shutdownReason };
         break;
       case 'RESET': ev = { kind: 'reset', guest: Boolean(d['guest']) }; break;
@@ -191,7 +212,8 @@ export class QemuInstance implements VmInstance {
     if (this.detached) return;
     this.detached = true;
     this.qmpClient.removeAllListeners('close');
-    void this.qmpClient.close();
+    // Closing our end of a socket has nothing to report; the daemon is going away or letting go of QEMU.
+    this.qmpClient.close().catch(() => undefined);
     this.serial.close();
   }
 }

@@ -110,7 +110,7 @@ export class QemuSerialLink implements SerialLink {
     if (this.timer) clearInterval(this.timer);
     this.watcher?.close();
     this.input?.destroy();
-    void this.fh?.close().catch(() => undefined);
+    if (this.fh) this.fh.close().catch(() => undefined);
     this.fh = null;
     this.listeners.clear();
   }

@@ -25,6 +25,8 @@ interface Behaviour {
   hangAfter?: number;
   /** The connection cannot be made. */
   refuse?: boolean;
+  /** Answer 206 with the file from this byte, whatever was asked (a broken server or proxy). */
+  rangeFrom?: number;
 }
 
 interface Call { url: string; from: number; ifRange: string | null }
@@ -42,6 +44,8 @@ class FakeFetcher implements HttpFetcher {
     this.calls.push({ url, from, ifRange: opts.ifRange ?? null });
     const b = this.plan(url, this.calls.filter((c) => c.url === url).length);
     if (b.refuse) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    // A real answer takes a turn of the event loop: a client that loops on answers must not starve timers.
+    await new Promise((r) => setImmediate(r));
     const text = this.texts.get(url);
     const file = this.files.get(url);
     const head = { statusText: '', contentRange: null, unsatisfiedTotal: null, validator: '"v1"' } as const;
@@ -49,6 +53,10 @@ class FakeFetcher implements HttpFetcher {
     if (b.status !== undefined) return { ...empty, head: { ...empty.head, status: b.status, statusText: '' } };
     if (text !== undefined) return { head: { ...head, status: 200, contentLength: text.length }, body: chunks(Buffer.from(text)), discard: () => undefined };
     if (!file) return empty;
+    if (b.rangeFrom !== undefined) {
+      const rest = file.subarray(b.rangeFrom);
+      return { head: { ...head, status: 206, contentLength: rest.length, contentRange: { start: b.rangeFrom, end: file.length - 1, total: file.length } }, body: chunks(rest), discard: () => undefined };
+    }
     if (from > 0 && !b.ignoreRange) {
       if (from >= file.length) return { ...empty, head: { ...head, status: 416, contentLength: 0, unsatisfiedTotal: file.length } };
       const rest = file.subarray(from);
@@ -198,6 +206,24 @@ test('a server that ignores Range (200 to a resume) makes the transfer start ove
   assert.equal(done.restarts, 1);
   assert.deepEqual(imageCalls(w).map((c) => c.from), [0, 500_000]);
   assert.deepEqual(readFileSync(w.layout.image('test-os.qcow2')), w.data, 'the file is the image, not the first half plus all of it');
+});
+
+test('a server answering every request with another range than asked fails after the bounded retries, not in an endless loop', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { rangeFrom: 10 } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.state, 'failed');
+  assert.equal(done.error?.code, 'DOWNLOAD_FAILED');
+  assert.match(done.error!.reason, /^gave up after 3 retries: the server answered with a different range \(10-\d+\) than asked \(0-\)/);
+  assert.equal(imageCalls(w).length, 4, 'one attempt and three retries');
+});
+
+test('a 206 from byte 0 to a plain request is the whole file', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { rangeFrom: 0 } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.state, 'completed', JSON.stringify(done.error));
+  assert.deepEqual(readFileSync(w.layout.image('test-os.qcow2')), w.data);
 });
 
 test('a checksum mismatch fails with CHECKSUM_MISMATCH and leaves neither image nor partial file', async () => {

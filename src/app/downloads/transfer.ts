@@ -73,6 +73,12 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
     offset = 0;
     on.progress(0, null);
   };
+  // An answer that makes us start over without bringing any byte costs a retry: a server that keeps
+  // answering so would otherwise be asked again and again, without end.
+  const startOver = async (why: string): Promise<void> => {
+    restart(`${why}: starting over from byte 0`);
+    await retry(why);
+  };
   const retry = async (error: string): Promise<void> => {
     if (retries >= d.retry.maxRetries) {
       throw new TransferFailure('DOWNLOAD_FAILED', `gave up after ${retries} retries: ${error}`, true);
@@ -96,8 +102,9 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
     }
     const h = res.head;
     let mode: 'append' | 'truncate';
-    if (h.status === 206 && offset > 0 && h.contentRange?.start === offset) {
-      mode = 'append';
+    if (h.status === 206 && h.contentRange?.start === offset) {
+      // From byte 0 it is the whole file, however oddly labelled.
+      mode = offset > 0 ? 'append' : 'truncate';
       total = h.contentRange.total;
     } else if (h.status === 200) {
       if (offset > 0) restart(`the server answered a request for bytes ${offset}- with the whole file (HTTP 200): starting over from byte 0`);
@@ -108,11 +115,11 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       res.discard();
       // The partial file already holds every byte (a crash after the last write, before the rename).
       if (h.unsatisfiedTotal === offset) { total = offset; break; }
-      restart(`the server has ${h.unsatisfiedTotal ?? 'an unknown number of'} bytes, fewer than the ${offset} already here: starting over from byte 0`);
+      await startOver(`the server has ${h.unsatisfiedTotal ?? 'an unknown number of'} bytes, fewer than the ${offset} already here`);
       continue;
     } else if (h.status === 206) {
       res.discard();
-      restart(`the server answered with a different range (${h.contentRange ? `${h.contentRange.start}-${h.contentRange.end}` : 'none'}) than asked (${offset}-): starting over from byte 0`);
+      await startOver(`the server answered with a different range (${h.contentRange ? `${h.contentRange.start}-${h.contentRange.end}` : 'none'}) than asked (${offset}-)`);
       continue;
     } else if (isRetryableStatus(h.status)) {
       res.discard();

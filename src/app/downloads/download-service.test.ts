@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Catalog, Distro } from '../../domain/distro.js';
 import { DomainError } from '../../domain/errors.js';
 import type { GroveEvent, NewEvent } from '../../domain/events.js';
-import type { GetOptions, HttpFetcher, HttpResponse, ImageFiles } from '../../ports/downloads.js';
+import { HttpRefused, type GetOptions, type HttpFetcher, type HttpResponse, type ImageFiles } from '../../ports/downloads.js';
 import { FsImageFiles } from '../../storage/image-files.js';
 import { openDb, type Db } from '../../store/db.js';
 import { SqliteDownloadRepo, SqliteImageRepo } from '../../store/download-repo.js';
@@ -25,6 +25,8 @@ interface Behaviour {
   hangAfter?: number;
   /** The connection cannot be made. */
   refuse?: boolean;
+  /** The request is refused before any answer, for good (a redirect loop, a redirect to file:). */
+  refused?: string;
   /** Answer 206 with the file from this byte, whatever was asked (a broken server or proxy). */
   rangeFrom?: number;
 }
@@ -44,6 +46,7 @@ class FakeFetcher implements HttpFetcher {
     this.calls.push({ url, from, ifRange: opts.ifRange ?? null });
     const b = this.plan(url, this.calls.filter((c) => c.url === url).length);
     if (b.refuse) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    if (b.refused !== undefined) throw new HttpRefused(b.refused);
     // A real answer takes a turn of the event loop: a client that loops on answers must not starve timers.
     await new Promise((r) => setImmediate(r));
     const text = this.texts.get(url);
@@ -259,6 +262,19 @@ test('HTTP errors: a 404 image is DOWNLOAD_FAILED at once; a missing sums file o
   assert.equal(noentry.error?.code, 'CHECKSUM_UNAVAILABLE');
   assert.match(noentry.error!.reason, /no entry for unlisted\.qcow2/);
   assert.equal(w.fetcher.calls.filter((c) => c.url.endsWith('unlisted.qcow2')).length, 0, 'nothing is downloaded that cannot be verified');
+});
+
+test('a request refused for good (a redirect loop) fails at once, for the image and for its sums file, without retries', async () => {
+  const w = world({ catalog: { distros: [distro('test-os', IMG), distro('sums-loop', 'http://mirror.test/img/other.qcow2', { checksumUrl: 'http://mirror.test/loop/SHA512SUMS' })] } });
+  w.fetcher.plan = (url) => (url === IMG || url.includes('/loop/') ? { refused: `more than 5 redirects from ${url}` } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.deepEqual([done.state, done.error?.code, done.retries], ['failed', 'DOWNLOAD_FAILED', 0]);
+  assert.equal(done.error!.reason, `cannot fetch ${IMG}: more than 5 redirects from ${IMG}`);
+  assert.equal(imageCalls(w).length, 1);
+  const sums = await finished(w, (await w.svc.start('sums-loop')).download.id);
+  assert.deepEqual([sums.state, sums.error?.code], ['failed', 'CHECKSUM_UNAVAILABLE']);
+  assert.equal(sums.error!.reason, 'cannot fetch the checksum file http://mirror.test/loop/SHA512SUMS: more than 5 redirects from http://mirror.test/loop/SHA512SUMS');
+  assert.equal(w.fetcher.calls.filter((c) => c.url.includes('/loop/')).length, 1);
 });
 
 test('too many drops end in DOWNLOAD_FAILED after the bounded retries; 5xx answers are retried, refused connections too', async () => {

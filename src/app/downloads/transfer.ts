@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { ExpectedDigest } from '../../domain/checksums.js';
 import { isRetryableStatus, retryDelayMs, type RetryPolicy } from '../../domain/download.js';
 import type { ErrorCode } from '../../domain/errors.js';
-import type { HttpFetcher, HttpResponse, ImageFiles, PartWriter } from '../../ports/downloads.js';
+import { HttpRefused, type HttpFetcher, type HttpResponse, type ImageFiles, type PartWriter } from '../../ports/downloads.js';
 import { errorMessage } from '../../util/errors.js';
 
 /** Writes go out in batches this large: fewer system calls, and one write overlaps the next batch arriving. */
@@ -97,6 +97,7 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       res = await d.fetcher.get(job.url, { from: offset, ifRange: offset > 0 ? validator : null, signal });
     } catch (e) {
       signal.throwIfAborted();
+      if (e instanceof HttpRefused) throw new TransferFailure('DOWNLOAD_FAILED', `cannot fetch ${job.url}: ${e.message}`, true);
       await retry(`cannot reach ${job.url}: ${errorMessage(e)}`);
       continue;
     }

@@ -336,6 +336,23 @@ test('cancel: a running download ends cancelled, its partial file removed, downl
   await assert.rejects(w.svc.cancel('nope'), (e: unknown) => e instanceof DomainError && e.code === 'NOT_FOUND');
 });
 
+test('a cancel that arrives while the verified image is being renamed into place comes too late: 409, the image is kept', async () => {
+  let entered!: () => void;
+  const renaming = new Promise<void>((r) => { entered = r; });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const w = world({ files: (real) => ({ ...bind(real), promote: async (from, to) => { entered(); await gate; return real.promote(from, to); } }) });
+  const { download } = await w.svc.start('test-os');
+  await renaming;
+  const cancelling = w.svc.cancel(download.id);
+  release();
+  await assert.rejects(cancelling, (e: unknown) => e instanceof DomainError && e.code === 'INVALID_STATE'
+    && e.message === `download '${download.id}' completed before it could be cancelled; remove the image with DELETE /api/v1/images/test-os`);
+  assert.equal(w.svc.get(download.id).state, 'completed');
+  assert.deepEqual(readFileSync(w.svc.localImage('test-os')!.path), w.data);
+  assert.deepEqual(w.events.filter((e) => e.type === 'download.failed'), []);
+});
+
 test('after a restart an unfinished download resumes: the partial file is rehashed, then Range from its size', async () => {
   const w = world();
   w.fetcher.plan = (url) => (url === IMG ? { hangAfter: 400_000 } : {});

@@ -158,9 +158,7 @@ export class DownloadService {
   async cancel(id: string): Promise<DownloadView> {
     const row = this.d.downloads.get(id);
     if (!row) throw downloadNotFound(id);
-    if (row.state === 'completed' || row.state === 'cancelled') {
-      throw new DomainError('INVALID_STATE', `download '${id}' is ${row.state}${row.state === 'completed' ? `; remove the image with DELETE /api/v1/images/${row.distro}` : ''}`, { state: row.state });
-    }
+    if (row.state === 'completed' || row.state === 'cancelled') throw notCancellable(row, `is ${row.state}`);
     const job = this.jobs.get(row.distro);
     if (job?.id === id) {
       const queued = this.queue.indexOf(job);
@@ -171,7 +169,9 @@ export class DownloadService {
       } else {
         job.stop = 'cancel';
         job.ac.abort(new DomainError('DOWNLOAD_CANCELLED', 'cancelled'));
-        await job.settled;
+        // The abort cannot stop a verified file's rename into place: the download completed after all.
+        const final = await job.settled;
+        if (final.state === 'completed') throw notCancellable(final, 'completed before it could be cancelled');
       }
     } else if (!job) {
       // A newer download of the same image would be writing this very file: it is left alone then.
@@ -466,6 +466,9 @@ export class DownloadService {
     this.d.events.publish({ type, data: { downloadId: d.id, distro: d.distro, ...data } });
   }
 }
+
+const notCancellable = (d: Download, what: string): DomainError => new DomainError('INVALID_STATE',
+  `download '${d.id}' ${what}${d.state === 'completed' ? `; remove the image with DELETE /api/v1/images/${d.distro}` : ''}`, { state: d.state });
 
 const cancelled = (): DownloadFailure => ({ code: 'DOWNLOAD_CANCELLED', reason: 'cancelled by a caller' });
 

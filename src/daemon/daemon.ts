@@ -38,7 +38,7 @@ import { loadToken } from './token.js';
 import { isLoopbackName } from '../api/rest/security.js';
 import { CloudInitService } from '../app/cloud-init-service.js';
 import { IsoSeedStore } from '../storage/seed-image.js';
-import { SshKeygenIdentity } from '../system/ssh-keygen.js';
+import { FileSshIdentity } from '../system/ssh-identity.js';
 import { LoopbackPorts } from '../system/host-ports.js';
 import { DownloadService } from '../app/downloads/download-service.js';
 import { NodeHttpFetcher } from '../net/http-fetcher.js';
@@ -98,7 +98,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
-  const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new SshKeygenIdentity(layout.ssh), ports: new LoopbackPorts() });
+  const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new FileSshIdentity(layout.ssh), ports: new LoopbackPorts() });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact, cloudInit,

@@ -193,6 +193,16 @@ export class DownloadService {
     return this.get(id);
   }
 
+  /**
+   * wait() for callers to whom a failed download is their own failure (MCP download_distro): the download
+   * once completed, or as it is after `timeoutMs`; a failed or cancelled one rejects with its code.
+   */
+  async outcome(id: string, timeoutMs: number): Promise<DownloadView> {
+    const d = await this.wait(id, timeoutMs);
+    if (d.state === 'failed' || d.state === 'cancelled') throw endedError(d);
+    return d;
+  }
+
   // ---- images (what VM creation uses) -----------------------------------------------------------
 
   /** The verified local image of a distro, if there is one. */
@@ -218,8 +228,7 @@ export class DownloadService {
     if (final.state === 'queued' || final.state === 'running') {
       throw new DomainError('DOWNLOAD_FAILED', `the daemon is shutting down; the download of '${distroId}' resumes at its next start`, { distro: distroId, download: final.id });
     }
-    const err = final.error ?? { code: 'DOWNLOAD_FAILED' as const, reason: `the image of '${distroId}' is not there` };
-    throw new DomainError(err.code, `download of '${distroId}' ${final.state}: ${err.reason}`, { distro: distroId, download: final.id });
+    throw endedError(final);
   }
 
   /** Deletes a distro's local image (grove images rm). */
@@ -465,6 +474,12 @@ export class DownloadService {
   private emit(type: EventType, d: Download, data: Record<string, unknown>): void {
     this.d.events.publish({ type, data: { downloadId: d.id, distro: d.distro, ...data } });
   }
+}
+
+/** A download that ended without its image, as the error of whoever was waiting for it. */
+function endedError(d: Download): DomainError {
+  const err = d.error ?? { code: 'DOWNLOAD_FAILED' as const, reason: `the image of '${d.distro}' is not there` };
+  return new DomainError(err.code, `download of '${d.distro}' ${d.state}: ${err.reason}`, { distro: d.distro, download: d.id });
 }
 
 const notCancellable = (d: Download, what: string): DomainError => new DomainError('INVALID_STATE',

@@ -245,6 +245,15 @@ test('a checksum mismatch fails with CHECKSUM_MISMATCH and leaves neither image 
   assert.equal(failed.data['code'], 'CHECKSUM_MISMATCH');
 });
 
+test('a failed download keeps the size the server announced, also when no progress event had been due yet', async () => {
+  const w = world({ options: { progressIntervalMs: 60_000 } });
+  w.fetcher.texts.set(SUMS, `${'ab'.repeat(64)}  test-os.qcow2\n`);
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.error?.code, 'CHECKSUM_MISMATCH');
+  assert.deepEqual([done.bytes, done.totalBytes], [w.data.length, w.data.length]);
+  assert.deepEqual([w.downloads.get(done.id)!.bytes, w.downloads.get(done.id)!.totalBytes], [w.data.length, w.data.length]);
+});
+
 test('HTTP errors: a 404 image is DOWNLOAD_FAILED at once; a missing sums file or entry is CHECKSUM_UNAVAILABLE', async () => {
   const w = world({
     catalog: { distros: [distro('gone', 'http://mirror.test/img/gone.qcow2'), distro('nosums', IMG, { checksumUrl: 'http://mirror.test/none/SHA256SUMS' }), distro('noentry', 'http://mirror.test/img/unlisted.qcow2')] },

@@ -357,7 +357,7 @@ export class DownloadService {
       const failure = failureOf(e);
       if (!(e instanceof TransferFailure) && !(e instanceof DomainError)) this.d.log.error({ err: errorMessage(e), download: job.id }, 'download failed unexpectedly');
       if (!(e instanceof TransferFailure && e.keepPart)) await this.d.files.remove(part).catch(() => undefined);
-      const failed = this.save({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, bytes: job.live.bytes });
+      const failed = this.save({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, ...this.liveCounts(job) });
       this.emit('download.failed', failed, { state: 'failed', code: failure.code, reason: failure.reason, bytes: failed.bytes });
       this.d.log.warn({ download: job.id, distro: failed.distro, code: failure.code, reason: failure.reason }, 'download failed');
       this.end(job, failed);
@@ -399,7 +399,7 @@ export class DownloadService {
       return;
     }
     await this.d.files.remove(part).catch(() => undefined);
-    this.end(job, this.save({ ...this.row(job.id), state: 'cancelled', finishedAt: now(), error: cancelled(), bytes: job.live.bytes }));
+    this.end(job, this.save({ ...this.row(job.id), state: 'cancelled', finishedAt: now(), error: cancelled(), ...this.liveCounts(job) }));
   }
 
   private end(job: Job, final: Download): void {
@@ -427,6 +427,11 @@ export class DownloadService {
     live.emitted = bytes;
     const row = this.save({ ...this.row(job.id), bytes, totalBytes: total ?? this.row(job.id).totalBytes });
     this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
+  }
+
+  /** What the transfer knows beyond the last saved progress (events, and so saves, are throttled). */
+  private liveCounts(job: Job): Pick<Download, 'bytes' | 'totalBytes'> {
+    return { bytes: job.live.bytes, totalBytes: job.live.total ?? this.row(job.id).totalBytes };
   }
 
   /** The local image if its file is still there; one deleted by hand is forgotten. */

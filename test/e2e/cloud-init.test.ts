@@ -193,6 +193,7 @@ test('bad cloudInit is a 400 and leaves nothing behind', async () => {
   await bad({ user: 'root' }, 'root');
   await bad({ user: 'Bad User' }, 'bad user');
   await bad({ sshAuthorizedKeys: ['ssh-ed25519 AAAA\nssh-rsa injected'] }, 'newline in a key');
+  assert.match(await bad({ sshAuthorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] }, 'a private key'), /sshAuthorizedKeys\[0\] is not an authorized_keys line .*private key/);
   await bad({ packages: ['git; reboot'] }, 'bad package');
   await bad({ hostname: 'under_score' }, 'bad hostname');
   await bad({ timezone: '../../etc/passwd' }, 'bad timezone');

@@ -61,6 +61,8 @@ export interface ImageFiles {
   promote(from: string, to: string): Promise<void>;
   /** Deletes a file; a missing one is fine. */
   remove(path: string): Promise<void>;
+  /** Bytes an unprivileged writer may still use on the filesystem holding `path`'s folder. */
+  freeBytes(path: string): Promise<number>;
 }
 
 export interface DownloadRepo {

@@ -419,6 +419,15 @@ test('a full disk ends the download with INSUFFICIENT_STORAGE and frees the part
   assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
 });
 
+test('an image larger than the free space is refused before a byte is written (a full disk would stop the VMs on it too)', async () => {
+  const w = world({ files: (real) => ({ ...bind(real), freeBytes: async () => 100_000 }) });
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.deepEqual([done.state, done.error?.code, done.retries], ['failed', 'INSUFFICIENT_STORAGE', 0]);
+  assert.equal(done.error!.reason, `the image needs ${w.data.length} more bytes and the disk holding the images folder has 100000 free; free some space and pull again`);
+  assert.equal(done.totalBytes, w.data.length);
+  assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
+});
+
 test('ensure: resolves with the local image, starting or joining the download; rejects with the failure\'s code', async () => {
   const w = world({ catalog: { distros: [distro('test-os', IMG), distro('bad', 'http://mirror.test/img/bad.qcow2', { checksumUrl: undefined, sha256: 'cd'.repeat(32) })] } });
   w.fetcher.files.set('http://mirror.test/img/bad.qcow2', w.data);
@@ -465,5 +474,5 @@ test('unknown distro: DISTRO_NOT_FOUND', async () => {
 });
 
 function bind(f: ImageFiles): ImageFiles {
-  return { size: f.size.bind(f), read: f.read.bind(f), openPart: f.openPart.bind(f), promote: f.promote.bind(f), remove: f.remove.bind(f) };
+  return { size: f.size.bind(f), read: f.read.bind(f), openPart: f.openPart.bind(f), promote: f.promote.bind(f), remove: f.remove.bind(f), freeBytes: f.freeBytes.bind(f) };
 }

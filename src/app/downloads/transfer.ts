@@ -131,6 +131,19 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       throw new TransferFailure('DOWNLOAD_FAILED', `${job.url} answered HTTP ${h.status}${h.statusText ? ` ${h.statusText}` : ''}`, true);
     }
 
+    on.progress(offset, total);
+    const needed = total !== null ? total - offset : null;
+    if (needed !== null) {
+      // Checked up front: the disk holding images/ often holds the VMs' disks too, and filling it to the
+      // last byte would stop their writes before the download learns of it. Starting over frees what the
+      // partial file holds.
+      const free = await d.files.freeBytes(job.part) + (mode === 'truncate' ? (await d.files.size(job.part)) ?? 0 : 0);
+      if (needed > free) {
+        res.discard();
+        throw new TransferFailure('INSUFFICIENT_STORAGE',
+          `the image needs ${needed} more bytes and the disk holding the images folder has ${free} free; free some space and pull again`, true);
+      }
+    }
     const before = offset;
     let dropped: string | null = null;
     const writer = await openPart(d.files, job.part, mode);

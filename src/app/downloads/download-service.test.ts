@@ -384,6 +384,20 @@ test('after a restart an unfinished download resumes: the partial file is rehash
   assert.deepEqual(started.map((e) => e.data['resumeFrom']), [0, have]);
 });
 
+test('a download the previous run left unfinished, already superseded by a newer request for that image, is not blamed on the catalog', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { hangAfter: 0 } : {});
+  const old = (await w.svc.start('test-os')).download;
+  await w.svc.close();
+  w.fetcher.plan = () => ({});
+  const svc = w.restart();
+  const fresh = await svc.start('test-os');
+  assert.deepEqual(await svc.recover(), { resumed: 0, imagesForgotten: 0 });
+  const superseded = svc.get(old.id);
+  assert.deepEqual([superseded.state, superseded.error], ['cancelled', { code: 'DOWNLOAD_CANCELLED', reason: `superseded by download ${fresh.download.id} of the same image, asked for before this one was resumed` }]);
+  assert.equal((await svc.wait(fresh.download.id, 10_000)).state, 'completed');
+});
+
 test('a partial file that turns out corrupt after resuming fails the checksum, and is removed so the next pull starts clean', async () => {
   const w = world();
   writeFileSync(w.layout.imagePart('test-os.qcow2'), Buffer.alloc(1000, 7));

@@ -258,7 +258,14 @@ export class DownloadService {
     let resumed = 0;
     for (const row of this.d.downloads.unfinished()) {
       const distro = this.byId.get(row.distro);
-      if (!distro || distro.url !== row.url || this.jobs.has(row.distro)) {
+      const newer = this.jobs.get(row.distro);
+      if (newer) {
+        // Asked for again before this ran (the daemon composes recovery before it listens; this is for
+        // any other caller): the newer download resumes from the same partial file.
+        this.save({ ...row, state: 'cancelled', finishedAt: now(), error: { code: 'DOWNLOAD_CANCELLED', reason: `superseded by download ${newer.id} of the same image, asked for before this one was resumed` } });
+        continue;
+      }
+      if (!distro || distro.url !== row.url) {
         this.save({
           ...row, state: 'failed', finishedAt: now(),
           error: { code: 'DISTRO_NOT_FOUND', reason: distro ? 'the catalog now names another file for this distro' : `'${row.distro}' is no longer in the catalog` },

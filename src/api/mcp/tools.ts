@@ -312,7 +312,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'list_distros',
       description: 'List the distro cloud images Grove can download (Debian, Ubuntu, Fedora, Alpine, AlmaLinux, Rocky, or what the configured catalog holds): { distros: [{ id, name, version, arch, format, url, checksum source (sha256/sha512/checksumUrl), downloaded, image (local file, size, digest) or null, download (under way) or null }] }. Use an id with download_distro.',
       input: Empty, output: DistroListResult,
-      run: () => ({ distros: s.downloads.distros() }),
+      run: async () => ({ distros: await s.downloads.distros() }),
     }),
     tool({
       name: 'list_downloads',

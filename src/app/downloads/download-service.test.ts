@@ -179,7 +179,7 @@ test('happy path: verified against the SHA512SUMS entry, renamed into images/, r
   assert.deepEqual([progress.at(-1)!.data['bytes'], progress.at(-1)!.data['totalBytes']], [w.data.length, w.data.length], 'the last progress event is 100 %');
   const last = w.events.at(-1)!;
   assert.deepEqual(last.data, { downloadId: done.id, distro: 'test-os', file: 'test-os.qcow2', path, bytes: w.data.length, algorithm: 'sha512', digest: w.sha512 });
-  assert.equal(w.svc.distros()[0]!.downloaded, true);
+  assert.equal((await w.svc.distros())[0]!.downloaded, true);
 
   // Asked again: the local image, no transfer.
   const again = await w.svc.start('test-os');
@@ -321,8 +321,8 @@ test('bounded concurrency: two transfers at once, the third waits queued', async
   w.fetcher.plan = (url) => (url.endsWith('/c.qcow2') ? {} : { hangAfter: 0 });
   const started = [];
   for (const id of ['os-0', 'os-1', 'os-2']) started.push((await w.svc.start(id)).download);
-  const states = () => ['os-0', 'os-1', 'os-2'].map((id) => w.svc.distros().find((d) => d.id === id)!.download?.state ?? null);
-  assert.deepEqual(states(), ['running', 'running', 'queued']);
+  const listed = await w.svc.distros();
+  assert.deepEqual(['os-0', 'os-1', 'os-2'].map((id) => listed.find((d) => d.id === id)!.download?.state ?? null), ['running', 'running', 'queued']);
   await w.svc.cancel(started[0]!.id);
   assert.equal(w.svc.get(started[2]!.id).state, 'running', 'the queued one takes the free slot');
   await w.svc.cancel(started[1]!.id);
@@ -464,6 +464,8 @@ test('removeImage deletes the file and the record; an image deleted by hand is f
 
   await w.svc.ensure('test-os');
   rmSync(img.path);
+  const [listed] = await w.svc.distros();
+  assert.deepEqual([listed!.downloaded, listed!.image], [false, null], 'the listing does not claim a file that is gone');
   const again = await w.svc.start('test-os');
   assert.equal(again.outcome, 'started');
   assert.equal((await finished(w, again.download.id)).state, 'completed');

@@ -96,18 +96,21 @@ export class DownloadService {
 
   // ---- the catalog --------------------------------------------------------------------------------
 
-  distros(): DistroView[] {
-    return this.d.catalog.distros.map((x) => {
-      const img = this.d.images.get(x.id);
+  /** The catalog with what is local; an image whose file was deleted by hand is not claimed (and forgotten). */
+  async distros(): Promise<DistroView[]> {
+    const views: DistroView[] = [];
+    for (const x of this.d.catalog.distros) {
+      const img = await this.checkedLocal(x.id);
       const job = this.jobs.get(x.id);
       const row = job ? this.d.downloads.get(job.id) : undefined;
-      return {
+      views.push({
         ...x,
         downloaded: img !== undefined,
         image: img ? { file: img.file, path: img.path, bytes: img.bytes, algorithm: img.algorithm, digest: img.digest, downloadedAt: img.downloadedAt } : null,
         download: row ? { id: row.id, state: row.state, bytes: job!.live.bytes, totalBytes: job!.live.total ?? row.totalBytes } : null,
-      };
-    });
+      });
+    }
+    return views;
   }
 
   distro(id: string): Distro {
@@ -447,7 +450,7 @@ export class DownloadService {
     if (!img) return undefined;
     if ((await this.d.files.size(img.path)) !== null) return img;
     this.d.images.delete(distroId);
-    this.d.log.warn({ distro: distroId, path: img.path }, 'a downloaded image was deleted outside Grove; downloading it again');
+    this.d.log.warn({ distro: distroId, path: img.path }, 'a downloaded image was deleted outside Grove; it is no longer listed as local (a pull downloads it again)');
     return undefined;
   }
 

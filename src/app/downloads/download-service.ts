@@ -252,12 +252,7 @@ export class DownloadService {
    */
   async recover(): Promise<{ resumed: number; imagesForgotten: number }> {
     let imagesForgotten = 0;
-    for (const img of this.d.images.list()) {
-      if ((await this.d.files.size(img.path)) !== null) continue;
-      this.d.images.delete(img.distro);
-      imagesForgotten++;
-      this.d.log.warn({ distro: img.distro, path: img.path }, 'a downloaded image was deleted outside Grove; it is no longer listed as local');
-    }
+    for (const img of this.d.images.list()) if ((await this.checkedLocal(img.distro)) === undefined) imagesForgotten++;
     let resumed = 0;
     for (const row of this.d.downloads.unfinished()) {
       const distro = this.byId.get(row.distro);

@@ -2,7 +2,7 @@
 # Each installs what it needs (apt packages when missing, npm packages, the test guest).
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-# openssh-client: Grove's SSH key pair (ssh-keygen) and `grove ssh`.
+# openssh-client: `grove ssh` (the daemon makes its own key pair; it needs no OpenSSH tool).
 APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
 # seeds back with isoinfo (genisoimage).
@@ -28,7 +28,7 @@ define apt_install
 endef
 
 system-deps:
-	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null || ! command -v ssh-keygen >/dev/null; then \
+	@if ! command -v qemu-system-x86_64 >/dev/null || ! command -v qemu-img >/dev/null || ! command -v ssh >/dev/null; then \
 	  $(call apt_install,$(APT_PACKAGES),QEMU or OpenSSH's client); \
 	fi
 

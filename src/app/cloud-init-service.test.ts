@@ -26,13 +26,27 @@ const user: VmNetwork = { mode: 'user', portForwards: [] };
 
 test('prepare: defaults, the password kept only as a SHA-512 crypt hash, duplicates dropped, root refused', () => {
   const { svc } = setup();
-  const c = svc.prepare({ password: 's3cret', sshAuthorizedKeys: ['ssh-rsa A x', ' ssh-rsa A x '], packages: ['git', 'git'] });
+  const c = svc.prepare({ password: 's3cret', sshAuthorizedKeys: ['ssh-rsa AAAAB3 x', ' ssh-rsa AAAAB3 x '], packages: ['git', 'git'] });
   assert.equal(c.user, 'grove');
   assert.match(c.passwordHash!, /^\$6\$[./A-Za-z0-9]{16}\$[./A-Za-z0-9]{86}$/);
   assert.equal(JSON.stringify(c).includes('s3cret'), false);
-  assert.deepEqual([c.sshAuthorizedKeys, c.packages, c.hostname, c.timezone, c.userData], [['ssh-rsa A x'], ['git'], null, null, null]);
+  assert.deepEqual([c.sshAuthorizedKeys, c.packages, c.hostname, c.timezone, c.userData], [['ssh-rsa AAAAB3 x'], ['git'], null, null, null]);
   assert.throws(() => svc.prepare({ user: 'root' }), (e: unknown) => e instanceof DomainError && e.code === 'VALIDATION_FAILED');
   assert.throws(() => svc.prepare({ userData: '#!/bin/sh\n' }), (e: unknown) => e instanceof DomainError && e.code === 'VALIDATION_FAILED');
+});
+
+test('prepare: every authorized key must be a public key line; a private key\'s first line is named as such', () => {
+  const { svc } = setup();
+  const ok = ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOnly me@laptop', 'from="10.0.0.0/8",no-pty ecdsa-sha2-nistp256 AAAAE2VjZHNh x',
+    'sk-ssh-ed25519@openssh.com AAAAGnNr', 'ssh-rsa-cert-v01@openssh.com AAAAHHNzaC1yc2EtY2VydC12MDFAb3BlbnNzaC5jb20= ca'];
+  assert.deepEqual(svc.prepare({ sshAuthorizedKeys: ok }).sshAuthorizedKeys, ok);
+  const refused = (key: string, message: string) => assert.throws(() => svc.prepare({ sshAuthorizedKeys: [ok[0]!, key] }),
+    (e: unknown) => e instanceof DomainError && e.code === 'VALIDATION_FAILED' && e.message === message && e.extra['field'] === 'cloudInit.sshAuthorizedKeys', key);
+  const shape = "is not an authorized_keys line (expected '[options] <type> <base64 key> [comment]', e.g. 'ssh-ed25519 AAAAC3Nza… me@laptop')";
+  refused('-----BEGIN OPENSSH PRIVATE KEY-----', `cloudInit.sshAuthorizedKeys[1] ${shape}: it is the first line of a private key; give the public key (the .pub file)`);
+  refused('my laptop key', `cloudInit.sshAuthorizedKeys[1] ${shape}`);
+  refused('ssh-ed25519', `cloudInit.sshAuthorizedKeys[1] ${shape}`);
+  refused('ssh-ed25519 not-base64!', `cloudInit.sshAuthorizedKeys[1] ${shape}`);
 });
 
 test('provision: seed.iso with meta-data and user-data for this instance; a free port forwarded to 22', async () => {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { DomainError, invalid } from '../domain/errors.js';
 import {
-  DEFAULT_CLOUD_USER, assertNotRoot, hostnameFor, summarizeCloudInit, type CloudInitConfig, type CloudInitInput, type CloudInitRecord,
+  DEFAULT_CLOUD_USER, assertNotRoot, assertPublicKeyLines, hostnameFor, summarizeCloudInit, type CloudInitConfig, type CloudInitInput, type CloudInitRecord,
   type CloudInitSummary,
 } from '../domain/cloud-init.js';
 import { SSH_GUEST_PORT, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
@@ -56,6 +56,7 @@ export class CloudInitService {
       userData: input.userData ?? null,
     };
     if (config.sshAuthorizedKeys.some((k) => k === '')) throw invalid('cloudInit.sshAuthorizedKeys holds an empty key', { field: 'cloudInit.sshAuthorizedKeys' });
+    assertPublicKeyLines(config.sshAuthorizedKeys);
     assertNoConflicts(config);
     return config;
   }

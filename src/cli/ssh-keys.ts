@@ -22,7 +22,8 @@ export function localPublicKeys(home = homedir()): string[] {
     } catch {
       continue;
     }
-    if (line !== '' && line.length <= 8192 && !/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(line)) keys.push(line);
+    // Only what the daemon takes as a key line: a damaged file here must not make every create fail.
+    if (line.length <= 8192 && !/[\x00-\x1f\x7f-\x9f\u2028\u2029]/.test(line) && /(^|\s)(ssh|ecdsa|sk)-\S+\s+AAAA/.test(line)) keys.push(line);
   }
   return keys;
 }

@@ -27,6 +27,8 @@ test('the caller\'s ~/.ssh/id_*.pub keys; create flags turn cloud-init on', () =
     writeFileSync(join(home, '.ssh', 'id_rsa'), 'PRIVATE');
     writeFileSync(join(home, '.ssh', 'other.pub'), 'ssh-rsa AAAAother');
     writeFileSync(join(home, '.ssh', 'id_bad.pub'), 'ssh-rsa A\u0085B');
+    // Not a key line: the daemon would refuse the whole create for a file the user did not name.
+    writeFileSync(join(home, '.ssh', 'id_junk.pub'), 'my old key, lost\n');
     assert.deepEqual(localPublicKeys(home), ['ssh-ed25519 AAAAed me@here', 'ssh-rsa AAAArsa me@here']);
 
     assert.equal(cloudInitFlags({}, home), undefined, 'no cloud-init flag: none');

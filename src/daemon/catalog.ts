@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { CatalogError, validateCatalog, type Catalog } from '../domain/distro.js';
 import type { HttpFetcher } from '../ports/downloads.js';
@@ -29,10 +29,15 @@ export async function loadCatalog(source: string | null, fetcher: HttpFetcher): 
   }
 }
 
+/** Checked before it is opened: read whole, /dev/zero would never end, and opening a FIFO blocks start-up. */
 async function readCatalog(path: string): Promise<string> {
   try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new CatalogError(`the catalog ${path} is not a regular file`);
+    if (st.size > CATALOG_MAX_BYTES) throw new CatalogError(`the catalog ${path} is larger than ${CATALOG_MAX_BYTES} bytes`);
     return await readFile(path, 'utf8');
   } catch (e) {
+    if (e instanceof CatalogError) throw e;
     throw new CatalogError(`cannot read the catalog ${path}: ${errorMessage(e)}`);
   }
 }

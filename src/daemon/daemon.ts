@@ -38,7 +38,7 @@ import { loadToken } from './token.js';
 import { isLoopbackName } from '../api/rest/security.js';
 import { CloudInitService } from '../app/cloud-init-service.js';
 import { IsoSeedStore } from '../storage/seed-image.js';
-import { SshKeygenIdentity } from '../system/ssh-keygen.js';
+import { FileSshIdentity } from '../system/ssh-identity.js';
 import { LoopbackPorts } from '../system/host-ports.js';
 import { DownloadService } from '../app/downloads/download-service.js';
 import { NodeHttpFetcher } from '../net/http-fetcher.js';
@@ -98,7 +98,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
-  const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new SshKeygenIdentity(layout.ssh), ports: new LoopbackPorts() });
+  const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new FileSshIdentity(layout.ssh), ports: new LoopbackPorts() });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact, cloudInit,
@@ -121,6 +121,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Folders and layers left behind by an import, clone or delete the previous run did not finish.
   await sweepLeftovers(layout, log);
   await pool.collect().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
+  // Before the API answers: a pull asked for right away joins the download the previous run left.
+  const resumed = await downloads.recover();
+  log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
@@ -138,8 +141,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
-  const resumed = await downloads.recover();
-  log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
 
   let closed = false;
   return {

@@ -25,4 +25,5 @@ test('a carried config (bundle manifest) is checked like the wire input', () => 
   refused({ ...ok, hostname: '-x' });
   refused({ ...ok, timezone: '../etc' });
   refused({ ...ok, sshAuthorizedKeys: 'x' });
+  refused({ ...ok, sshAuthorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] });
 });

@@ -28,6 +28,25 @@ export const CLOUD_INIT_PATTERNS = {
   key: '^[^\\u0000-\\u001f\\u007f-\\u009f\\u2028\\u2029]+$',
 } as const;
 
+/**
+ * An authorized_keys line: options (optional), a key type OpenSSH knows by its family (ssh-*, ecdsa-*,
+ * sk-*, certificates too), its base64 blob (which always starts with AAAA: the type's length), a comment.
+ */
+const PUBLIC_KEY_LINE = /(^|\s)(ssh|ecdsa|sk)-[a-z0-9-]+(@openssh\.com)?\s+AAAA[A-Za-z0-9+/]*={0,3}(\s|$)/;
+
+/**
+ * Anything else would be written into the guest's authorized_keys and silently never match: the user
+ * learns only at login. The common slip, a private key file instead of its .pub, is named.
+ */
+export function assertPublicKeyLines(keys: readonly string[], where = 'cloudInit.sshAuthorizedKeys'): void {
+  keys.forEach((k, i) => {
+    if (PUBLIC_KEY_LINE.test(k)) return;
+    const hint = /^-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(k) ? ': it is the first line of a private key; give the public key (the .pub file)' : '';
+    throw invalid(`${where}[${i}] is not an authorized_keys line (expected '[options] <type> <base64 key> [comment]', e.g. 'ssh-ed25519 AAAAC3Nza… me@laptop')${hint}`,
+      { field: 'cloudInit.sshAuthorizedKeys' });
+  });
+}
+
 /** What a caller gives (`cloudInit` on create): every part optional. */
 export interface CloudInitInput {
   user?: string;
@@ -122,9 +141,10 @@ export function parseCloudInitConfig(raw: unknown, where = 'cloudInit'): CloudIn
   const passwordHash = str('passwordHash', '^\\$6\\$[./A-Za-z0-9]{1,16}\\$[./A-Za-z0-9]{86}$', 128, true);
   const user = str('user', CLOUD_INIT_PATTERNS.user, 32, false)!;
   assertNotRoot(user);
+  const sshAuthorizedKeys = list('sshAuthorizedKeys', CLOUD_INIT_PATTERNS.key, CLOUD_INIT_LIMITS.keys, CLOUD_INIT_LIMITS.key);
+  assertPublicKeyLines(sshAuthorizedKeys, `${where}.sshAuthorizedKeys`);
   return {
-    user, passwordHash,
-    sshAuthorizedKeys: list('sshAuthorizedKeys', CLOUD_INIT_PATTERNS.key, CLOUD_INIT_LIMITS.keys, CLOUD_INIT_LIMITS.key),
+    user, passwordHash, sshAuthorizedKeys,
     hostname: str('hostname', CLOUD_INIT_PATTERNS.hostname, CLOUD_INIT_LIMITS.hostname, true),
     packages: list('packages', CLOUD_INIT_PATTERNS.package, CLOUD_INIT_LIMITS.packages, CLOUD_INIT_LIMITS.package),
     timezone: str('timezone', CLOUD_INIT_PATTERNS.timezone, CLOUD_INIT_LIMITS.timezone, true),

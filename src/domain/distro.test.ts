@@ -63,6 +63,14 @@ test('errors name the entry (index and id) and the field', () => {
   refused(catalogOf({ ...good, checksumUrl: undefined, sha256: 'g'.repeat(64) }), /\.sha256: must be 64 hex digits/);
 });
 
+test('names and versions are shown on terminals as they are: control and bidi-override characters are refused', () => {
+  refused(catalogOf({ ...good, name: 'Debian\u001b[2J\u001b[31m 12' }), /^distros\[0\] \("debian-12"\)\.name: holds a control character/);
+  refused(catalogOf({ ...good, version: '12\r' }), /\.version: holds a control character/);
+  refused(catalogOf({ ...good, name: 'Debian \u202e21' }), /\.name: holds a control character/);
+  refused(catalogOf({ ...good, name: 'Debian \u009b2J' }), /\.name: holds a control character/);
+  assert.equal(validateCatalog(catalogOf({ ...good, name: 'Débian 12 — “bookworm”' })).distros[0]!.name, 'Débian 12 — “bookworm”');
+});
+
 test('exactly one checksum source per entry', () => {
   refused(catalogOf({ ...good, checksumUrl: undefined }), /\.checksumUrl: no checksum source/);
   refused(catalogOf({ ...good, sha256: 'a'.repeat(64) }), /give exactly one checksum source/);

@@ -34,6 +34,11 @@ export const DISTRO_ID = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** What an image's local file name may be: it is placed under images/ as is. */
 const FILE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+~-]{0,199}$/;
 const HEX = { sha256: /^[0-9a-f]{64}$/i, sha512: /^[0-9a-f]{128}$/i };
+/**
+ * Catalog texts end up on terminals (`grove images`) and in logs as they are: an escape sequence in a
+ * name could rewrite the screen, a bidi override make one name read as another.
+ */
+const CONTROL = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/;
 const FIELDS = ['id', 'name', 'version', 'arch', 'format', 'url', 'sha256', 'sha512', 'checksumUrl'] as const;
 
 /** A catalog that cannot be used; the message names the entry and the field at fault. */
@@ -96,6 +101,7 @@ function checkEntry(entry: unknown, i: number): Distro {
     const v = entry[field];
     if (typeof v !== 'string' || v.trim() === '') return fail(field, 'required, a non-empty string');
     if (v.length > max) fail(field, `longer than ${max} characters`);
+    if (CONTROL.test(v)) fail(field, 'holds a control character (or a bidi override)');
     return v;
   };
   const id = text('id', 63);

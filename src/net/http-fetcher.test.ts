@@ -1,6 +1,7 @@
 import { test, after, before } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
+import { HttpRefused } from '../ports/downloads.js';
 import { NodeHttpFetcher } from './http-fetcher.js';
 
 let srv: Server;
@@ -12,6 +13,7 @@ before(async () => {
     seen.push({ url: req.url, range: req.headers.range, ifRange: String(req.headers['if-range'] ?? '') || undefined });
     if (req.url === '/redirect') { res.writeHead(302, { location: '/file' }).end(); return; }
     if (req.url === '/loop') { res.writeHead(302, { location: '/loop' }).end(); return; }
+    if (req.url === '/to-file') { res.writeHead(302, { location: 'file:///etc/passwd' }).end(); return; }
     if (req.url === '/stall') { res.writeHead(200, { 'content-length': 100 }); res.write('x'.repeat(10)); return; }
     if (req.url === '/file') {
       const body = Buffer.from('0123456789');
@@ -62,10 +64,11 @@ test('a resume: Range and If-Range sent, Content-Range parsed; a weak ETag gives
   done.discard();
 });
 
-test('redirects are followed, up to the limit', async () => {
+test('redirects are followed, up to the limit; a loop or a redirect to another scheme is refused as such (no use retrying)', async () => {
   const r = await fetcher.get(`${base}/redirect`, { signal: signal() });
   assert.equal(await text(r.body), '0123456789');
-  await assert.rejects(fetcher.get(`${base}/loop`, { signal: signal() }), /more than 3 redirects/);
+  await assert.rejects(fetcher.get(`${base}/loop`, { signal: signal() }), (e: unknown) => e instanceof HttpRefused && /more than 3 redirects/.test(e.message));
+  await assert.rejects(fetcher.get(`${base}/to-file`, { signal: signal() }), (e: unknown) => e instanceof HttpRefused && /redirect to a non-http URL \(file:\)/.test(e.message));
 });
 
 test('a body that stops arriving is a dropped connection after the idle timeout', async () => {

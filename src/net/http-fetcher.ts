@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { GetOptions, HttpFetcher, HttpHead, HttpResponse } from '../ports/downloads.js';
+import { HttpRefused, type GetOptions, type HttpFetcher, type HttpHead, type HttpResponse } from '../ports/downloads.js';
 
 export interface NodeHttpFetcherOptions {
   /** A connection that brings no byte for this long is dropped (and the download retried). */
@@ -25,11 +25,11 @@ export class NodeHttpFetcher implements HttpFetcher {
       const location = res.headers.location;
       if (res.statusCode !== undefined && [301, 302, 303, 307, 308].includes(res.statusCode) && location) {
         res.resume();
-        if (hop >= this.o.maxRedirects) throw new Error(`more than ${this.o.maxRedirects} redirects from ${url}`);
+        if (hop >= this.o.maxRedirects) throw new HttpRefused(`more than ${this.o.maxRedirects} redirects from ${url}`);
         const next = new URL(location, target);
-        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new Error(`redirect to a non-http URL (${next.protocol})`);
+        if (next.protocol !== 'http:' && next.protocol !== 'https:') throw new HttpRefused(`redirect to a non-http URL (${next.protocol})`);
         // A sums file fetched over https must not be swapped for one anybody on the path could write.
-        if (new URL(target).protocol === 'https:' && next.protocol === 'http:') throw new Error(`refusing a redirect from https to ${next.href}`);
+        if (new URL(target).protocol === 'https:' && next.protocol === 'http:') throw new HttpRefused(`refusing a redirect from https to ${next.href}`);
         target = next.href;
         continue;
       }

@@ -30,6 +30,14 @@ export interface GetOptions {
   signal: AbortSignal;
 }
 
+/**
+ * A request that asking again cannot mend (a redirect loop, a redirect to another scheme): the download
+ * fails at once instead of spending its retries. Drops, resets and timeouts are plain errors (retried).
+ */
+export class HttpRefused extends Error {
+  override readonly name = 'HttpRefused';
+}
+
 /** HTTP GET as the download manager needs it (node:http in production, a fake in unit tests). */
 export interface HttpFetcher {
   get(url: string, opts: GetOptions): Promise<HttpResponse>;
@@ -53,6 +61,8 @@ export interface ImageFiles {
   promote(from: string, to: string): Promise<void>;
   /** Deletes a file; a missing one is fine. */
   remove(path: string): Promise<void>;
+  /** Bytes an unprivileged writer may still use on the filesystem holding `path`'s folder. */
+  freeBytes(path: string): Promise<number>;
 }
 
 export interface DownloadRepo {

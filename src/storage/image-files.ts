@@ -1,5 +1,5 @@
 import { createReadStream } from 'node:fs';
-import { open, rename, rm, stat } from 'node:fs/promises';
+import { open, rename, rm, stat, statfs } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { ImageFiles, PartWriter } from '../ports/downloads.js';
 
@@ -76,6 +76,11 @@ export class FsImageFiles implements ImageFiles {
 
   async remove(path: string): Promise<void> {
     await rm(path, { force: true });
+  }
+
+  async freeBytes(path: string): Promise<number> {
+    const fs = await statfs(dirname(path));
+    return fs.bavail * fs.bsize;
   }
 }
 

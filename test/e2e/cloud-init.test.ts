@@ -5,7 +5,8 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, symlinkSync, writeFileSync, existsSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { sha512Crypt } from '../../src/util/sha512-crypt.js';
@@ -152,6 +153,32 @@ test('SSH forwards: unique across VMs; the caller\'s forward to 22 is kept; none
   assert.match(ls.stdout, new RegExp(`ci-b .*${sshForward(b).host}→22`));
 });
 
+test('a host without OpenSSH\'s tools: the daemon still makes its key pair, one OpenSSH reads', async () => {
+  // A PATH holding QEMU and nothing else: no ssh-keygen for the daemon to find.
+  const bin = mkdtempSync(join(tmpdir(), 'grove-no-ssh-'));
+  for (const tool of ['qemu-system-x86_64', 'qemu-img']) {
+    const r = await runCommand('sh', ['-c', `command -v ${tool}`]);
+    symlinkSync(r.stdout.trim(), join(bin, tool));
+  }
+  const bare = await startDaemon({ env: { PATH: bin } });
+  try {
+    const vm = await createGuestVm(bare, 'ci-no-ssh', { cloudInit: {} });
+    const key = join(bare.dataDir, 'ssh', 'id_ed25519');
+    assert.equal(statSync(key).mode & 0o777, 0o600);
+    const pub = readFileSync(`${key}.pub`, 'utf8');
+    assert.match(pub, /^ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAI[A-Za-z0-9+/]{43} grove@\S+\n$/);
+    // OpenSSH derives the same public key from the private key file: the pair is whole and in its format.
+    const derived = await runCommand('ssh-keygen', ['-y', '-f', key]);
+    assert.equal(derived.code, 0, derived.stderr);
+    assert.equal(derived.stdout.trim().split(' ').slice(0, 2).join(' '), pub.trim().split(' ').slice(0, 2).join(' '));
+    const userData = parse(await isoinfo(['-J', '-x', '/user-data', '-i', join(bare.dataDir, 'vms', vm.id, 'seed.iso')]), { version: '1.1' });
+    assert.deepEqual(userData.users[0].ssh_authorized_keys, [pub.trim()], 'the seed carries that key');
+  } finally {
+    await bare.cleanup();
+    rmSync(bin, { recursive: true, force: true });
+  }
+});
+
 test('bad cloudInit is a 400 and leaves nothing behind', async () => {
   const bad = async (cloudInit: unknown, what: string) => {
     const r = await d.call('POST', '/vms', { name: 'ci-bad', kernel: 'vmlinuz', initrd: 'initramfs.gz', cloudInit });
@@ -166,6 +193,7 @@ test('bad cloudInit is a 400 and leaves nothing behind', async () => {
   await bad({ user: 'root' }, 'root');
   await bad({ user: 'Bad User' }, 'bad user');
   await bad({ sshAuthorizedKeys: ['ssh-ed25519 AAAA\nssh-rsa injected'] }, 'newline in a key');
+  assert.match(await bad({ sshAuthorizedKeys: ['-----BEGIN OPENSSH PRIVATE KEY-----'] }, 'a private key'), /sshAuthorizedKeys\[0\] is not an authorized_keys line .*private key/);
   await bad({ packages: ['git; reboot'] }, 'bad package');
   await bad({ hostname: 'under_score' }, 'bad hostname');
   await bad({ timezone: '../../etc/passwd' }, 'bad timezone');

@@ -282,6 +282,14 @@ test('MCP: list_distros and download_distro (wait) over plain JSON-RPC', async (
   assert.deepEqual([done.structuredContent.state, done.structuredContent.algorithm], ['completed', 'sha256']);
   const downloads = await rpc('list_downloads', {});
   assert.ok(downloads.structuredContent.downloads.some((x: any) => x.id === done.structuredContent.id));
+  // A waited-for download that fails is a tool error carrying the failure's code, like every other tool's.
+  const bad = await rpc('download_distro', { distro: 'test-bad', wait: true, timeoutSeconds: 60 });
+  assert.equal(bad.isError, true, JSON.stringify(bad));
+  const problem = JSON.parse(bad.content[0].text);
+  assert.equal(problem.code, 'CHECKSUM_MISMATCH');
+  assert.match(problem.detail, /^download of 'test-bad' failed: the SHA512 of the downloaded file is [0-9a-f]{128}, but the checksum source says (ee){64}/);
+  assert.equal(problem.distro, 'test-bad');
+  assert.equal(assertOk(await d.call('GET', `/downloads/${problem.download}`), 200, 'the failed download').state, 'failed');
   const unknown = await rpc('download_distro', { distro: 'nope' });
   assert.equal(unknown.isError, true);
   assert.equal(JSON.parse(unknown.content[0].text).code, 'DISTRO_NOT_FOUND');

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 export type FakeQemuKind =
   /** What nested KVM does with `-cpu host`: an error on stderr, status 1. */
   | 'msr-error'
+  /** The same as QEMU 7.2 really ends on a nested host: the error line, then abort() (SIGABRT). */
+  | 'msr-abort'
   /** A guest stuck in the firmware: QEMU runs on, here as a shell waiting on a child `sleep`. */
   | 'hang'
   /** Boots "something" that writes other text to the serial port, then QEMU ends normally. */
@@ -19,6 +21,9 @@ const BODIES: Record<FakeQemuKind, string> = {
   'msr-error': `echo "qemu-system-x86_64: warning: host doesn't support requested feature: CPUID.01H:ECX.pni [bit 0]" >&2
 echo 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' >&2
 exit 1`,
+  'msr-abort': `echo 'qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69' >&2
+echo 'qemu-system-x86_64: ../../target/i386/kvm/kvm.c:3113: kvm_buf_set_msrs: Assertion failed.' >&2
+kill -ABRT $$`,
   hang: `sleep 1000 &
 echo $! > "$DIR/child.pid"
 wait`,

@@ -313,7 +313,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'list_distros',
       description: 'List the distro cloud images Grove can download (Debian, Ubuntu, Fedora, Alpine, AlmaLinux, Rocky, or what the configured catalog holds): { distros: [{ id, name, version, arch, format, url, checksum source (sha256/sha512/checksumUrl), downloaded, image (local file, size, digest) or null, download (under way) or null }] }. Use an id with download_distro.',
       input: Empty, output: DistroListResult,
-      run: () => ({ distros: s.downloads.distros() }),
+      run: async () => ({ distros: await s.downloads.distros() }),
     }),
     tool({
       name: 'list_downloads',
@@ -323,11 +323,11 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'download_distro',
-      description: 'Download a distro\'s cloud image (an id from list_distros) into Grove\'s images folder: streamed, resumed after dropped connections, verified against its published checksum before it is used. Joins a download of the same image already under way; returns at once with a completed download when the image is already local. Without `wait` it returns the download right away (follow it with list_downloads); with `wait: true` it returns when the download has ended or after `timeoutSeconds`. A failed download has state failed and error { code, reason } (DOWNLOAD_FAILED, CHECKSUM_MISMATCH, CHECKSUM_UNAVAILABLE, INSUFFICIENT_STORAGE). Fails with DISTRO_NOT_FOUND for an unknown id.',
+      description: 'Download a distro\'s cloud image (an id from list_distros) into Grove\'s images folder: streamed, resumed after dropped connections, verified against its published checksum before it is used. Joins a download of the same image already under way; returns at once with a completed download when the image is already local. Without `wait` it returns the download right away (follow it with list_downloads); with `wait: true` it returns the completed download, or the download still under way after `timeoutSeconds`, and fails with the download\'s own code when it fails (DOWNLOAD_FAILED, CHECKSUM_MISMATCH, CHECKSUM_UNAVAILABLE, INSUFFICIENT_STORAGE) or is cancelled (DOWNLOAD_CANCELLED); the problem names the download id. Without `wait`, a later failure shows in list_downloads as state failed with error { code, reason }. Fails with DISTRO_NOT_FOUND for an unknown id.',
       input: DownloadDistroInput, output: Download,
       run: async (a) => {
         const { download } = await s.downloads.start(a.distro);
-        return a.wait ? s.downloads.wait(download.id, (a.timeoutSeconds ?? 300) * 1000) : download;
+        return a.wait ? s.downloads.outcome(download.id, (a.timeoutSeconds ?? 300) * 1000) : download;
       },
     }),
 

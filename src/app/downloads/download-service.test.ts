@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import type { Catalog, Distro } from '../../domain/distro.js';
 import { DomainError } from '../../domain/errors.js';
 import type { GroveEvent, NewEvent } from '../../domain/events.js';
-import type { GetOptions, HttpFetcher, HttpResponse, ImageFiles } from '../../ports/downloads.js';
+import { HttpRefused, type GetOptions, type HttpFetcher, type HttpResponse, type ImageFiles } from '../../ports/downloads.js';
 import { FsImageFiles } from '../../storage/image-files.js';
 import { openDb, type Db } from '../../store/db.js';
 import { SqliteDownloadRepo, SqliteImageRepo } from '../../store/download-repo.js';
@@ -25,6 +25,10 @@ interface Behaviour {
   hangAfter?: number;
   /** The connection cannot be made. */
   refuse?: boolean;
+  /** The request is refused before any answer, for good (a redirect loop, a redirect to file:). */
+  refused?: string;
+  /** Answer 206 with the file from this byte, whatever was asked (a broken server or proxy). */
+  rangeFrom?: number;
 }
 
 interface Call { url: string; from: number; ifRange: string | null }
@@ -42,6 +46,9 @@ class FakeFetcher implements HttpFetcher {
     this.calls.push({ url, from, ifRange: opts.ifRange ?? null });
     const b = this.plan(url, this.calls.filter((c) => c.url === url).length);
     if (b.refuse) throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    if (b.refused !== undefined) throw new HttpRefused(b.refused);
+    // A real answer takes a turn of the event loop: a client that loops on answers must not starve timers.
+    await new Promise((r) => setImmediate(r));
     const text = this.texts.get(url);
     const file = this.files.get(url);
     const head = { statusText: '', contentRange: null, unsatisfiedTotal: null, validator: '"v1"' } as const;
@@ -49,6 +56,10 @@ class FakeFetcher implements HttpFetcher {
     if (b.status !== undefined) return { ...empty, head: { ...empty.head, status: b.status, statusText: '' } };
     if (text !== undefined) return { head: { ...head, status: 200, contentLength: text.length }, body: chunks(Buffer.from(text)), discard: () => undefined };
     if (!file) return empty;
+    if (b.rangeFrom !== undefined) {
+      const rest = file.subarray(b.rangeFrom);
+      return { head: { ...head, status: 206, contentLength: rest.length, contentRange: { start: b.rangeFrom, end: file.length - 1, total: file.length } }, body: chunks(rest), discard: () => undefined };
+    }
     if (from > 0 && !b.ignoreRange) {
       if (from >= file.length) return { ...empty, head: { ...head, status: 416, contentLength: 0, unsatisfiedTotal: file.length } };
       const rest = file.subarray(from);
@@ -168,7 +179,7 @@ test('happy path: verified against the SHA512SUMS entry, renamed into images/, r
   assert.deepEqual([progress.at(-1)!.data['bytes'], progress.at(-1)!.data['totalBytes']], [w.data.length, w.data.length], 'the last progress event is 100 %');
   const last = w.events.at(-1)!;
   assert.deepEqual(last.data, { downloadId: done.id, distro: 'test-os', file: 'test-os.qcow2', path, bytes: w.data.length, algorithm: 'sha512', digest: w.sha512 });
-  assert.equal(w.svc.distros()[0]!.downloaded, true);
+  assert.equal((await w.svc.distros())[0]!.downloaded, true);
 
   // Asked again: the local image, no transfer.
   const again = await w.svc.start('test-os');
@@ -200,6 +211,24 @@ test('a server that ignores Range (200 to a resume) makes the transfer start ove
   assert.deepEqual(readFileSync(w.layout.image('test-os.qcow2')), w.data, 'the file is the image, not the first half plus all of it');
 });
 
+test('a server answering every request with another range than asked fails after the bounded retries, not in an endless loop', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { rangeFrom: 10 } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.state, 'failed');
+  assert.equal(done.error?.code, 'DOWNLOAD_FAILED');
+  assert.match(done.error!.reason, /^gave up after 3 retries: the server answered with a different range \(10-\d+\) than asked \(0-\)/);
+  assert.equal(imageCalls(w).length, 4, 'one attempt and three retries');
+});
+
+test('a 206 from byte 0 to a plain request is the whole file', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { rangeFrom: 0 } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.state, 'completed', JSON.stringify(done.error));
+  assert.deepEqual(readFileSync(w.layout.image('test-os.qcow2')), w.data);
+});
+
 test('a checksum mismatch fails with CHECKSUM_MISMATCH and leaves neither image nor partial file', async () => {
   const w = world();
   w.fetcher.texts.set(SUMS, `${'ab'.repeat(64)}  test-os.qcow2\n`);
@@ -214,6 +243,15 @@ test('a checksum mismatch fails with CHECKSUM_MISMATCH and leaves neither image 
   const failed = w.events.at(-1)!;
   assert.equal(failed.type, 'download.failed');
   assert.equal(failed.data['code'], 'CHECKSUM_MISMATCH');
+});
+
+test('a failed download keeps the size the server announced, also when no progress event had been due yet', async () => {
+  const w = world({ options: { progressIntervalMs: 60_000 } });
+  w.fetcher.texts.set(SUMS, `${'ab'.repeat(64)}  test-os.qcow2\n`);
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.equal(done.error?.code, 'CHECKSUM_MISMATCH');
+  assert.deepEqual([done.bytes, done.totalBytes], [w.data.length, w.data.length]);
+  assert.deepEqual([w.downloads.get(done.id)!.bytes, w.downloads.get(done.id)!.totalBytes], [w.data.length, w.data.length]);
 });
 
 test('HTTP errors: a 404 image is DOWNLOAD_FAILED at once; a missing sums file or entry is CHECKSUM_UNAVAILABLE', async () => {
@@ -233,6 +271,19 @@ test('HTTP errors: a 404 image is DOWNLOAD_FAILED at once; a missing sums file o
   assert.equal(noentry.error?.code, 'CHECKSUM_UNAVAILABLE');
   assert.match(noentry.error!.reason, /no entry for unlisted\.qcow2/);
   assert.equal(w.fetcher.calls.filter((c) => c.url.endsWith('unlisted.qcow2')).length, 0, 'nothing is downloaded that cannot be verified');
+});
+
+test('a request refused for good (a redirect loop) fails at once, for the image and for its sums file, without retries', async () => {
+  const w = world({ catalog: { distros: [distro('test-os', IMG), distro('sums-loop', 'http://mirror.test/img/other.qcow2', { checksumUrl: 'http://mirror.test/loop/SHA512SUMS' })] } });
+  w.fetcher.plan = (url) => (url === IMG || url.includes('/loop/') ? { refused: `more than 5 redirects from ${url}` } : {});
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.deepEqual([done.state, done.error?.code, done.retries], ['failed', 'DOWNLOAD_FAILED', 0]);
+  assert.equal(done.error!.reason, `cannot fetch ${IMG}: more than 5 redirects from ${IMG}`);
+  assert.equal(imageCalls(w).length, 1);
+  const sums = await finished(w, (await w.svc.start('sums-loop')).download.id);
+  assert.deepEqual([sums.state, sums.error?.code], ['failed', 'CHECKSUM_UNAVAILABLE']);
+  assert.equal(sums.error!.reason, 'cannot fetch the checksum file http://mirror.test/loop/SHA512SUMS: more than 5 redirects from http://mirror.test/loop/SHA512SUMS');
+  assert.equal(w.fetcher.calls.filter((c) => c.url.includes('/loop/')).length, 1);
 });
 
 test('too many drops end in DOWNLOAD_FAILED after the bounded retries; 5xx answers are retried, refused connections too', async () => {
@@ -270,8 +321,8 @@ test('bounded concurrency: two transfers at once, the third waits queued', async
   w.fetcher.plan = (url) => (url.endsWith('/c.qcow2') ? {} : { hangAfter: 0 });
   const started = [];
   for (const id of ['os-0', 'os-1', 'os-2']) started.push((await w.svc.start(id)).download);
-  const states = () => ['os-0', 'os-1', 'os-2'].map((id) => w.svc.distros().find((d) => d.id === id)!.download?.state ?? null);
-  assert.deepEqual(states(), ['running', 'running', 'queued']);
+  const listed = await w.svc.distros();
+  assert.deepEqual(['os-0', 'os-1', 'os-2'].map((id) => listed.find((d) => d.id === id)!.download?.state ?? null), ['running', 'running', 'queued']);
   await w.svc.cancel(started[0]!.id);
   assert.equal(w.svc.get(started[2]!.id).state, 'running', 'the queued one takes the free slot');
   await w.svc.cancel(started[1]!.id);
@@ -294,6 +345,23 @@ test('cancel: a running download ends cancelled, its partial file removed, downl
   await assert.rejects(w.svc.cancel('nope'), (e: unknown) => e instanceof DomainError && e.code === 'NOT_FOUND');
 });
 
+test('a cancel that arrives while the verified image is being renamed into place comes too late: 409, the image is kept', async () => {
+  let entered!: () => void;
+  const renaming = new Promise<void>((r) => { entered = r; });
+  let release!: () => void;
+  const gate = new Promise<void>((r) => { release = r; });
+  const w = world({ files: (real) => ({ ...bind(real), promote: async (from, to) => { entered(); await gate; return real.promote(from, to); } }) });
+  const { download } = await w.svc.start('test-os');
+  await renaming;
+  const cancelling = w.svc.cancel(download.id);
+  release();
+  await assert.rejects(cancelling, (e: unknown) => e instanceof DomainError && e.code === 'INVALID_STATE'
+    && e.message === `download '${download.id}' completed before it could be cancelled; remove the image with DELETE /api/v1/images/test-os`);
+  assert.equal(w.svc.get(download.id).state, 'completed');
+  assert.deepEqual(readFileSync(w.svc.localImage('test-os')!.path), w.data);
+  assert.deepEqual(w.events.filter((e) => e.type === 'download.failed'), []);
+});
+
 test('after a restart an unfinished download resumes: the partial file is rehashed, then Range from its size', async () => {
   const w = world();
   w.fetcher.plan = (url) => (url === IMG ? { hangAfter: 400_000 } : {});
@@ -314,6 +382,20 @@ test('after a restart an unfinished download resumes: the partial file is rehash
   assert.deepEqual(readFileSync(w.layout.image('test-os.qcow2')), w.data);
   const started = w.events.filter((e) => e.type === 'download.started');
   assert.deepEqual(started.map((e) => e.data['resumeFrom']), [0, have]);
+});
+
+test('a download the previous run left unfinished, already superseded by a newer request for that image, is not blamed on the catalog', async () => {
+  const w = world();
+  w.fetcher.plan = (url) => (url === IMG ? { hangAfter: 0 } : {});
+  const old = (await w.svc.start('test-os')).download;
+  await w.svc.close();
+  w.fetcher.plan = () => ({});
+  const svc = w.restart();
+  const fresh = await svc.start('test-os');
+  assert.deepEqual(await svc.recover(), { resumed: 0, imagesForgotten: 0 });
+  const superseded = svc.get(old.id);
+  assert.deepEqual([superseded.state, superseded.error], ['cancelled', { code: 'DOWNLOAD_CANCELLED', reason: `superseded by download ${fresh.download.id} of the same image, asked for before this one was resumed` }]);
+  assert.equal((await svc.wait(fresh.download.id, 10_000)).state, 'completed');
 });
 
 test('a partial file that turns out corrupt after resuming fails the checksum, and is removed so the next pull starts clean', async () => {
@@ -351,6 +433,15 @@ test('a full disk ends the download with INSUFFICIENT_STORAGE and frees the part
   assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
 });
 
+test('an image larger than the free space is refused before a byte is written (a full disk would stop the VMs on it too)', async () => {
+  const w = world({ files: (real) => ({ ...bind(real), freeBytes: async () => 100_000 }) });
+  const done = await finished(w, (await w.svc.start('test-os')).download.id);
+  assert.deepEqual([done.state, done.error?.code, done.retries], ['failed', 'INSUFFICIENT_STORAGE', 0]);
+  assert.equal(done.error!.reason, `the image needs ${w.data.length} more bytes and the disk holding the images folder has 100000 free; free some space and pull again`);
+  assert.equal(done.totalBytes, w.data.length);
+  assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
+});
+
 test('ensure: resolves with the local image, starting or joining the download; rejects with the failure\'s code', async () => {
   const w = world({ catalog: { distros: [distro('test-os', IMG), distro('bad', 'http://mirror.test/img/bad.qcow2', { checksumUrl: undefined, sha256: 'cd'.repeat(32) })] } });
   w.fetcher.files.set('http://mirror.test/img/bad.qcow2', w.data);
@@ -373,6 +464,8 @@ test('removeImage deletes the file and the record; an image deleted by hand is f
 
   await w.svc.ensure('test-os');
   rmSync(img.path);
+  const [listed] = await w.svc.distros();
+  assert.deepEqual([listed!.downloaded, listed!.image], [false, null], 'the listing does not claim a file that is gone');
   const again = await w.svc.start('test-os');
   assert.equal(again.outcome, 'started');
   assert.equal((await finished(w, again.download.id)).state, 'completed');
@@ -397,5 +490,5 @@ test('unknown distro: DISTRO_NOT_FOUND', async () => {
 });
 
 function bind(f: ImageFiles): ImageFiles {
-  return { size: f.size.bind(f), read: f.read.bind(f), openPart: f.openPart.bind(f), promote: f.promote.bind(f), remove: f.remove.bind(f) };
+  return { size: f.size.bind(f), read: f.read.bind(f), openPart: f.openPart.bind(f), promote: f.promote.bind(f), remove: f.remove.bind(f), freeBytes: f.freeBytes.bind(f) };
 }

@@ -96,18 +96,21 @@ export class DownloadService {
 
   // ---- the catalog --------------------------------------------------------------------------------
 
-  distros(): DistroView[] {
-    return this.d.catalog.distros.map((x) => {
-      const img = this.d.images.get(x.id);
+  /** The catalog with what is local; an image whose file was deleted by hand is not claimed (and forgotten). */
+  async distros(): Promise<DistroView[]> {
+    const views: DistroView[] = [];
+    for (const x of this.d.catalog.distros) {
+      const img = await this.checkedLocal(x.id);
       const job = this.jobs.get(x.id);
       const row = job ? this.d.downloads.get(job.id) : undefined;
-      return {
+      views.push({
         ...x,
         downloaded: img !== undefined,
         image: img ? { file: img.file, path: img.path, bytes: img.bytes, algorithm: img.algorithm, digest: img.digest, downloadedAt: img.downloadedAt } : null,
         download: row ? { id: row.id, state: row.state, bytes: job!.live.bytes, totalBytes: job!.live.total ?? row.totalBytes } : null,
-      };
-    });
+      });
+    }
+    return views;
   }
 
   distro(id: string): Distro {
@@ -158,9 +161,7 @@ export class DownloadService {
   async cancel(id: string): Promise<DownloadView> {
     const row = this.d.downloads.get(id);
     if (!row) throw downloadNotFound(id);
-    if (row.state === 'completed' || row.state === 'cancelled') {
-      throw new DomainError('INVALID_STATE', `download '${id}' is ${row.state}${row.state === 'completed' ? `; remove the image with DELETE /api/v1/images/${row.distro}` : ''}`, { state: row.state });
-    }
+    if (row.state === 'completed' || row.state === 'cancelled') throw notCancellable(row, `is ${row.state}`);
     const job = this.jobs.get(row.distro);
     if (job?.id === id) {
       const queued = this.queue.indexOf(job);
@@ -171,7 +172,9 @@ export class DownloadService {
       } else {
         job.stop = 'cancel';
         job.ac.abort(new DomainError('DOWNLOAD_CANCELLED', 'cancelled'));
-        await job.settled;
+        // The abort cannot stop a verified file's rename into place: the download completed after all.
+        const final = await job.settled;
+        if (final.state === 'completed') throw notCancellable(final, 'completed before it could be cancelled');
       }
     } else if (!job) {
       // A newer download of the same image would be writing this very file: it is left alone then.
@@ -191,6 +194,16 @@ export class DownloadService {
       ac.abort();
     }
     return this.get(id);
+  }
+
+  /**
+   * wait() for callers to whom a failed download is their own failure (MCP download_distro): the download
+   * once completed, or as it is after `timeoutMs`; a failed or cancelled one rejects with its code.
+   */
+  async outcome(id: string, timeoutMs: number): Promise<DownloadView> {
+    const d = await this.wait(id, timeoutMs);
+    if (d.state === 'failed' || d.state === 'cancelled') throw endedError(d);
+    return d;
   }
 
   // ---- images (what VM creation uses) -----------------------------------------------------------
@@ -218,8 +231,7 @@ export class DownloadService {
     if (final.state === 'queued' || final.state === 'running') {
       throw new DomainError('DOWNLOAD_FAILED', `the daemon is shutting down; the download of '${distroId}' resumes at its next start`, { distro: distroId, download: final.id });
     }
-    const err = final.error ?? { code: 'DOWNLOAD_FAILED' as const, reason: `the image of '${distroId}' is not there` };
-    throw new DomainError(err.code, `download of '${distroId}' ${final.state}: ${err.reason}`, { distro: distroId, download: final.id });
+    throw endedError(final);
   }
 
   /** Deletes a distro's local image (grove images rm). */
@@ -240,16 +252,18 @@ export class DownloadService {
    */
   async recover(): Promise<{ resumed: number; imagesForgotten: number }> {
     let imagesForgotten = 0;
-    for (const img of this.d.images.list()) {
-      if ((await this.d.files.size(img.path)) !== null) continue;
-      this.d.images.delete(img.distro);
-      imagesForgotten++;
-      this.d.log.warn({ distro: img.distro, path: img.path }, 'a downloaded image was deleted outside Grove; it is no longer listed as local');
-    }
+    for (const img of this.d.images.list()) if ((await this.checkedLocal(img.distro)) === undefined) imagesForgotten++;
     let resumed = 0;
     for (const row of this.d.downloads.unfinished()) {
       const distro = this.byId.get(row.distro);
-      if (!distro || distro.url !== row.url || this.jobs.has(row.distro)) {
+      const newer = this.jobs.get(row.distro);
+      if (newer) {
+        // Asked for again before this ran (the daemon composes recovery before it listens; this is for
+        // any other caller): the newer download resumes from the same partial file.
+        this.save({ ...row, state: 'cancelled', finishedAt: now(), error: { code: 'DOWNLOAD_CANCELLED', reason: `superseded by download ${newer.id} of the same image, asked for before this one was resumed` } });
+        continue;
+      }
+      if (!distro || distro.url !== row.url) {
         this.save({
           ...row, state: 'failed', finishedAt: now(),
           error: { code: 'DISTRO_NOT_FOUND', reason: distro ? 'the catalog now names another file for this distro' : `'${row.distro}' is no longer in the catalog` },
@@ -348,7 +362,7 @@ export class DownloadService {
       const failure = failureOf(e);
       if (!(e instanceof TransferFailure) && !(e instanceof DomainError)) this.d.log.error({ err: errorMessage(e), download: job.id }, 'download failed unexpectedly');
       if (!(e instanceof TransferFailure && e.keepPart)) await this.d.files.remove(part).catch(() => undefined);
-      const failed = this.save({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, bytes: job.live.bytes });
+      const failed = this.save({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, ...this.liveCounts(job) });
       this.emit('download.failed', failed, { state: 'failed', code: failure.code, reason: failure.reason, bytes: failed.bytes });
       this.d.log.warn({ download: job.id, distro: failed.distro, code: failure.code, reason: failure.reason }, 'download failed');
       this.end(job, failed);
@@ -390,7 +404,7 @@ export class DownloadService {
       return;
     }
     await this.d.files.remove(part).catch(() => undefined);
-    this.end(job, this.save({ ...this.row(job.id), state: 'cancelled', finishedAt: now(), error: cancelled(), bytes: job.live.bytes }));
+    this.end(job, this.save({ ...this.row(job.id), state: 'cancelled', finishedAt: now(), error: cancelled(), ...this.liveCounts(job) }));
   }
 
   private end(job: Job, final: Download): void {
@@ -420,13 +434,18 @@ export class DownloadService {
     this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
   }
 
+  /** What the transfer knows beyond the last saved progress (events, and so saves, are throttled). */
+  private liveCounts(job: Job): Pick<Download, 'bytes' | 'totalBytes'> {
+    return { bytes: job.live.bytes, totalBytes: job.live.total ?? this.row(job.id).totalBytes };
+  }
+
   /** The local image if its file is still there; one deleted by hand is forgotten. */
   private async checkedLocal(distroId: string): Promise<LocalImage | undefined> {
     const img = this.d.images.get(distroId);
     if (!img) return undefined;
     if ((await this.d.files.size(img.path)) !== null) return img;
     this.d.images.delete(distroId);
-    this.d.log.warn({ distro: distroId, path: img.path }, 'a downloaded image was deleted outside Grove; downloading it again');
+    this.d.log.warn({ distro: distroId, path: img.path }, 'a downloaded image was deleted outside Grove; it is no longer listed as local (a pull downloads it again)');
     return undefined;
   }
 
@@ -466,6 +485,15 @@ export class DownloadService {
     this.d.events.publish({ type, data: { downloadId: d.id, distro: d.distro, ...data } });
   }
 }
+
+/** A download that ended without its image, as the error of whoever was waiting for it. */
+function endedError(d: Download): DomainError {
+  const err = d.error ?? { code: 'DOWNLOAD_FAILED' as const, reason: `the image of '${d.distro}' is not there` };
+  return new DomainError(err.code, `download of '${d.distro}' ${d.state}: ${err.reason}`, { distro: d.distro, download: d.id });
+}
+
+const notCancellable = (d: Download, what: string): DomainError => new DomainError('INVALID_STATE',
+  `download '${d.id}' ${what}${d.state === 'completed' ? `; remove the image with DELETE /api/v1/images/${d.distro}` : ''}`, { state: d.state });
 
 const cancelled = (): DownloadFailure => ({ code: 'DOWNLOAD_CANCELLED', reason: 'cancelled by a caller' });
 

@@ -1,7 +1,7 @@
 import { findDigest, type ExpectedDigest } from '../../domain/checksums.js';
 import { checksumSource, imageFileName, type Distro } from '../../domain/distro.js';
 import { isRetryableStatus, retryDelayMs, type RetryPolicy } from '../../domain/download.js';
-import type { HttpFetcher } from '../../ports/downloads.js';
+import { HttpRefused, type HttpFetcher } from '../../ports/downloads.js';
 import { errorMessage } from '../../util/errors.js';
 import { TransferFailure } from './transfer.js';
 
@@ -54,6 +54,7 @@ async function fetchText(url: string, d: DigestDeps): Promise<string> {
       if (e instanceof TransferFailure) throw e;
       d.signal.throwIfAborted();
       error = `cannot fetch the checksum file ${url}: ${errorMessage(e)}`;
+      if (e instanceof HttpRefused) throw new TransferFailure('CHECKSUM_UNAVAILABLE', error, true);
     }
     if (attempt > d.retry.maxRetries) throw new TransferFailure('CHECKSUM_UNAVAILABLE', `gave up after ${attempt - 1} retries: ${error}`, true);
     await d.sleep(retryDelayMs(d.retry, attempt), d.signal);

@@ -2,7 +2,7 @@ import { createHash, type Hash } from 'node:crypto';
 import type { ExpectedDigest } from '../../domain/checksums.js';
 import { isRetryableStatus, retryDelayMs, type RetryPolicy } from '../../domain/download.js';
 import type { ErrorCode } from '../../domain/errors.js';
-import type { HttpFetcher, HttpResponse, ImageFiles, PartWriter } from '../../ports/downloads.js';
+import { HttpRefused, type HttpFetcher, type HttpResponse, type ImageFiles, type PartWriter } from '../../ports/downloads.js';
 import { errorMessage } from '../../util/errors.js';
 
 /** Writes go out in batches this large: fewer system calls, and one write overlaps the next batch arriving. */
@@ -73,6 +73,12 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
     offset = 0;
     on.progress(0, null);
   };
+  // An answer that makes us start over without bringing any byte costs a retry: a server that keeps
+  // answering so would otherwise be asked again and again, without end.
+  const startOver = async (why: string): Promise<void> => {
+    restart(`${why}: starting over from byte 0`);
+    await retry(why);
+  };
   const retry = async (error: string): Promise<void> => {
     if (retries >= d.retry.maxRetries) {
       throw new TransferFailure('DOWNLOAD_FAILED', `gave up after ${retries} retries: ${error}`, true);
@@ -91,13 +97,15 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       res = await d.fetcher.get(job.url, { from: offset, ifRange: offset > 0 ? validator : null, signal });
     } catch (e) {
       signal.throwIfAborted();
+      if (e instanceof HttpRefused) throw new TransferFailure('DOWNLOAD_FAILED', `cannot fetch ${job.url}: ${e.message}`, true);
       await retry(`cannot reach ${job.url}: ${errorMessage(e)}`);
       continue;
     }
     const h = res.head;
     let mode: 'append' | 'truncate';
-    if (h.status === 206 && offset > 0 && h.contentRange?.start === offset) {
-      mode = 'append';
+    if (h.status === 206 && h.contentRange?.start === offset) {
+      // From byte 0 it is the whole file, however oddly labelled.
+      mode = offset > 0 ? 'append' : 'truncate';
       total = h.contentRange.total;
     } else if (h.status === 200) {
       if (offset > 0) restart(`the server answered a request for bytes ${offset}- with the whole file (HTTP 200): starting over from byte 0`);
@@ -108,11 +116,11 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       res.discard();
       // The partial file already holds every byte (a crash after the last write, before the rename).
       if (h.unsatisfiedTotal === offset) { total = offset; break; }
-      restart(`the server has ${h.unsatisfiedTotal ?? 'an unknown number of'} bytes, fewer than the ${offset} already here: starting over from byte 0`);
+      await startOver(`the server has ${h.unsatisfiedTotal ?? 'an unknown number of'} bytes, fewer than the ${offset} already here`);
       continue;
     } else if (h.status === 206) {
       res.discard();
-      restart(`the server answered with a different range (${h.contentRange ? `${h.contentRange.start}-${h.contentRange.end}` : 'none'}) than asked (${offset}-): starting over from byte 0`);
+      await startOver(`the server answered with a different range (${h.contentRange ? `${h.contentRange.start}-${h.contentRange.end}` : 'none'}) than asked (${offset}-)`);
       continue;
     } else if (isRetryableStatus(h.status)) {
       res.discard();
@@ -123,6 +131,19 @@ export async function transfer(job: TransferJob, d: TransferDeps, on: TransferHo
       throw new TransferFailure('DOWNLOAD_FAILED', `${job.url} answered HTTP ${h.status}${h.statusText ? ` ${h.statusText}` : ''}`, true);
     }
 
+    on.progress(offset, total);
+    const needed = total !== null ? total - offset : null;
+    if (needed !== null) {
+      // Checked up front: the disk holding images/ often holds the VMs' disks too, and filling it to the
+      // last byte would stop their writes before the download learns of it. Starting over frees what the
+      // partial file holds.
+      const free = await d.files.freeBytes(job.part) + (mode === 'truncate' ? (await d.files.size(job.part)) ?? 0 : 0);
+      if (needed > free) {
+        res.discard();
+        throw new TransferFailure('INSUFFICIENT_STORAGE',
+          `the image needs ${needed} more bytes and the disk holding the images folder has ${free} free; free some space and pull again`, true);
+      }
+    }
     const before = offset;
     let dropped: string | null = null;
     const writer = await openPart(d.files, job.part, mode);

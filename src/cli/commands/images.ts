@@ -36,7 +36,7 @@ export const pull: Command = {
   help: `Starts the download (or follows the one already under way) and shows its progress until the image is
 verified and in the daemon's images folder. On a terminal: a progress bar with size, rate and ETA. With
 --json: one JSON event envelope per line (download.started, download.progress, download.completed or
-download.failed). Fails (exit 1) with the problem code when the download does: DOWNLOAD_FAILED,
+download.failed); for an image already local, one line with its completed download (no events). Fails (exit 1) with the problem code when the download does: DOWNLOAD_FAILED,
 CHECKSUM_MISMATCH, CHECKSUM_UNAVAILABLE, INSUFFICIENT_STORAGE, DOWNLOAD_CANCELLED. Ctrl-C stops following;
 the download goes on in the daemon.`,
   args: [1, 1],

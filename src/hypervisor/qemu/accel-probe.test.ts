@@ -44,6 +44,12 @@ test('a QEMU that fails setting an MSR: the probe fails with its error line, not
   fake.remove();
 });
 
+test('a QEMU that aborts after failing to set an MSR (what QEMU 7.2 does on a nested host): the probe fails with its error line', async () => {
+  const { fake, result } = await probeWith('msr-abort');
+  assert.equal(failure(result), 'QEMU was killed by SIGABRT: qemu-system-x86_64: error: failed to set MSR 0x10a to 0x69');
+  fake.remove();
+});
+
 test('a QEMU that hangs: the probe gives up at its time limit and ends QEMU and what it started', async () => {
   const { fake, result } = await probeWith('hang', 1500);
   assert.match(failure(result), /^the guest gave no sign of life within 1500 ms \(QEMU stopped\)$/);

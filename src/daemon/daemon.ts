@@ -36,6 +36,10 @@ import { DeliveryWorker, WORKER_DEFAULTS } from '../webhooks/worker.js';
 import type { DaemonConfig } from './config.js';
 import { loadToken } from './token.js';
 import { isLoopbackName } from '../api/rest/security.js';
+import { AgentService } from '../app/agent/agent-service.js';
+import { ExecService } from '../app/agent/exec-service.js';
+import { GuestFileService } from '../app/agent/file-service.js';
+import { QgaAgentConnector } from '../hypervisor/qemu/qga-agent.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -102,12 +106,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Folders and layers left behind by an import, clone or delete the previous run did not finish.
   await sweepLeftovers(layout, log);
   await pool.collect().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
+  const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
+  agents.start();
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+      agents, exec: new ExecService(agents), files: new GuestFileService(agents),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,
@@ -126,6 +133,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       if (closed) return;
       closed = true;
       await app.close();
+      await agents.close();
       vms.detachAll();
       await webhookWorker.close();
       db.close();

@@ -63,7 +63,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
   // The service hands out the same list object until a VM changes; the result is built once per change.
   let listed: { list: readonly unknown[]; result: object } | null = null;
   const vmList = (): object => {
-    const list = s.vms.list();
+    const list = s.agents.list();
     if (listed?.list !== list) {
       const json = JSON.stringify(list);
       listed = { list, result: withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`) };
@@ -81,9 +81,9 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'get_vm',
-      description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator and lastError. Fails with VM_NOT_FOUND when no VM has that name or id.',
+      description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator, lastError, and `agent` ({ connected, version, os } of its QEMU guest agent; null unless running or paused). Fails with VM_NOT_FOUND when no VM has that name or id.',
       input: withVm({}), output: Vm,
-      run: (a) => s.vms.get(a.vm),
+      run: (a) => s.agents.details(a.vm),
     }),
     tool({
       name: 'create_vm',

@@ -17,6 +17,7 @@ import { machineRoutes } from './machine-routes.js';
 import { bundleRoutes } from './bundle-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
+import { agentRoutes, fileContentRoutes } from './agent-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -113,6 +114,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Events', description: 'Live and replayable events over SSE and WebSocket.' },
         { name: 'Webhooks', description: 'Signed HTTP POSTs of events to registered receivers, from a durable outbox: retried with exponential backoff for 24 h, at-least-once, with a stable delivery id.' },
         { name: 'Host', description: 'Liveness, host facts and usage.' },
+        { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
       ],
     },
   });
@@ -127,6 +129,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(snapshotRoutes, { services: opts.services });
     await api.register(machineRoutes, { services: opts.services });
     await api.register(bundleRoutes, { services: opts.services });
+    await api.register(agentRoutes, { services: opts.services });
+    await api.register(fileContentRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

@@ -8,6 +8,9 @@ import type { CloneService } from '../../app/clone-service.js';
 import type { ScreenshotService } from '../../app/screenshot-service.js';
 import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
+import type { AgentService } from '../../app/agent/agent-service.js';
+import type { ExecService } from '../../app/agent/exec-service.js';
+import type { GuestFileService } from '../../app/agent/file-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -21,6 +24,9 @@ export interface ApiServices {
   bundles: BundleService;
   clones: CloneService;
   screenshots: ScreenshotService;
+  agents: AgentService;
+  exec: ExecService;
+  files: GuestFileService;
   version: string;
   startedAt: number;
 }

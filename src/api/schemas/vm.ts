@@ -24,6 +24,12 @@ const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.mem
 const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
 const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
 
+export const AgentStatus = Type.Object({
+  connected: Type.Boolean({ description: 'The guest agent answered its last ping' }),
+  version: Type.Union([Type.String(), Type.Null()], { description: 'qemu-guest-agent version, once it answered' }),
+  os: Type.Union([Type.String(), Type.Null()], { description: 'The guest OS (os-release PRETTY_NAME), once the agent answered' }),
+}, { description: 'The QEMU guest agent of a running or paused VM (null otherwise); in VM details and lists' });
+
 export const Vm = Type.Object({
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
@@ -45,6 +51,7 @@ export const Vm = Type.Object({
   startedAt: Type.Union([Type.String({ format: 'date-time' }), Type.Null()]),
   accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
   lastError: Type.Union([Type.String(), Type.Null()]),
+  agent: Type.Optional(Type.Union([AgentStatus, Type.Null()])),
 }, { $id: 'Vm' });
 
 export const VmRef = Type.Ref(Vm);

@@ -43,3 +43,17 @@ export type CreateSnapshot = Static<typeof CreateSnapshotBody>;
 export type RestoreOutcome = Omit<Static<typeof RestoreResult>, 'vm' | 'snapshot'> & { vm: Vm; snapshot: Snapshot };
 export type Screenshot = Static<typeof ScreenshotJson>;
 export type SuspendStatus = Static<typeof SuspendStatusSchema>;
+
+import type {
+  ExecBody, ExecResult, FileList as FileListSchema, MkdirBody, MkdirResult, OsInfo as OsInfoSchema, UploadResult, VmIp as VmIpSchema,
+} from '../api/schemas/agent.js';
+import type { AgentStatus as AgentStatusSchema } from '../api/schemas/vm.js';
+export type GuestExecRequest = Static<typeof ExecBody>;
+export type GuestExecOutcome = Static<typeof ExecResult>;
+export type VmIp = Static<typeof VmIpSchema>;
+export type GuestOsInfo = Static<typeof OsInfoSchema>;
+export type GuestFileList = Static<typeof FileListSchema>;
+export type GuestMkdir = Static<typeof MkdirBody>;
+export type GuestMkdirOutcome = Static<typeof MkdirResult>;
+export type GuestUploadOutcome = Static<typeof UploadResult>;
+export type AgentStatus = Static<typeof AgentStatusSchema>;

@@ -40,6 +40,7 @@ import { AgentService } from '../app/agent/agent-service.js';
 import { ExecService } from '../app/agent/exec-service.js';
 import { GuestFileService } from '../app/agent/file-service.js';
 import { QgaAgentConnector } from '../hypervisor/qemu/qga-agent.js';
+import { FsHostFiles } from '../storage/host-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -114,7 +115,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
-      agents, exec: new ExecService(agents), files: new GuestFileService(agents),
+      agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

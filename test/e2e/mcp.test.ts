@@ -14,7 +14,7 @@ import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelconte
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
 
-/** What the daemon can serve today; tools for capabilities that do not exist yet (files, guest exec, distros) are not announced. */
+/** What the daemon can serve today; tools for capabilities that do not exist yet (distros) are not announced. */
 const EXPECTED_TOOLS = [
   'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
@@ -22,6 +22,7 @@ const EXPECTED_TOOLS = [
   'get_suspend_status', 'list_snapshots', 'create_snapshot', 'restore_snapshot', 'delete_snapshot', 'resize_disk', 'take_screenshot',
   'export_vm', 'import_vm', 'clone_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
+  'exec', 'ssh_execute', 'vm_ip', 'file_upload', 'file_download', 'file_list',
 ];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
@@ -111,7 +112,7 @@ test('tool names and arguments match the reference list where they overlap', asy
     // Every call valid under the reference stays valid: we never require more than it does.
     for (const req of t.inputSchema.required ?? []) assert.ok((ref.inputSchema.required ?? []).includes(req), `${ref.name}: '${req}' is required by us, not by the reference`);
   }
-  assert.equal(overlap, EXPECTED_TOOLS.length - 3, 'all but restart_vm, clear_console and wait_for_console come from the reference');
+  assert.equal(overlap, EXPECTED_TOOLS.length - 4, 'all but restart_vm, clear_console, wait_for_console and exec come from the reference');
 });
 
 test('plain JSON-RPC POSTs (curl style: no SSE in Accept, no session) get one JSON body with HTTP 200', async () => {

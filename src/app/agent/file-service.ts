@@ -3,7 +3,10 @@ import { posix } from 'node:path';
 import { Readable } from 'node:stream';
 import { DomainError, invalid } from '../../domain/errors.js';
 import type { GuestAgent } from '../../ports/guest-agent.js';
+import type { HostFiles } from '../../ports/host-files.js';
+import { resolveAllowedPath, resolveNewFileIn } from '../path-guard.js';
 import type { AgentService } from './agent-service.js';
+import { decodeInput } from './exec-service.js';
 import { runInGuest, type RunResult } from './guest-exec.js';
 import { EXIT, FINISH_UPLOAD, LIST_DIR, MKDIR, REMOVE, SCRIPT_NAME } from './guest-scripts.js';
 
@@ -28,6 +31,11 @@ export interface GuestEntry {
 
 const SCRIPT_RUN = { timeoutMs: 60_000, maxOutputBytes: 16 * 1024 * 1024 };
 
+/** Largest file handed back inline (base64 in a JSON result); larger ones go to a host file. */
+export const INLINE_MAX_BYTES = 8 * 1024 * 1024;
+
+export interface UploadOptions { mode?: string; overwrite: boolean }
+
 /** A guest path given by a caller: absolute, no NUL; passed to the agent as data, never as shell text. */
 export function guestPath(path: string, field = 'path'): string {
   if (!path.startsWith('/')) throw invalid(`${field} must be an absolute guest path (got '${path}')`, { field });
@@ -40,7 +48,42 @@ export function guestPath(path: string, field = 'path'): string {
  * mkdir (which the agent lacks) as POSIX sh programs run by guest-exec, their arguments passed as argv.
  */
 export class GuestFileService {
-  constructor(private readonly agents: AgentService) {}
+  constructor(private readonly agents: AgentService, private readonly host: HostFiles, private readonly transferDir: string) {}
+
+  /** Uploads a host file; `localPath` must lie inside `<data>/transfer` (relative paths are taken from there). */
+  async uploadFromHost(ref: string, remotePath: string, localPath: string, opts: UploadOptions): Promise<{ path: string; bytes: number; localPath: string }> {
+    const file = await resolveAllowedPath(localPath, [this.transferDir], 'localPath');
+    return { ...(await this.upload(ref, remotePath, this.host.read(file), opts)), localPath: file };
+  }
+
+  /** Uploads bytes given inline, as base64. */
+  async uploadInline(ref: string, remotePath: string, base64: string, opts: UploadOptions): Promise<{ path: string; bytes: number }> {
+    const data = decodeInput(base64, 'base64', 'content');
+    return this.upload(ref, remotePath, [data], opts);
+  }
+
+  /** Downloads into a new host file inside `<data>/transfer` (an existing one is never replaced). */
+  async downloadToHost(ref: string, remotePath: string, localPath: string): Promise<{ path: string; bytes: number; localPath: string }> {
+    const target = await resolveNewFileIn(localPath, this.transferDir, 'localPath');
+    const stream = await this.download(ref, remotePath);
+    return { path: guestPath(remotePath), bytes: await this.host.create(target, stream), localPath: target };
+  }
+
+  /** Downloads a small file into memory (for results that carry it inline), refusing more than `max` bytes. */
+  async downloadInline(ref: string, remotePath: string, max = INLINE_MAX_BYTES): Promise<{ path: string; bytes: number; content: Buffer }> {
+    const stream = await this.download(ref, remotePath);
+    const parts: Buffer[] = [];
+    let bytes = 0;
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      bytes += chunk.length;
+      if (bytes > max) {
+        stream.destroy();
+        throw new DomainError('PAYLOAD_TOO_LARGE', `'${remotePath}' is larger than ${max} bytes: download it to a host file (localPath) instead`, { field: 'remotePath' });
+      }
+      parts.push(chunk);
+    }
+    return { path: guestPath(remotePath), bytes, content: Buffer.concat(parts, bytes) };
+  }
 
   async list(ref: string, rawPath: string): Promise<{ path: string; entries: GuestEntry[] }> {
     const path = guestPath(rawPath);
@@ -122,7 +165,7 @@ export class GuestFileService {
    * failed or aborted upload leaves the destination as it was. `mode` (octal text) applies to the file;
    * without it an existing file keeps its mode.
    */
-  async upload(ref: string, rawPath: string, body: AsyncIterable<Buffer>, opts: { mode?: string; overwrite: boolean }): Promise<{ path: string; bytes: number }> {
+  async upload(ref: string, rawPath: string, body: AsyncIterable<Buffer> | Iterable<Buffer>, opts: UploadOptions): Promise<{ path: string; bytes: number }> {
     const path = guestPath(rawPath);
     if (path === '/' || rawPath.endsWith('/')) throw invalid('path must name a file', { field: 'path' });
     const dir = posix.dirname(path);
@@ -182,7 +225,7 @@ function parentProblem(e: unknown, path: string): unknown {
 }
 
 /** Feeds a stream's arbitrary chunks out as pieces of exactly `size` bytes (the last one shorter). */
-export async function* rechunk(body: AsyncIterable<Buffer>, size: number): AsyncGenerator<Buffer> {
+export async function* rechunk(body: AsyncIterable<Buffer> | Iterable<Buffer>, size: number): AsyncGenerator<Buffer> {
   let parts: Buffer[] = [];
   let have = 0;
   for await (const c of body) {

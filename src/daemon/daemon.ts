@@ -89,15 +89,19 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
+  // The agent service needs the VM service; the stop path reaches back to it through this late binding.
+  let agentsLate: AgentService | null = null;
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact,
+    log: log.child({ component: 'vms' }), transact, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
+  const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
+  agentsLate = agents;
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
-    vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
+    vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }), quiesce: agents,
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
@@ -107,13 +111,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Folders and layers left behind by an import, clone or delete the previous run did not finish.
   await sweepLeftovers(layout, log);
   await pool.collect().catch((e: unknown) => log.warn({ err: errorMessage(e) }, 'disk layer collection failed'));
-  const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
   agents.start();
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(),
       disks: new DiskService({ vms, disks, layout }),
-      clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
+      clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },

@@ -1,13 +1,14 @@
 import { errorMessage } from '../../util/errors.js';
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 import type { GroveEvent } from '../../domain/events.js';
-import { assertCan, isUp } from '../../domain/vm-state.js';
+import { assertCan, isLive, isUp } from '../../domain/vm-state.js';
 import type { Vm } from '../../domain/vm.js';
 import type { EventFeed, EventSink } from '../../ports/event-sink.js';
 import { GuestAgentUnavailableError, GuestCommandError, type GuestAgent, type GuestAgentConnector, type GuestInterface, type GuestOsInfo } from '../../ports/guest-agent.js';
 import type { Logger } from '../../ports/logger.js';
 import type { DataLayout } from '../layout.js';
 import type { VmService } from '../vm-service.js';
+import type { Quiescer } from './quiesce.js';
 
 /** What the VM details say about the agent (null while the VM is not running or paused). */
 export interface AgentStatus {
@@ -26,6 +27,11 @@ export interface AgentServiceOptions {
 }
 
 export const AGENT_DEFAULTS: AgentServiceOptions = { pingIntervalMs: 5_000, retryMs: 1_000 };
+
+/** How long a freeze may take before the copy goes ahead without it (qemu-ga syncs every filesystem first). */
+const FREEZE_LIMIT_MS = 10_000;
+/** Thaw attempts before giving up (each waits for the agent's answer). */
+const THAW_ATTEMPTS = 3;
 
 export interface AgentServiceDeps {
   vms: VmService;
@@ -55,7 +61,7 @@ const ENDING_EVENTS = new Set(['vm.stopped', 'vm.error', 'vm.suspended', 'vm.del
  * `agent.disconnected` events, and the one place agent failures become domain errors. The lifecycle
  * reaches it through events only: a VM that starts gets a watcher, one that stops loses it.
  */
-export class AgentService {
+export class AgentService implements Quiescer {
   private readonly sessions = new Map<string, Session>();
   private readonly opts: AgentServiceOptions;
   private subscription: { close(): void } | null = null;
@@ -149,6 +155,55 @@ export class AgentService {
     });
   }
 
+  /** Asks the guest OS to power off through its agent, if one is known to answer. */
+  async requestShutdown(vmId: string): Promise<boolean> {
+    const s = this.sessions.get(vmId);
+    if (!s?.status.connected) return false;
+    try {
+      await s.agent.shutdown();
+      return true;
+    } catch (e) {
+      this.d.log.warn({ vm: vmId, err: errorMessage(e) }, 'guest-shutdown through the agent failed');
+      return false;
+    }
+  }
+
+  // ---- quiescing ------------------------------------------------------------------------------
+
+  async quiesced<T>(vmId: string, fn: () => Promise<T>): Promise<{ result: T; frozen: boolean }> {
+    const s = this.sessions.get(vmId);
+    const vm = this.d.vms.get(vmId);
+    // Only an agent known to answer is asked: a guest without one must not make every copy wait.
+    if (!s || !s.status.connected || vm.state !== 'running') return { result: await fn(), frozen: false };
+    let frozen = false;
+    try {
+      frozen = (await withLimit(s.agent.freezeFilesystems(), FREEZE_LIMIT_MS, 'the freeze')) > 0;
+    } catch (e) {
+      this.d.log.warn({ vm: vm.name, err: errorMessage(e) }, 'guest filesystems could not be frozen; copying the disk as it is');
+    }
+    try {
+      return { result: await fn(), frozen };
+    } finally {
+      // Also after a failed or late freeze: part of it may have happened, and the agent runs requests in order.
+      await this.thaw(s, vm);
+    }
+  }
+
+  private async thaw(s: Session, vm: Vm): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await s.agent.thawFilesystems();
+        return;
+      } catch (e) {
+        // An error the agent reports is its last word on it; silence is tried again.
+        if (e instanceof GuestCommandError || attempt >= THAW_ATTEMPTS) {
+          this.d.log.error({ vm: vm.name, err: errorMessage(e) }, 'thawing the guest filesystems failed: they may still be frozen');
+          return;
+        }
+      }
+    }
+  }
+
   // ---- watcher --------------------------------------------------------------------------------
 
   private onEvent(e: GroveEvent): void {
@@ -185,9 +240,10 @@ export class AgentService {
   private async round(s: Session): Promise<void> {
     if (s.ended || s.busy) return;
     const vm = this.d.vms.list().find((v) => v.id === s.vmId);
-    if (!vm || !isUp(vm.state)) { await this.end(s.vmId, 'vm stopped'); return; }
-    // A paused guest cannot answer; its agent is asked again once it runs.
-    if (vm.state === 'paused') { this.schedule(s, this.opts.pingIntervalMs); return; }
+    if (!vm || !isLive(vm.state)) { await this.end(s.vmId, 'vm stopped'); return; }
+    // A paused guest cannot answer, nor can one in the middle of a stop or a suspend (whose stop may still
+    // ask its agent): it is asked again once it runs.
+    if (vm.state !== 'running') { this.schedule(s, this.opts.pingIntervalMs); return; }
     s.busy = true;
     let next = this.opts.pingIntervalMs;
     try {
@@ -261,4 +317,10 @@ export function commandFailure(e: GuestCommandError, what: string): DomainError 
   const known = e.errno ? ERRNO_CODES[e.errno] : undefined;
   if (known) return new DomainError(known[0], `${what}: ${known[1]} (guest agent: ${e.desc})`, { errno: e.errno });
   return new DomainError('GUEST_COMMAND_FAILED', `${what} failed in the guest: ${e.desc}`, e.errno ? { errno: e.errno } : {});
+}
+
+function withLimit<T>(p: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => { timer = setTimeout(() => reject(new Error(`${what} took longer than ${ms} ms`)), ms); });
+  return Promise.race([p, late]).finally(() => clearTimeout(timer));
 }

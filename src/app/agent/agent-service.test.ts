@@ -16,10 +16,11 @@ function vm(state: VmState): Vm {
   };
 }
 
-function setup(initial: VmState) {
+function setup(initial: VmState, freeze: () => Promise<number> = async () => 1) {
   let list: Vm[] = [vm(initial)];
   let answering = false;
   let closed = 0;
+  const calls: string[] = [];
   const published: NewEvent[] = [];
   let deliver: ((e: GroveEvent) => void) | null = null;
   const agent = {
@@ -27,6 +28,8 @@ function setup(initial: VmState) {
     async info() { return { version: '7.2.22' }; },
     async osInfo() { return { prettyName: 'Debian GNU/Linux 12 (bookworm)', name: null, version: null } as never; },
     async close() { closed++; },
+    async freezeFilesystems() { calls.push('freeze'); return freeze(); },
+    async thawFilesystems() { calls.push('thaw'); return 1; },
   } as unknown as GuestAgent;
   const vms = {
     list: () => list,
@@ -40,7 +43,7 @@ function setup(initial: VmState) {
     options: { pingIntervalMs: 20, retryMs: 10 },
   });
   return {
-    service, published,
+    service, published, calls,
     setAnswering: (v: boolean) => { answering = v; },
     setState: (s: VmState, type: GroveEvent['type']) => { list = [{ ...list[0]!, state: s }]; deliver?.({ id: 0, type, timestamp: '', vmId: list[0]!.id, data: {} }); },
     closed: () => closed,
@@ -103,4 +106,29 @@ test('the primary address is the first global IPv4, else a global IPv6', () => {
   assert.equal(primaryAddress([lo, eth([['fe80::1', 'ipv6'], ['10.0.2.15', 'ipv4']])]), '10.0.2.15');
   assert.equal(primaryAddress([lo, eth([['fe80::1', 'ipv6'], ['fec0::5054:ff:fe12:3456', 'ipv6']])]), 'fec0::5054:ff:fe12:3456');
   assert.equal(primaryAddress([lo]), null);
+});
+
+test('quiesced: frozen around the work when the agent answers, thawed even when the work or the freeze fails', async () => {
+  const t = setup('running');
+  t.service.start();
+  // No answering agent: the work runs as it is.
+  assert.deepEqual(await t.service.quiesced(vm('running').id, async () => 7), { result: 7, frozen: false });
+  assert.deepEqual(t.calls, []);
+  t.setAnswering(true);
+  await until('connected', () => t.service.details('web').agent?.connected === true);
+  const r = await t.service.quiesced(vm('running').id, async () => { t.calls.push('work'); return 8; });
+  assert.deepEqual(r, { result: 8, frozen: true });
+  assert.deepEqual(t.calls, ['freeze', 'work', 'thaw']);
+  t.calls.length = 0;
+  await assert.rejects(t.service.quiesced(vm('running').id, async () => { throw new Error('copy failed'); }), /copy failed/);
+  assert.deepEqual(t.calls, ['freeze', 'thaw']);
+  await t.service.close();
+
+  const f = setup('running', async () => { throw new GuestAgentUnavailableError('no answer'); });
+  f.service.start();
+  f.setAnswering(true);
+  await until('connected', () => f.service.details('web').agent?.connected === true);
+  assert.deepEqual(await f.service.quiesced(vm('running').id, async () => 9), { result: 9, frozen: false });
+  assert.deepEqual(f.calls, ['freeze', 'thaw'], 'a failed freeze may have frozen part: thawed all the same');
+  await f.service.close();
 });

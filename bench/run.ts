@@ -21,6 +21,7 @@ import { START_READY_DEFAULTS, benchStartReady } from './start-ready.js';
 import { STOP_DEFAULTS, benchStop } from './stop.js';
 import { SUSPEND_DEFAULTS, benchSuspend } from './suspend.js';
 import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
+import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 
 const WATCHDOG_MS = 12 * 60_000;
 
@@ -44,6 +45,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'snapshots', run: () => benchSnapshots(quick ? { runs: 1, warmup: 0 } : SNAPSHOTS_DEFAULTS) },
   { name: 'suspend', run: () => benchSuspend(quick ? { runs: 1, warmup: 0 } : SUSPEND_DEFAULTS) },
   { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1, liveRuns: 1 } : CLONE_DEFAULTS) },
+  { name: 'agent', run: () => benchAgent(quick ? { execRuns: 10, execBlock: 1, fileMiB: 8, fileRuns: 1 } : AGENT_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -58,8 +58,9 @@ const ENDING_EVENTS = new Set(['vm.stopped', 'vm.error', 'vm.suspended', 'vm.del
 /**
  * The guest agent of every running VM: one client per VM (its requests run one at a time), a watcher
  * that pings it (and learns its version and OS when it comes), the `agent.connected` /
- * `agent.disconnected` events, and the one place agent failures become domain errors. The lifecycle
- * reaches it through events only: a VM that starts gets a watcher, one that stops loses it.
+ * `agent.disconnected` events, and the one place agent failures become domain errors. It follows the
+ * lifecycle through events (a VM that starts gets a watcher, one that stops loses it); the lifecycle asks
+ * it for one thing only, through a hook: guest-shutdown when a stop's ACPI press goes unheard.
  */
 export class AgentService implements Quiescer {
   private readonly sessions = new Map<string, Session>();

@@ -56,7 +56,12 @@ export interface RunResult {
   durationMs: number;
 }
 
-/** Polls quickly at first (most commands end within milliseconds) and backs off for long ones. */
+/**
+ * Most commands end within milliseconds: for the first TIGHT_MS the status is asked again as soon as the
+ * last answer came (what a hand-written loop does; each answer takes a round trip through the guest),
+ * then with growing pauses up to POLL_MAX_MS.
+ */
+const TIGHT_MS = 50;
 const POLL_FIRST_MS = 1;
 const POLL_MAX_MS = 100;
 /** How long a killed process tree may take to be reaped. */
@@ -92,8 +97,10 @@ export async function runInGuest(agent: GuestAgent, argv: string[], opts: RunOpt
       // The agent keeps the record; nothing more can be done from here.
       return { exitCode: null, signal: null, stdout: Buffer.alloc(0), stderr: Buffer.alloc(0), truncated: false, timedOut, durationMs: Math.round(now - started) };
     }
-    await sleep(timedOut ? delay : Math.min(delay, Math.max(0, deadline - now)));
-    delay = Math.min(delay * 2, POLL_MAX_MS);
+    if (timedOut || now - started >= TIGHT_MS) {
+      await sleep(timedOut ? delay : Math.min(delay, Math.max(0, deadline - now)));
+      delay = Math.min(delay * 2, POLL_MAX_MS);
+    }
   }
 }
 

@@ -8,24 +8,28 @@ import { setTimeout as sleep } from 'node:timers/promises';
  * queue, no timers after that.
  */
 export class RawQga {
-  private buf: Buffer = Buffer.alloc(0);
+  /** The unfinished line, in the pieces it arrived in (joined once: answers carry megabytes of base64). */
+  private parts: Buffer[] = [];
   private waiting: ((line: string) => void) | null = null;
   private lines: string[] = [];
 
   private constructor(private readonly socket: net.Socket) {
     socket.on('error', () => { /* surfaces as a hang the caller's deadline catches */ });
     socket.on('data', (chunk: Buffer) => {
-      this.buf = this.buf.length === 0 ? chunk : Buffer.concat([this.buf, chunk]);
+      let rest = chunk;
       let nl: number;
-      while ((nl = this.buf.indexOf(0x0a)) !== -1) {
-        let line = this.buf.subarray(0, nl);
-        this.buf = this.buf.subarray(nl + 1);
+      while ((nl = rest.indexOf(0x0a)) !== -1) {
+        this.parts.push(rest.subarray(0, nl));
+        let line = this.parts.length === 1 ? this.parts[0]! : Buffer.concat(this.parts);
+        this.parts = [];
+        rest = rest.subarray(nl + 1);
         const ff = line.lastIndexOf(0xff);
         if (ff !== -1) line = line.subarray(ff + 1);
         const text = line.toString('utf8').trim();
         if (text === '') continue;
         if (this.waiting) { const w = this.waiting; this.waiting = null; w(text); } else this.lines.push(text);
       }
+      if (rest.length > 0) this.parts.push(rest);
     });
   }
 

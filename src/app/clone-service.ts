@@ -13,6 +13,7 @@ import type { DiskPool, PinnedLayer } from '../ports/disk-pool.js';
 import type { DataLayout } from './layout.js';
 import { qemuStep } from './qemu-step.js';
 import type { ExclusiveContext, VmService } from './vm-service.js';
+import type { Quiescer } from './agent/quiesce.js';
 
 /**
  * `overlay`: the source's disk became a read-only base shared by two new empty layers, one per VM (O(1)).
@@ -34,7 +35,11 @@ export interface CloneResult {
  * and each VM's snapshots live in its own top layer.
  */
 export class CloneService {
-  constructor(private readonly d: { vms: VmService; pool: DiskPool; disks: DiskStore; snapshots: SnapshotRepo; layout: DataLayout }) {}
+  constructor(private readonly d: {
+    vms: VmService; pool: DiskPool; disks: DiskStore; snapshots: SnapshotRepo; layout: DataLayout;
+    /** Freezes a running source's filesystems while its disk is split off (through its agent, when it answers). */
+    quiesce?: Quiescer;
+  }) {}
 
   async clone(ref: string, input: { name?: string; network?: VmNetworkInput }): Promise<CloneResult> {
     this.d.vms.get(ref); // an unknown source is a 404 before any name conflict
@@ -57,15 +62,18 @@ export class CloneService {
         // Internal snapshots live in the top layer; freezing it as a shared base would strand them (they
         // could no longer be applied without changing the clone too), so such a layer is copied instead.
         const method: CloneMethod = (await this.d.pool.canReflink()) ? 'reflink' : snapshots.length > 0 ? 'copy' : 'overlay';
-        if (method === 'overlay') await this.layer(ctx, top.path, pins);
-        else await this.copy(ctx, top.path);
+        const split = (): Promise<void> => (method === 'overlay' ? this.layer(ctx, top.path, pins) : this.copy(ctx, top.path));
+        // A running source is otherwise cloned as a power cut would leave it; frozen, as its filesystems hold it.
+        const quiesced = ctx.instance !== null && src.state === 'running' && this.d.quiesce
+          ? (await this.d.quiesce.quiesced(src.id, split)).frozen
+          : (await split(), false);
         await this.d.pool.point(join(staging, 'disk.qcow2'), top.path);
         const vm = await this.d.vms.importStaged({
           name, staging,
           spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
           hasKernel: src.boot.kernel !== undefined, hasInitrd: src.boot.initrd !== undefined,
           within: (clone) => { if (method !== 'overlay') for (const s of snapshots) this.d.snapshots.insert(copyOf(s, clone.id)); },
-          origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state },
+          origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state, ...(ctx.instance ? { quiesced } : {}) },
           // A clone is a new instance: cloud-init runs its first boot again (hostname, host keys).
           cloudInit: this.d.vms.cloudInitConfig(src.id),
         });

@@ -11,6 +11,7 @@ import type { DataLayout } from './layout.js';
 import { qemuStep } from './qemu-step.js';
 import type { Logger } from '../ports/logger.js';
 import type { ExclusiveContext, VmService } from './vm-service.js';
+import type { Quiescer } from './agent/quiesce.js';
 
 export interface CreateSnapshotInput {
   name?: string;
@@ -27,6 +28,8 @@ export interface CreateSnapshotInput {
 export class SnapshotService {
   constructor(private readonly d: {
     vms: VmService; snapshots: SnapshotRepo; disks: DiskStore; layout: DataLayout; events: EventSink; log: Logger;
+    /** Freezes a running guest's filesystems around a disk-only snapshot (through its agent, when it answers). */
+    quiesce?: Quiescer;
   }) {}
 
   list(ref: string): Snapshot[] {
@@ -49,10 +52,16 @@ export class SnapshotService {
       const id = randomUUID();
       assertCan('snapshot', vm.state, vm.name);
       let kind: Snapshot['kind'];
+      let quiesced = false;
       const qemu = ctx.instance;
       if (qemu) {
         kind = input.memory === false ? 'disk' : 'live';
-        await qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? qemu.snapshotSave(id) : qemu.diskSnapshot(id)));
+        const take = (): Promise<void> => qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? qemu.snapshotSave(id) : qemu.diskSnapshot(id)));
+        // The disk alone of a running guest is what a power cut would leave, unless its filesystems are
+        // frozen meanwhile. With RAM the pair is consistent as it is, and a guest frozen when saved would
+        // come back frozen on every restore (libvirt, too, quiesces disk-only snapshots only).
+        if (kind === 'disk' && vm.state === 'running' && this.d.quiesce) quiesced = (await this.d.quiesce.quiesced(vm.id, take)).frozen;
+        else await take();
       } else {
         if (input.memory === true) {
           throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: there is no RAM to save (omit memory or set it false)`, { state: vm.state });
@@ -65,7 +74,7 @@ export class SnapshotService {
         vmState: isUp(vm.state) ? vm.state : 'stopped', createdAt: new Date().toISOString(),
       };
       this.d.snapshots.insert(snap);
-      this.emit('snapshot.created', vm, snap);
+      this.emit('snapshot.created', vm, snap, kind === 'disk' && qemu ? { quiesced } : {});
       return snap;
     });
   }
@@ -163,7 +172,7 @@ export class SnapshotService {
     return this.d.layout.vmPaths(vm.id).disk;
   }
 
-  private emit(type: 'snapshot.created' | 'snapshot.restored' | 'snapshot.deleted', vm: Vm, snap: Snapshot): void {
-    this.d.events.publish({ type, vmId: vm.id, vmName: vm.name, data: { snapshot: snap, state: this.d.vms.get(vm.id).state } });
+  private emit(type: 'snapshot.created' | 'snapshot.restored' | 'snapshot.deleted', vm: Vm, snap: Snapshot, extra: Record<string, unknown> = {}): void {
+    this.d.events.publish({ type, vmId: vm.id, vmName: vm.name, data: { snapshot: snap, state: this.d.vms.get(vm.id).state, ...extra } });
   }
 }

@@ -107,7 +107,12 @@ export interface VmServiceDeps {
   log: Logger;
   transact: Transact;
   cloudInit: CloudInitService;
+  /** Asks the guest OS to power off through its agent; false when no agent answers (a late-bound hook: the agent service needs this one). */
+  guestShutdown?: (vmId: string) => Promise<boolean>;
 }
+
+/** How long a graceful stop waits for the ACPI button to be heard before it also asks the guest agent. */
+const ACPI_GRACE_MS = 10_000;
 
 /**
  * The VM lifecycle, written once: REST, MCP and the CLI are faces over these methods. Each mutating
@@ -499,7 +504,13 @@ export class VmService {
         this.d.vms.setState(id, vm.state);
         throw new DomainError('QEMU_FAILED', `power-down failed: ${errorMessage(e)}`);
       }
-      const exited = await Promise.race([live.exitHandled.then(() => true), sleep(timeoutMs).then(() => false)]);
+      const gone = (ms: number): Promise<boolean> => Promise.race([live.exitHandled.then(() => true), sleep(ms).then(() => false)]);
+      let exited = await gone(Math.min(timeoutMs, ACPI_GRACE_MS));
+      if (!exited && timeoutMs > ACPI_GRACE_MS) {
+        // Nothing in the guest heard the button (no acpid, a desktop asking its user): its agent can ask the OS itself.
+        if (await this.d.guestShutdown?.(id)) this.d.log.info({ vm: vm.name }, 'ACPI power button ignored; asked the guest agent to power off');
+        exited = await gone(timeoutMs - ACPI_GRACE_MS);
+      }
       if (exited) return this.get(id);
       if (opts.force) {
         live.expectingExit = 'kill';

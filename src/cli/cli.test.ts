@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { UsageError, parseCommandArgs, sizeGiB, sizeMiB, type Command } from './command.js';
 import { resolveConnection } from './connection.js';
-import { commandLine, exec } from './commands/console.js';
+import { commandLine } from './commands/console.js';
+import { exec } from './commands/agent.js';
 import { parsePortForward } from './commands/vm.js';
 import { table } from './output.js';
 

@@ -17,6 +17,8 @@ export interface Context {
   json: boolean;
   out(text: string): void;
   err(text: string): void;
+  /** Raw bytes to stdout (guest output that is not text); resolves once written. */
+  outBytes(data: Uint8Array): Promise<void>;
 }
 
 export interface Command {

@@ -3,7 +3,8 @@ import { createRequire } from 'node:module';
 import { ApiError, GroveClient, UnreachableError } from '../client/index.js';
 import { EXIT, UsageError, flag, parseCommandArgs, str, type Command, type Context } from './command.js';
 import { resolveConnection } from './connection.js';
-import { consoleAttach, consoleRead, exec, send } from './commands/console.js';
+import { consoleAttach, consoleRead, send } from './commands/console.js';
+import { cp, exec } from './commands/agent.js';
 import { events } from './commands/events.js';
 import { host } from './commands/host.js';
 import { resize, screenshot, snapshotCreate, snapshotLs, snapshotRestore, snapshotRm, suspend } from './commands/state.js';
@@ -17,7 +18,7 @@ const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
-  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
+  snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
   images, imagesRm, pull];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
@@ -36,7 +37,8 @@ const EXIT_HELP = `Exit codes:
        exec: the guest command's own exit code instead
   2    usage error (unknown command or flag, bad value)
   3    daemon unreachable
-  124  timed out (start --wait-for, stop, exec --timeout)`;
+  124  timed out (start --wait-for, stop, exec --timeout)
+  128+N  exec: the guest command was ended by signal N`;
 
 function usage(): string {
   const brief = (c: Command) => c.brief ?? c.synopsis[0]!.replace(/ \[.*$/, '');
@@ -98,6 +100,7 @@ async function runCommand(cmd: Command, argv: string[]): Promise<number> {
     json: flag(values, 'json'),
     out: (t) => { if (t) process.stdout.write(t); },
     err: (t) => { process.stderr.write(t); },
+    outBytes: (b) => new Promise((resolve) => { process.stdout.write(b, () => resolve()); }),
   };
   try {
     return await cmd.run(ctx, values, positionals, tail);

@@ -3,6 +3,7 @@ import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download,
+  GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp,
 } from './types.js';
 
 export interface ClientOptions {
@@ -149,6 +150,42 @@ export class GroveClient {
   /** ws:// URL of the interactive console of a VM. */
   consoleSocketUrl(ref: string): string {
     return this.endpoint(this.vm(ref, '/console/ws')).replace(/^http/, 'ws');
+  }
+
+  // ---- guest agent ------------------------------------------------------------------------------
+  /** Runs a command in the guest through its QEMU guest agent. */
+  execInGuest(ref: string, req: GuestExecRequest): Promise<GuestExecOutcome> { return this.request('POST', this.vm(ref, '/exec'), { body: req }); }
+  vmIp(ref: string): Promise<VmIp> { return this.request('GET', this.vm(ref, '/ip')); }
+  osInfo(ref: string): Promise<GuestOsInfo> { return this.request('GET', this.vm(ref, '/osinfo')); }
+  listGuestFiles(ref: string, path: string): Promise<GuestFileList> { return this.request('GET', this.vm(ref, '/files'), { query: { path } }); }
+  deleteGuestFile(ref: string, path: string, opts: { recursive?: boolean } = {}): Promise<void> {
+    return this.request('DELETE', this.vm(ref, '/files'), { query: { path, recursive: opts.recursive ? true : undefined } });
+  }
+  makeGuestDirectory(ref: string, body: GuestMkdir): Promise<GuestMkdirOutcome> { return this.request('POST', this.vm(ref, '/files/mkdir'), { body }); }
+
+  /** A guest file's bytes as a stream (the response body); a problem answer is thrown as ApiError. */
+  async downloadGuestFile(ref: string, path: string): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.fetchRaw('GET', this.vm(ref, '/files/content'), { query: { path }, headers: { accept: 'application/octet-stream, application/problem+json' } });
+    if (!res.ok || !res.body) throw apiErrorFrom(res.status, res.statusText, await res.text().catch(() => ''));
+    return res.body;
+  }
+
+  /** Streams `data` into a guest file (never buffered whole). */
+  async uploadGuestFile(ref: string, path: string, data: AsyncIterable<Uint8Array>, opts: { mode?: string; overwrite?: boolean } = {}): Promise<GuestUploadOutcome> {
+    const url = this.endpoint(this.vm(ref, '/files/content'), { path, mode: opts.mode, overwrite: opts.overwrite });
+    let res: Response;
+    try {
+      // undici sends an async iterable as a chunked body; `duplex` is required for a streamed request body.
+      res = await fetch(url, {
+        method: 'PUT', headers: { ...this.authHeaders(), accept: 'application/json', 'content-type': 'application/octet-stream' },
+        body: data as unknown as RequestInit['body'], duplex: 'half',
+      } as RequestInit);
+    } catch (e) {
+      throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e));
+    }
+    const text = await res.text().catch(() => '');
+    if (!res.ok) throw apiErrorFrom(res.status, res.statusText, text);
+    return JSON.parse(text) as GuestUploadOutcome;
   }
 
   // ---- webhooks ---------------------------------------------------------------------------------

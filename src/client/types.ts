@@ -48,3 +48,17 @@ export type SshAccess = Static<typeof SshAccessSchema>;
 import type { Distro as DistroSchema, Download as DownloadSchema } from '../api/schemas/downloads.js';
 export type Distro = Static<typeof DistroSchema>;
 export type Download = Static<typeof DownloadSchema>;
+
+import type {
+  ExecBody, ExecResult, FileList as FileListSchema, MkdirBody, MkdirResult, OsInfo as OsInfoSchema, UploadResult, VmIp as VmIpSchema,
+} from '../api/schemas/agent.js';
+import type { AgentStatus as AgentStatusSchema } from '../api/schemas/vm.js';
+export type GuestExecRequest = Static<typeof ExecBody>;
+export type GuestExecOutcome = Static<typeof ExecResult>;
+export type VmIp = Static<typeof VmIpSchema>;
+export type GuestOsInfo = Static<typeof OsInfoSchema>;
+export type GuestFileList = Static<typeof FileListSchema>;
+export type GuestMkdir = Static<typeof MkdirBody>;
+export type GuestMkdirOutcome = Static<typeof MkdirResult>;
+export type GuestUploadOutcome = Static<typeof UploadResult>;
+export type AgentStatus = Static<typeof AgentStatusSchema>;

@@ -45,6 +45,11 @@ import { NodeHttpFetcher } from '../net/http-fetcher.js';
 import { FsImageFiles } from '../storage/image-files.js';
 import { SqliteDownloadRepo, SqliteImageRepo } from '../store/download-repo.js';
 import { loadCatalog } from './catalog.js';
+import { AgentService } from '../app/agent/agent-service.js';
+import { ExecService } from '../app/agent/exec-service.js';
+import { GuestFileService } from '../app/agent/file-service.js';
+import { QgaAgentConnector } from '../hypervisor/qemu/qga-agent.js';
+import { FsHostFiles } from '../storage/host-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -99,15 +104,19 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
   const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new FileSshIdentity(layout.ssh), ports: new LoopbackPorts() });
+  // The agent service needs the VM service; the stop path reaches back to it through this late binding.
+  let agentsLate: AgentService | null = null;
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact, cloudInit,
+    log: log.child({ component: 'vms' }), transact, cloudInit, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
+  const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
+  agentsLate = agents;
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
-    vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
+    vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }), quiesce: agents,
   });
   const downloads = new DownloadService({
     catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
@@ -124,13 +133,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Before the API answers: a pull asked for right away joins the download the previous run left.
   const resumed = await downloads.recover();
   log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
+  agents.start();
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
       disks: new DiskService({ vms, disks, layout }),
-      clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
+      clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       downloads,
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+      agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,
@@ -149,6 +160,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       if (closed) return;
       closed = true;
       await app.close();
+      await agents.close();
       vms.detachAll();
       await downloads.close();
       await webhookWorker.close();

@@ -10,6 +10,7 @@ export const ERROR_CODES = [
   // Distro images: an unknown catalog id; a transfer that failed (HTTP error, too many drops); a digest
   // that does not match; no digest to check against; a download stopped by a caller.
   'DISTRO_NOT_FOUND', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH', 'CHECKSUM_UNAVAILABLE', 'DOWNLOAD_CANCELLED',
+  'GUEST_COMMAND_FAILED',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

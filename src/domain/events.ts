@@ -4,6 +4,7 @@ export const EVENT_TYPES = [
   'snapshot.created', 'snapshot.restored', 'snapshot.deleted',
   'console.output',
   'download.started', 'download.progress', 'download.completed', 'download.failed',
+  'agent.connected', 'agent.disconnected',
   'webhook.test',
 ] as const;
 

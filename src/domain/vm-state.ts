@@ -21,6 +21,7 @@ export const ACTION_STATES = {
   export: ['stopped', 'error'],
   updateHardware: ['stopped', 'error'],
   consoleWrite: ['running', 'paused'],
+  guestAgent: ['running'],
 } as const satisfies Record<string, readonly VmState[]>;
 
 export type VmAction = keyof typeof ACTION_STATES;
@@ -45,6 +46,7 @@ function describe(action: VmAction): string {
     case 'updateHardware': return 'change cpu/memory of';
     case 'consoleWrite': return 'write to the console of';
     case 'resizeDisk': return 'resize the disk of';
+    case 'guestAgent': return 'use the guest agent of';
     default: return action;
   }
 }

@@ -166,10 +166,10 @@ test('create, ls (table and --json), show', async () => {
   assert.match(dup.stderr, /\((CONFLICT|VALIDATION_FAILED)\)/);
 
   const table = ok(await grove(['ls']), 'ls').trimEnd().split('\n');
-  assert.match(table[0]!, /^NAME\s+STATE\s+CPU\s+MEMORY\s+DISK\s+PORTS\s+UPTIME\s+ID$/);
+  assert.match(table[0]!, /^NAME\s+STATE\s+CPU\s+MEMORY\s+DISK\s+IP\s+PORTS\s+UPTIME\s+ID$/);
   const row = table.find((l) => l.startsWith('cli '));
   assert.ok(row, `a row for cli in:\n${table.join('\n')}`);
-  assert.match(row, /^cli\s+stopped\s+1\s+256 MiB\s+1 GiB\s/);
+  assert.match(row, /^cli\s+stopped\s+1\s+256 MiB\s+1 GiB\s+-\s/);
   // Columns line up: every row's STATE starts where the header's does.
   assert.equal(row.indexOf('stopped'), table[0]!.indexOf('STATE'));
 
@@ -199,7 +199,8 @@ test('start --wait-for, exec (output and exit codes), send, console-read, pause/
   const seven = await grove(['exec', 'cli', '--', 'sh', '-c', 'exit 7']);
   assert.equal(seven.code, 7, seven.stderr);
 
-  const json = JSON.parse(ok(await grove(['exec', 'cli', '--json', '--', 'echo', 'a b', "it's"]), 'exec --json'));
+  const json = JSON.parse(ok(await grove(['exec', 'cli', '--serial', '--json', '--', 'echo', 'a b', "it's"]), 'exec --serial --json'));
+  assert.equal(json.via, 'serial');
   assert.equal(json.exitCode, 0);
   assert.match(json.output, /^a b it's\r?$/m);
   const pipeline = await grove(['exec', 'cli', 'echo one two | wc -w']);

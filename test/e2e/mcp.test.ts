@@ -14,7 +14,7 @@ import { ErrorCode, McpError, type CallToolResult, type Tool } from '@modelconte
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, REPO_ROOT, guestFiles } from '../helpers/guest.js';
 
-/** What the daemon can serve today; tools for capabilities that do not exist yet (files, guest exec) are not announced. */
+/** What the daemon can serve today. */
 const EXPECTED_TOOLS = [
   'list_vms', 'get_vm', 'create_vm', 'update_vm', 'delete_vm', 'reorder_vms', 'stop_all', 'start_vm', 'stop_vm',
   'force_stop_vm', 'pause_vm', 'resume_vm', 'send_console', 'read_console', 'console_execute', 'get_host_info',
@@ -23,9 +23,10 @@ const EXPECTED_TOOLS = [
   'export_vm', 'import_vm', 'clone_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
   'list_distros', 'list_downloads', 'download_distro',
+  'exec', 'ssh_execute', 'vm_ip', 'file_upload', 'file_download', 'file_list',
 ];
 /** Our own tools, not in the reference list. */
-const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro'];
+const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec'];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
 

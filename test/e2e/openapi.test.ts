@@ -17,7 +17,7 @@ import { SseClient } from '../helpers/sse.js';
 type Method = 'get' | 'post' | 'put' | 'patch' | 'delete';
 
 /** Every route the daemon serves, as [method, path under /api/v1, what its success answer is]. */
-const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket'][] = [
+const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket' | 'binary'][] = [
   ['get', '/health', 'json'],
   ['get', '/host', 'json'],
   ['get', '/metrics', 'json'],
@@ -49,12 +49,24 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket'][] = [
   ['get', '/downloads/{id}', 'json'],
   ['delete', '/downloads/{id}', 'json'],
   ['delete', '/images/{distro}', 'empty'],
+  ['post', '/vms/{id}/exec', 'json'],
+  ['get', '/vms/{id}/ip', 'json'],
+  ['get', '/vms/{id}/osinfo', 'json'],
+  ['get', '/vms/{id}/files', 'json'],
+  ['delete', '/vms/{id}/files', 'empty'],
+  ['post', '/vms/{id}/files/mkdir', 'json'],
+  ['get', '/vms/{id}/files/content', 'binary'],
+  ['put', '/vms/{id}/files/content', 'json'],
 ];
+
+/** Routes whose request body is raw bytes (application/octet-stream), not JSON. */
+const RAW_BODY = new Set(['put /vms/{id}/files/content']);
 
 /** Routes whose operation can meet a VM in the wrong state (409 INVALID_STATE / CONFLICT). */
 const CAN_CONFLICT = new Set(['post /vms', 'patch /vms/{id}', 'delete /vms/{id}', 'post /vms/{id}/start', 'post /vms/{id}/stop',
   'post /vms/{id}/force-stop', 'post /vms/{id}/restart', 'post /vms/{id}/pause', 'post /vms/{id}/resume', 'post /vms/{id}/console',
-  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}']);
+  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}', 'post /vms/{id}/exec', 'get /vms/{id}/ip', 'get /vms/{id}/osinfo', 'get /vms/{id}/files',
+  'delete /vms/{id}/files', 'post /vms/{id}/files/mkdir', 'get /vms/{id}/files/content', 'put /vms/{id}/files/content']);
 
 const PROBLEM_FIELDS = ['type', 'title', 'status', 'detail', 'code'];
 
@@ -125,7 +137,9 @@ describe('OpenAPI document', () => {
       }
       for (const p of params) if (!p.schema) problems.push(`${where}: parameter ${p.name} has no schema`);
 
-      if (method === 'post' || method === 'put' || method === 'patch') {
+      if (RAW_BODY.has(`${method} ${path}`)) {
+        if (!deref(doc, op.requestBody)?.content?.['application/octet-stream']) problems.push(`${where}: no application/octet-stream request body`);
+      } else if (method === 'post' || method === 'put' || method === 'patch') {
         const body = deref(doc, op.requestBody);
         const schema = deref(doc, body?.content?.['application/json']?.schema);
         const variants = schema?.anyOf ?? schema?.oneOf ?? (schema ? [schema] : []);
@@ -142,6 +156,8 @@ describe('OpenAPI document', () => {
           if (!schema || !(schema.type || schema.anyOf || schema.oneOf || schema.allOf)) problems.push(`${where}: ${s} has no application/json schema`);
         } else if (kind === 'sse') {
           if (!resp.content?.['text/event-stream']) problems.push(`${where}: ${s} is not documented as text/event-stream`);
+        } else if (kind === 'binary') {
+          if (!resp.content?.['application/octet-stream']) problems.push(`${where}: ${s} is not documented as application/octet-stream`);
         } else if (kind === 'empty') {
           if (s !== '204') problems.push(`${where}: expected 204, got ${s}`);
         }

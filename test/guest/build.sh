@@ -27,6 +27,9 @@ MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng button evdev
 # Metapackage tracking the current bookworm cloud kernel; override with a
 # concrete package name (e.g. linux-image-6.1.0-56-cloud-amd64) to pin.
 KERNEL_META=${GROVE_GUEST_KERNEL_PKG:-linux-image-cloud-amd64}
+# The guest agent: Debian's own qemu-ga (the very binary a Debian cloud guest runs), with the shared
+# libraries it loads, taken from these packages' .debs (never installed on the host).
+AGENT_PKG=qemu-guest-agent
 # Host packages: the build needs cpio, gzip and xz (for .ko.xz modules); the tests need QEMU.
 HOST_PACKAGES=(cpio gzip xz-utils qemu-system-x86 qemu-utils)
 
@@ -91,14 +94,24 @@ if [[ $kpkg != linux-image-[0-9]* ]]; then
 	[[ -n $kpkg ]] || die "cannot resolve the kernel package behind $KERNEL_META"
 fi
 
+# qemu-ga and everything it depends on (run-time Depends only, followed recursively; Pre-Depends are
+# packaging machinery). Only the libraries the loader really maps are copied into the guest.
+apt-cache show "$AGENT_PKG" >/dev/null 2>&1 || apt_update
+agent_pkgs=$(apt-cache depends --recurse --no-recommends --no-suggests --no-conflicts --no-breaks --no-replaces \
+	--no-enhances --no-pre-depends "$AGENT_PKG" | grep -E '^[a-z0-9]' | sort -u)
+[[ -n $agent_pkgs ]] || die "cannot resolve the dependencies of $AGENT_PKG"
+
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 chmod 755 "$tmp"
-mkdir -m 777 "$tmp/dl" # apt drops to user _apt for downloads
-log "downloading $kpkg busybox-static"
+mkdir -m 777 "$tmp/dl" "$tmp/dl/agent" # apt drops to user _apt for downloads
+log "downloading $kpkg busybox-static $AGENT_PKG (+ $(($(wc -w <<<"$agent_pkgs") - 1)) packages)"
 (cd "$tmp/dl" && apt-get download -q "$kpkg" busybox-static >&2)
+# shellcheck disable=SC2086 # one package name per word
+(cd "$tmp/dl/agent" && apt-get download -q $agent_pkgs >&2)
 dpkg -x "$tmp"/dl/"$kpkg"_*.deb "$tmp/k"
 dpkg -x "$tmp"/dl/busybox-static_*.deb "$tmp/bb"
+for deb in "$tmp"/dl/agent/*.deb; do dpkg -x "$deb" "$tmp/ga"; done
 
 kdir='' busybox=''
 for d in "$tmp"/k/lib/modules/* "$tmp"/k/usr/lib/modules/*; do [[ -d $d ]] && kdir=$d && break; done
@@ -107,6 +120,24 @@ kver=${kdir##*/}
 [[ -f $tmp/k/boot/vmlinuz-$kver ]] || die "no vmlinuz in $kpkg"
 for b in "$tmp"/bb/bin/busybox "$tmp"/bb/usr/bin/busybox; do [[ -f $b ]] && busybox=$b && break; done
 [[ -n $busybox ]] || die "no busybox binary in busybox-static"
+
+# --- guest agent: qemu-ga + the shared objects the loader maps for it ---------
+qga=$tmp/ga/usr/sbin/qemu-ga
+[[ -x $qga ]] || die "no qemu-ga binary in $AGENT_PKG"
+ldso=''
+for l in "$tmp"/ga/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 "$tmp"/ga/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2; do
+	[[ -f $l ]] && ldso=$l && break
+done
+[[ -n $ldso ]] || die "no dynamic loader in the libc6 package"
+# The packages' own loader lists the libraries (what ldd does), searching only the extracted packages,
+# so the guest gets Debian's libraries, never the build host's.
+libpath=$tmp/ga/lib/x86_64-linux-gnu:$tmp/ga/usr/lib/x86_64-linux-gnu
+agent_libs=$("$ldso" --library-path "$libpath" --list "$qga") || die "the loader cannot list qemu-ga's libraries"
+if grep -q 'not found' <<<"$agent_libs"; then
+	die "qemu-ga needs libraries its packages lack: $(grep 'not found' <<<"$agent_libs" | tr -s ' \t\n' ' ')"
+fi
+agent_lib_files=$(awk '$2 == "=>" && $3 ~ /^\// { print $3 }' <<<"$agent_libs")
+[[ -n $agent_lib_files ]] || die "no libraries listed for qemu-ga"
 
 # --- modules: resolve dependencies from .modinfo, topological order ----------
 declare -A modpath=() done_=()
@@ -140,11 +171,37 @@ for m in "${MODULES[@]}"; do add_module "$m"; done
 
 # --- initramfs tree ---------------------------------------------------------
 r=$tmp/root
-mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/share/udhcpc,etc/acpi/PWRF,lib/modules} \
+mkdir -p "$r"/{bin,sbin,usr/bin,usr/sbin,usr/share/udhcpc,etc/acpi/PWRF,lib/modules,lib64,lib/x86_64-linux-gnu} \
 	"$r"/{dev,proc,sys,tmp,run,root,mnt/disk,var/log}
 cp "$busybox" "$r/bin/busybox"
+# /var/run is where qemu-ga keeps its state file (qga.state) and what most daemons expect.
+ln -s ../run "$r/var/run"
 ln -s busybox "$r/bin/sh"
 install -m 755 "$here/init" "$r/init"
+# qemu-ga's interpreter is /lib64/ld-linux-x86-64.so.2; the loader searches /lib/x86_64-linux-gnu.
+install -m 755 "$qga" "$r/usr/sbin/qemu-ga"
+install -m 755 "$ldso" "$r/lib64/ld-linux-x86-64.so.2"
+for f in $agent_lib_files; do
+	[[ ${f##*/} == ld-linux-x86-64.so.2 ]] && continue
+	install -m 644 "$(readlink -f "$f")" "$r/lib/x86_64-linux-gnu/${f##*/}"
+done
+# Starts the agent as the guest's init does; tests that kill it start it again with this.
+cat >"$r/sbin/start-qemu-ga" <<'EOS'
+#!/bin/sh
+exec qemu-ga -d -m virtio-serial -p /dev/virtio-ports/org.qemu.guest_agent.0 -f /run/qemu-ga.pid -l /run/qemu-ga.log
+EOS
+chmod 755 "$r/sbin/start-qemu-ga"
+# qemu-ga's guest-shutdown runs `/sbin/shutdown -h|-r -P +0 MSG`; busybox has poweroff and reboot only.
+cat >"$r/sbin/shutdown" <<'EOS'
+#!/bin/sh
+# Enough of shutdown(8) for qemu-ga: -r reboots, anything else powers off (disks flushed first).
+sync
+mount -o remount,ro /mnt/disk 2>/dev/null
+for a in "$@"; do [ "$a" = -r ] && exec reboot -f; done
+exec poweroff -f
+EOS
+chmod 755 "$r/sbin/shutdown"
+
 for m in "${order[@]}"; do
 	ko_cat "${modpath[$m]}" >"$r/lib/modules/$m.ko"
 	echo "$m" >>"$r/etc/modules"
@@ -154,6 +211,16 @@ echo grove-guest >"$r/etc/hostname"
 printf '127.0.0.1\tlocalhost\n127.0.1.1\tgrove-guest\n' >"$r/etc/hosts"
 printf 'root:x:0:0:root:/root:/bin/sh\n' >"$r/etc/passwd"
 printf 'root:x:0:\ntty:x:5:\n' >"$r/etc/group"
+# What the agent's guest-get-osinfo reports.
+bbver=$("$busybox" | sed -n '1s/^BusyBox v\([^ ]*\).*/\1/p')
+cat >"$r/etc/os-release" <<EOS
+PRETTY_NAME="Grove test guest (busybox $bbver)"
+NAME="Grove test guest"
+ID=grove-test-guest
+ID_LIKE=debian
+VERSION_ID="1"
+VERSION="1 (busybox $bbver)"
+EOS
 : >"$r/etc/resolv.conf"
 
 cat >"$r/etc/profile" <<'EOF'
@@ -207,8 +274,9 @@ cp "$tmp/k/boot/vmlinuz-$kver" "$out/.vmlinuz.new" && mv -f "$out/.vmlinuz.new" 
 mv -f "$tmp/initramfs.gz" "$out/initramfs.gz"
 echo "$CMDLINE" >"$out/cmdline"
 echo "$kver ($kpkg $(dpkg-deb -f "$tmp"/dl/"$kpkg"_*.deb Version))" >"$out/kernel-version"
+dpkg-deb -f "$tmp"/dl/agent/"$AGENT_PKG"_*.deb Version >"$out/agent-version"
 echo "$hash" >"$out/stamp"
 
-log "built $out: kernel $(<"$out/kernel-version"), modules: ${order[*]}"
+log "built $out: kernel $(<"$out/kernel-version"), qemu-ga $(<"$out/agent-version"), modules: ${order[*]}"
 log "sizes: vmlinuz $(du -h "$out/vmlinuz" | cut -f1), initramfs.gz $(du -h "$out/initramfs.gz" | cut -f1)"
 echo "$out"

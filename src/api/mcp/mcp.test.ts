@@ -27,6 +27,10 @@ const fakeServices = {
     pause: async (ref: string) => { throw new DomainError('INVALID_STATE', `VM '${ref}' is stopped; pause needs running`, { state: 'stopped' }); },
     runtime: async () => { throw new TypeError('a bug'); },
   },
+  agents: {
+    list: () => LIST,
+    details: (ref: string) => { if (ref !== VM.name && ref !== VM.id) throw notFound(ref); return VM; },
+  },
   version: 'test',
 } as unknown as ApiServices;
 

@@ -13,7 +13,9 @@ const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 const INSTRUCTIONS = 'Grove manages QEMU virtual machines on this host. Refer to a VM by its name or id (`vm`). ' +
   'Typical flow: create_vm → start_vm (optionally with waitFor) → wait_for_console / console_execute → stop_vm. ' +
   'A failed tool call returns isError with a JSON problem { code, detail, ... } in its text; codes are stable ' +
-  '(VM_NOT_FOUND, INVALID_STATE, VALIDATION_FAILED, CONFLICT, OPERATION_IN_PROGRESS, TIMEOUT, QEMU_FAILED, ...).';
+  '(VM_NOT_FOUND, INVALID_STATE, VALIDATION_FAILED, CONFLICT, OPERATION_IN_PROGRESS, TIMEOUT, QEMU_FAILED, ...). ' +
+  'Inside a running guest with qemu-guest-agent: exec / ssh_execute, vm_ip, file_upload / file_download / file_list ' +
+  '(GUEST_AGENT_UNAVAILABLE when no agent answers).';
 
 interface Compiled {
   def: ToolDef;

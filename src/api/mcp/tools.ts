@@ -15,6 +15,7 @@ import {
 } from '../schemas/vm.js';
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
 import { DistroList, Download, DownloadList, StartDownloadBody } from '../schemas/downloads.js';
+import { ExecBody, ExecResult, FileList, UploadQuery, UploadResult, VmIp } from '../schemas/agent.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
 
@@ -68,12 +69,31 @@ const DownloadDistroInput = Type.Object({
 }, { additionalProperties: false });
 
 const STATE_NOTE = 'Fails with INVALID_STATE (naming the current state) when the VM is not in a state that allows it.';
+const AGENT_NOTE = 'Goes through the QEMU guest agent in the VM: the VM must be running (INVALID_STATE otherwise) and run qemu-guest-agent (GUEST_AGENT_UNAVAILABLE within a few seconds otherwise).';
+const GuestPathArg = (description: string) => Type.String({ minLength: 1, maxLength: 4096, pattern: '^/', description });
+const HostPathArg = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${description}: a path inside the daemon's transfer folder (relative paths are taken from it)` });
+const FileUploadInput = withVm({
+  localPath: Type.Optional(HostPathArg('File on the host to upload')),
+  content: Type.Optional(Type.String({ maxLength: 12_000_000, description: 'The file\'s bytes inline, base64 (instead of localPath)' })),
+  remotePath: GuestPathArg('Destination file in the guest (absolute)'),
+  mode: UploadQuery.properties.mode,
+  overwrite: UploadQuery.properties.overwrite,
+});
+const FileDownloadInput = withVm({
+  remotePath: GuestPathArg('File in the guest (absolute)'),
+  localPath: Type.Optional(HostPathArg('New host file to write (an existing one is not replaced); without it the bytes come back inline as base64, up to 8 MiB')),
+});
+const FileDownloadResult = Type.Object({
+  path: Type.String(), bytes: Type.Integer(),
+  localPath: Type.Optional(Type.String({ description: 'Where the file was written on the host' })),
+  content: Type.Optional(Type.String({ description: 'The file\'s bytes, base64 (when no localPath was given)' })),
+});
 
 export function mcpTools(s: ApiServices): ToolDef[] {
   // The service hands out the same list object until a VM changes; the result is built once per change.
   let listed: { list: readonly unknown[]; result: object } | null = null;
   const vmList = (): object => {
-    const list = s.vms.list();
+    const list = s.agents.list();
     if (listed?.list !== list) {
       const json = JSON.stringify(list);
       listed = { list, result: withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`) };
@@ -91,9 +111,9 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'get_vm',
-      description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator and lastError. Fails with VM_NOT_FOUND when no VM has that name or id.',
+      description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator, lastError, and `agent` ({ connected, version, os } of its QEMU guest agent; null unless running or paused). Fails with VM_NOT_FOUND when no VM has that name or id.',
       input: withVm({}), output: Vm,
-      run: (a) => s.vms.get(a.vm),
+      run: (a) => s.agents.details(a.vm),
     }),
     tool({
       name: 'create_vm',
@@ -280,6 +300,53 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Clear a VM\'s console buffer: read_console without `since` starts after this point from now on (the history itself is kept). Returns { offset }.',
       input: withVm({}), output: ClearResult,
       run: (a) => s.console.clear(s.vms.get(a.vm)),
+    }),
+
+    // ---- guest agent ----------------------------------------------------------------------------
+    tool({
+      name: 'exec',
+      description: 'Run a program in a running VM through its guest agent and wait for it: `argv` (run as given, no shell) or `command` (a shell line, run by /bin/sh -c), with optional `stdin`, `env`, `cwd`, `timeoutSeconds` (default 30; the command and everything it started are then killed) and `maxOutputBytes` (default 1 MiB per stream). Returns { exitCode, signal, stdout, stdoutEncoding, stderr, stderrEncoding, truncated, timedOut, durationMs }: output is text (encoding utf8) unless it is not valid UTF-8 (then base64). Keep timeoutSeconds below your MCP client\'s request timeout. ' + AGENT_NOTE,
+      input: withVm(ExecBody.properties), output: ExecResult,
+      run: ({ vm, ...req }) => s.exec.exec(vm, req),
+    }),
+    tool({
+      name: 'ssh_execute',
+      description: 'Run a shell command line in a running VM and return its exit code and output ({ exitCode, stdout, stderr, ... } as `exec` returns). Despite the name (kept for bridges written for it) this needs no SSH: the command runs through the QEMU guest agent, by /bin/sh -c. ' + AGENT_NOTE,
+      input: withVm({ command: Type.String({ minLength: 1, maxLength: 131072, description: 'A shell command line' }), timeoutSeconds: ExecBody.properties.timeoutSeconds }), output: ExecResult,
+      run: ({ vm, command, timeoutSeconds }) => s.exec.exec(vm, { command, ...(timeoutSeconds !== undefined ? { timeoutSeconds } : {}) }),
+    }),
+    tool({
+      name: 'vm_ip',
+      description: 'The IP addresses of a running VM, from its guest agent: { ip (the first global IPv4, else IPv6), interfaces: [{ name, mac, addresses }], portForwards }. With user-mode NAT the guest address is not reachable from the host; use the host ports in portForwards (on 127.0.0.1). ' + AGENT_NOTE,
+      input: withVm({}), output: VmIp,
+      run: (a) => s.agents.ip(a.vm),
+    }),
+    tool({
+      name: 'file_upload',
+      description: 'Write a file into a running VM: from a host file (`localPath`, inside the daemon\'s transfer folder) or from `content` (base64). Give exactly one of them. The file replaces `remotePath` atomically (`overwrite: false` fails with CONFLICT when something is there); `mode` (octal, e.g. "0755") sets its permissions. Returns { path, bytes }. ' + AGENT_NOTE,
+      input: FileUploadInput, output: UploadResult,
+      run: async ({ vm, localPath, content, remotePath, mode, overwrite }) => {
+        if ((localPath === undefined) === (content === undefined)) throw invalid('give either `localPath` or `content`', { field: localPath === undefined ? 'localPath' : 'content' });
+        const opts = { overwrite: overwrite ?? true, ...(mode !== undefined ? { mode } : {}) };
+        const r = localPath !== undefined ? await s.files.uploadFromHost(vm, remotePath, localPath, opts) : await s.files.uploadInline(vm, remotePath, content!, opts);
+        return { path: r.path, bytes: r.bytes };
+      },
+    }),
+    tool({
+      name: 'file_download',
+      description: 'Read a file from a running VM: into a new host file (`localPath`, inside the daemon\'s transfer folder; an existing file is not replaced), or without localPath inline as base64 `content` (files up to 8 MiB). Returns { path, bytes, localPath? , content? }. ' + AGENT_NOTE,
+      input: FileDownloadInput, output: FileDownloadResult,
+      run: async ({ vm, remotePath, localPath }) => {
+        if (localPath !== undefined) return s.files.downloadToHost(vm, remotePath, localPath);
+        const r = await s.files.downloadInline(vm, remotePath);
+        return { path: r.path, bytes: r.bytes, content: r.content.toString('base64') };
+      },
+    }),
+    tool({
+      name: 'file_list',
+      description: 'List a directory in a running VM: { path, entries: [{ name, type (file, directory, symlink, ...), size, mode, modifiedAt, uid, gid }] } sorted by name. ' + AGENT_NOTE,
+      input: withVm({ path: GuestPathArg('Directory in the guest (absolute)') }), output: FileList,
+      run: (a) => s.files.list(a.vm, a.path),
     }),
 
     // ---- host and diagnostics -------------------------------------------------------------------

@@ -18,6 +18,7 @@ import { bundleRoutes } from './bundle-routes.js';
 import { downloadRoutes } from './download-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
+import { agentRoutes, fileContentRoutes } from './agent-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -116,6 +117,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Webhooks', description: 'Signed HTTP POSTs of events to registered receivers, from a durable outbox: retried with exponential backoff for 24 h, at-least-once, with a stable delivery id.' },
         { name: 'Host', description: 'Liveness, host facts and usage.' },
         { name: 'Images', description: 'The distro catalog and verified, resumable image downloads.' },
+        { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
       ],
     },
   });
@@ -131,6 +133,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(machineRoutes, { services: opts.services });
     await api.register(bundleRoutes, { services: opts.services });
     await api.register(downloadRoutes, { services: opts.services });
+    await api.register(agentRoutes, { services: opts.services });
+    await api.register(fileContentRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

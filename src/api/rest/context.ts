@@ -10,6 +10,9 @@ import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { CloudInitService } from '../../app/cloud-init-service.js';
 import type { DownloadService } from '../../app/downloads/download-service.js';
+import type { AgentService } from '../../app/agent/agent-service.js';
+import type { ExecService } from '../../app/agent/exec-service.js';
+import type { GuestFileService } from '../../app/agent/file-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -25,6 +28,9 @@ export interface ApiServices {
   screenshots: ScreenshotService;
   cloudInit: CloudInitService;
   downloads: DownloadService;
+  agents: AgentService;
+  exec: ExecService;
+  files: GuestFileService;
   version: string;
   startedAt: number;
 }

@@ -16,9 +16,9 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   // The service hands out the same list object until a VM changes, so its JSON is built once per change.
   let listed: { list: readonly unknown[]; json: string } | null = null;
   app.get('/vms', {
-    schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`.', operationId: 'listVms', response: responses({ 200: VmList }, []) },
+    schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`, each with its guest agent status (`agent`).', operationId: 'listVms', response: responses({ 200: VmList }, []) },
   }, async (_req, reply) => {
-    const list = s.vms.list();
+    const list = s.agents.list();
     if (listed?.list !== list) listed = { list, json: JSON.stringify(list) };
     return reply.type('application/json; charset=utf-8').send(listed.json);
   });
@@ -63,8 +63,8 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   }, async (req) => s.vms.stopAll(req.body));
 
   app.get<Ref>('/vms/:id', {
-    schema: { tags, summary: 'Get a VM', operationId: 'getVm', params: VmRefParams, response: responses({ 200: VmRef }, [404]) },
-  }, async (req) => s.vms.get(req.params.id));
+    schema: { tags, summary: 'Get a VM', operationId: 'getVm', description: 'The VM, with `agent` telling whether its guest agent answers (null unless running or paused).', params: VmRefParams, response: responses({ 200: VmRef }, [404]) },
+  }, async (req) => s.agents.details(req.params.id));
 
   app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {
     schema: {

@@ -34,8 +34,8 @@ export function responses(ok: Record<number, TSchema | null>, errors: number[], 
 const STATUS_TEXT: Record<number, string> = {
   400: 'Invalid input (VALIDATION_FAILED)', 401: 'Missing or wrong token (UNAUTHORIZED)',
   403: 'Host/Origin refused or path outside allowed folders (FORBIDDEN, FORBIDDEN_PATH)', 404: 'Not found (VM_NOT_FOUND, NOT_FOUND, DISTRO_NOT_FOUND)',
-  409: 'Wrong state or conflicting operation (INVALID_STATE, CONFLICT, OPERATION_IN_PROGRESS)', 413: 'Body too large',
-  415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU failed (QEMU_FAILED)', 507: 'No room on the host (INSUFFICIENT_STORAGE)', 504: 'Timed out (TIMEOUT)',
+  409: 'Wrong state or conflicting operation (INVALID_STATE, CONFLICT, OPERATION_IN_PROGRESS, GUEST_AGENT_UNAVAILABLE)', 413: 'Body too large',
+  415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU or the guest failed (QEMU_FAILED, GUEST_COMMAND_FAILED)', 507: 'No room on the host (INSUFFICIENT_STORAGE)', 504: 'Timed out (TIMEOUT)',
 };
 
 export const VmRefParams = Type.Object({

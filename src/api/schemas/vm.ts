@@ -60,6 +60,12 @@ export const SshAccess = Type.Object({
 
 const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
 
+export const AgentStatus = Type.Object({
+  connected: Type.Boolean({ description: 'The guest agent answered its last ping' }),
+  version: Type.Union([Type.String(), Type.Null()], { description: 'qemu-guest-agent version, once it answered' }),
+  os: Type.Union([Type.String(), Type.Null()], { description: 'The guest OS (os-release PRETTY_NAME), once the agent answered' }),
+}, { description: 'The QEMU guest agent of a running or paused VM (null otherwise); in VM details and lists' });
+
 export const Vm = Type.Object({
   id: Type.String({ format: 'uuid' }),
   name: Type.String(),
@@ -82,6 +88,7 @@ export const Vm = Type.Object({
   accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
   lastError: Type.Union([Type.String(), Type.Null()]),
   cloudInit: Type.Union([CloudInitSummary, Type.Null()], { description: 'The VM\'s cloud-init seed, or null' }),
+  agent: Type.Optional(Type.Union([AgentStatus, Type.Null()])),
 }, { $id: 'Vm' });
 
 export const VmRef = Type.Ref(Vm);

@@ -1,5 +1,5 @@
 import { openConsole } from '../../client/index.js';
-import { EXIT, UsageError, flag, int, seconds, str, type Command } from '../command.js';
+import { EXIT, UsageError, flag, int, str, type Command } from '../command.js';
 import { json } from '../output.js';
 
 const DETACH = 0x1d; // ctrl-]
@@ -83,29 +83,3 @@ export function commandLine(words: string[]): string {
   if (words.length === 1) return words[0]!;
   return words.map((w) => (/^[A-Za-z0-9_@%+=:,./-]+$/.test(w) ? w : `'${w.replaceAll("'", `'\\''`)}'`)).join(' ');
 }
-
-export const exec: Command = {
-  name: 'exec', brief: 'exec VM -- CMD...', synopsis: ['exec VM [--timeout S] -- CMD [ARG...]'],
-  summary: 'Run a command in the guest over the serial console; exits with its exit code',
-  help: `Types the command into the shell on the VM's serial console and prints what it printed (stdout and
-stderr as the terminal showed them). Exits with the guest command's exit code; 124 when --timeout
-(default 30 s) passes (the command is interrupted with ctrl-c). Several words are an argv (each quoted,
-so 'sh -c "exit 7"' works); a single word is a shell command line ('ls | wc -l').
-This uses the serial shell, not a guest agent (guest-agent exec does not exist yet): the guest needs a
-shell prompt on its console, and commands on one VM run one after another.`,
-  options: { timeout: { type: 'string' } },
-  args: [1, 1],
-  tail: true,
-  async run(ctx, v, [ref], tail) {
-    if (tail.length === 0) throw new UsageError('missing the command to run (exec VM -- CMD...)');
-    const timeoutSeconds = seconds(v, 'timeout');
-    const r = await ctx.client.consoleExecute(ref!, { command: commandLine(tail), ...(timeoutSeconds ? { timeoutSeconds } : {}) });
-    if (ctx.json) ctx.out(json(r));
-    else ctx.out(r.output);
-    if (r.timedOut) {
-      ctx.err(`grove: command timed out after ${timeoutSeconds ?? 30} s and was interrupted (TIMEOUT)\n`);
-      return EXIT.TIMEOUT;
-    }
-    return r.exitCode ?? EXIT.ERROR;
-  },
-};

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import type { CreateVm, Vm, VmRuntime } from '../../client/index.js';
+import type { CreateVm, GroveClient, Vm, VmIp, VmRuntime } from '../../client/index.js';
 import { localPublicKeys } from '../ssh-keys.js';
 import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context, type Values } from '../command.js';
 import { bytes, duration, fields, json, mib, since, table } from '../output.js';
@@ -13,11 +13,27 @@ function isLive(vm: Vm): boolean {
   return vm.state === 'running' || vm.state === 'paused' || vm.state === 'stopping' || vm.state === 'starting';
 }
 
-function vmTable(vms: Vm[]): string {
+function vmTable(vms: Vm[], ips: Map<string, string>): string {
   return table(
-    ['NAME', 'STATE', 'CPU', 'MEMORY', 'DISK', 'PORTS', 'UPTIME', 'ID'],
-    vms.map((vm) => [vm.name, vm.state, String(vm.cpu), mib(vm.memoryMB), `${vm.diskGB} GiB`, ports(vm), isLive(vm) ? duration(since(vm.startedAt)) : '-', vm.id.slice(0, 8)]),
+    ['NAME', 'STATE', 'CPU', 'MEMORY', 'DISK', 'IP', 'PORTS', 'UPTIME', 'ID'],
+    vms.map((vm) => [vm.name, vm.state, String(vm.cpu), mib(vm.memoryMB), `${vm.diskGB} GiB`, ips.get(vm.id) ?? '-', ports(vm),
+      isLive(vm) ? duration(since(vm.startedAt)) : '-', vm.id.slice(0, 8)]),
   );
+}
+
+/** Guest addresses of the VMs whose agent answers (asked in parallel; a VM that cannot say shows none). */
+async function guestIps(client: GroveClient, vms: Vm[]): Promise<Map<string, string>> {
+  const asked = vms.filter((vm) => vm.agent?.connected);
+  const answers = await Promise.all(asked.map((vm) => client.vmIp(vm.id).catch((): VmIp | null => null)));
+  const ips = new Map<string, string>();
+  asked.forEach((vm, i) => { const ip = answers[i]?.ip; if (ip) ips.set(vm.id, ip); });
+  return ips;
+}
+
+function agentLine(vm: Vm): string | null {
+  if (!vm.agent) return null;
+  if (!vm.agent.connected) return 'not answering';
+  return `connected (qemu-ga ${vm.agent.version ?? '?'}${vm.agent.os ? `, ${vm.agent.os}` : ''})`;
 }
 
 /** How to log in, for VMs with a forward to guest port 22. */
@@ -36,7 +52,7 @@ export const ls: Command = {
   name: 'ls', synopsis: ['ls'], summary: 'List VMs (in their configured order)', args: [0, 0],
   async run(ctx) {
     const vms = await ctx.client.listVms();
-    ctx.out(ctx.json ? json(vms) : vmTable(vms));
+    ctx.out(ctx.json ? json(vms) : vmTable(vms, await guestIps(ctx.client, vms)));
     return EXIT.OK;
   },
 };
@@ -146,6 +162,7 @@ export const show: Command = {
     if (ctx.json) { ctx.out(json(vm)); return EXIT.OK; }
     let rt: VmRuntime | null = null;
     if (isLive(vm)) rt = await ctx.client.runtime(vm.id).catch(() => null);
+    const ip = vm.agent?.connected ? await ctx.client.vmIp(vm.id).catch(() => null) : null;
     const boot = [
       vm.boot.kernel ? `kernel ${vm.boot.kernel}` : '', vm.boot.initrd ? `initrd ${vm.boot.initrd}` : '',
       vm.boot.iso ? `iso ${vm.boot.iso}` : '', vm.boot.cmdline ? `cmdline "${vm.boot.cmdline}"` : '',
@@ -154,6 +171,7 @@ export const show: Command = {
       ['Name', vm.name], ['ID', vm.id], ['State', vm.state + (vm.accelerator && isLive(vm) ? ` (${vm.accelerator})` : '')],
       ['CPU', String(vm.cpu)], ['Memory', mib(vm.memoryMB)], ['Disk', `${vm.diskGB} GiB`], ['Distro', vm.distro],
       ['Boot', boot || 'disk'], ['Network', vm.network.mode === 'none' ? 'none' : `user (NAT)${vm.network.portForwards.length ? `, forwards ${ports(vm)}` : ''}`],
+      ['Agent', agentLine(vm)], ['IP', ip?.ip ?? null],
       ['Cloud-init', vm.cloudInit ? `user ${vm.cloudInit.user}, hostname ${vm.cloudInit.hostname}${vm.cloudInit.packages.length ? `, packages ${vm.cloudInit.packages.join(' ')}` : ''}` : null],
       ['SSH', sshHint(vm)],
       ['Created', vm.createdAt], ['Started', vm.startedAt],

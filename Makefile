@@ -11,13 +11,15 @@ TEST_APT_PACKAGES := xfsprogs genisoimage
 BENCH_APT_PACKAGES := curl
 NPM_STAMP := node_modules/.grove-installed
 
-.PHONY: help run test build lint system-deps test-deps bench-deps guest bench lint-openapi clean
+.PHONY: help run test build lint system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
 
 help:
 	@echo "make run    - install what is missing, build, start the daemon on 127.0.0.1:22100"
 	@echo "make test   - install what is missing, build, build the test guest, lint, run all tests"
 	@echo "make lint   - typescript-eslint over src/, test/ and bench/ (floating promises and other bugs)"
 	@echo "make bench  - run the benchmarks (figures go to BENCHMARKS.md by hand)"
+	@echo "make distro-image - build the Debian 12 test disk (.cache/debian-12, root or sudo; see test/distro/README.md)"
+	@echo "make distro-check - build it if needed and boot it under TCG: cloud-init, guest agent, SSH"
 
 # $(call apt_install,<packages>,<what is missing>): install with apt as root or through sudo.
 define apt_install
@@ -62,6 +64,13 @@ guest:
 # Type-checked (no build needed); part of `make test`, before the tests.
 lint: $(NPM_STAMP)
 	npm run lint --silent
+
+# The Debian 12 cloud disk for real-distro tests, built from Debian packages (cached; root or sudo).
+distro-image: system-deps
+	bash test/distro/build-debian.sh
+
+distro-check: distro-image
+	node test/distro/boot-check.mjs
 
 test: system-deps test-deps build guest
 	npm run lint --silent

@@ -43,9 +43,14 @@ const VALID_BODIES: Record<string, unknown[]> = {
   restartVm: [{ hard: false, timeoutSeconds: 1 }],
   sendConsole: [{ text: 'x' }, { keys: ['enter'] }],
   consoleExecute: [{ command: 'true', timeoutSeconds: 1 }],
+  execInGuest: [{ argv: ['true'], timeoutSeconds: 1 }, { command: 'true' }],
+  makeGuestDirectory: [{ path: '/tmp/x' }],
 };
 /** Query strings that make a wrongly accepted request end quickly (events would otherwise start streaming). */
-const BASE_QUERY: Record<string, Record<string, string>> = { events: { vm: MISSING } };
+const GUEST_PATH = { path: '/tmp/x' };
+const BASE_QUERY: Record<string, Record<string, string>> = {
+  events: { vm: MISSING }, listGuestFiles: GUEST_PATH, deleteGuestFile: GUEST_PATH, downloadGuestFile: GUEST_PATH, uploadGuestFile: GUEST_PATH,
+};
 
 before(async () => {
   d = await startDaemon();

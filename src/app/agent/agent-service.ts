@@ -93,6 +93,11 @@ export class AgentService implements Quiescer {
     return { ...(this.sessions.get(vm.id)?.status ?? { connected: false, version: null, os: null }) };
   }
 
+  /** The VM by id or name (VM_NOT_FOUND otherwise). */
+  find(ref: string): Vm {
+    return this.d.vms.get(ref);
+  }
+
   details(ref: string): VmDetails {
     const vm = this.d.vms.get(ref);
     return { ...vm, agent: this.status(vm) };

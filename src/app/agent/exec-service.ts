@@ -34,12 +34,14 @@ export class ExecService {
   constructor(private readonly agents: AgentService) {}
 
   async exec(ref: string, req: ExecRequest): Promise<ExecResponse> {
+    // An unknown VM is a 404 before anything about the request is judged.
+    const vm = this.agents.find(ref);
     const argv = execArgv(req);
     const maxOutputBytes = req.maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes;
     if (maxOutputBytes > EXEC_LIMITS.maxOutputBytes) throw invalid(`maxOutputBytes is at most ${EXEC_LIMITS.maxOutputBytes}`, { field: 'maxOutputBytes' });
     const stdin = req.stdin === undefined ? undefined : decodeInput(req.stdin, req.stdinEncoding ?? 'utf8');
     const what = `running '${req.command ?? req.argv![0]}'`;
-    const r = await this.agents.use(ref, what, (agent) => runInGuest(agent, argv, {
+    const r = await this.agents.use(vm.id, what, (agent) => runInGuest(agent, argv, {
       timeoutMs: (req.timeoutSeconds ?? EXEC_LIMITS.defaultTimeoutSeconds) * 1000, maxOutputBytes,
       ...(stdin !== undefined ? { stdin } : {}),
     }));

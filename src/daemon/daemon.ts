@@ -45,6 +45,8 @@ import { NodeHttpFetcher } from '../net/http-fetcher.js';
 import { FsImageFiles } from '../storage/image-files.js';
 import { SqliteDownloadRepo, SqliteImageRepo } from '../store/download-repo.js';
 import { loadCatalog } from './catalog.js';
+import { FsVmFiles } from '../storage/vm-files.js';
+import { FsSavedStateFiles } from '../storage/saved-state-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -101,7 +103,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new SshKeygenIdentity(layout.ssh), ports: new LoopbackPorts() });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact, cloudInit,
+    log: log.child({ component: 'vms' }), transact, cloudInit, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(),
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 

@@ -22,6 +22,7 @@ import { STOP_DEFAULTS, benchStop } from './stop.js';
 import { SUSPEND_DEFAULTS, benchSuspend } from './suspend.js';
 import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
+import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
 
 const WATCHDOG_MS = 12 * 60_000;
 
@@ -46,6 +47,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'suspend', run: () => benchSuspend(quick ? { runs: 1, warmup: 0 } : SUSPEND_DEFAULTS) },
   { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1, liveRuns: 1 } : CLONE_DEFAULTS) },
   { name: 'download', run: () => benchDownload(quick ? { sizeMiB: 32, runs: 1, warmup: 0 } : DOWNLOAD_DEFAULTS) },
+  { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -16,12 +16,14 @@ import { VmLifecycle, type ExclusiveContext, type RuntimeInfo, type StartResult,
 import { VmRecords } from './vm/vm-records.js';
 import { VmSupervisor } from './vm/vm-supervisor.js';
 import { VmSuspension, type SuspendStatus } from './vm/vm-suspension.js';
+import { VmProvisioner, type DistroImages } from './vm/vm-provisioner.js';
 
 export type { Logger } from '../ports/logger.js';
 export type { CreateVmInput, ImportStagedInput, UpdateVmInput } from './vm/vm-catalog.js';
 export { DEFAULTS } from './vm/vm-catalog.js';
 export type { ExclusiveContext, RuntimeInfo, StartResult, StopAllResult } from './vm/vm-lifecycle.js';
 export type { SuspendStatus } from './vm/vm-suspension.js';
+export type { DistroImages } from './vm/vm-provisioner.js';
 
 export interface VmServiceDeps {
   vms: VmRepo;
@@ -37,18 +39,21 @@ export interface VmServiceDeps {
   cloudInit: CloudInitService;
   files: VmFiles;
   savedStates: SavedStateFiles;
+  images: DistroImages;
 }
 
 /**
  * The VMs, written once: REST, MCP, the CLI and the other services are faces over this one object. It
  * only wires and forwards to its parts — the definition controller (catalog), the runtime controller
- * (lifecycle), suspend to disk, and the supervisor of live QEMUs — which share one operation lock per VM.
+ * (lifecycle) with suspend to disk, the supervisor of live QEMUs, and the provisioner that gives distro VMs
+ * their disk — which share one operation lock per VM.
  */
 export class VmService {
   private readonly catalog: VmCatalog;
   private readonly lifecycle: VmLifecycle;
   private readonly suspension: VmSuspension;
   private readonly supervisor: VmSupervisor;
+  private readonly provisioner: VmProvisioner;
 
   constructor(d: VmServiceDeps) {
     const locks = new OperationLocks();
@@ -61,8 +66,9 @@ export class VmService {
       records, locks, supervisor: this.supervisor, suspension: this.suspension, hypervisor: d.hypervisor, pool: d.pool, console: d.console,
       files: d.files, layout: d.layout,
     });
+    this.provisioner = new VmProvisioner({ records, locks, images: d.images, disks: d.disks, pool: d.pool, layout: d.layout, log: d.log });
     this.catalog = new VmCatalog({
-      records, vms: d.vms, errors: d.errors, locks, lifecycle: this.lifecycle, disks: d.disks, pool: d.pool, files: d.files, layout: d.layout,
+      records, vms: d.vms, errors: d.errors, locks, lifecycle: this.lifecycle, provisioner: this.provisioner, disks: d.disks, pool: d.pool, files: d.files, layout: d.layout,
       cloudInit: d.cloudInit, log: d.log,
     });
   }
@@ -80,6 +86,8 @@ export class VmService {
   delete(ref: string, force: boolean): Promise<void> { return this.catalog.delete(ref, force); }
   reorder(refs: string[]): readonly Vm[] { return this.catalog.reorder(refs); }
   recordDiskSize(id: string, diskGB: number): Vm { return this.catalog.recordDiskSize(id, diskGB); }
+  /** The VM once it has its disk (a provisioning VM's image arrived); rejects with the download's failure. */
+  provisioned(ref: string): Promise<Vm> { return this.provisioner.settled(this.catalog.get(ref).id); }
 
   // ---- lifecycle -----------------------------------------------------------------------------
   start(ref: string, waitFor?: { console: string; timeoutSeconds: number }): Promise<StartResult> { return this.lifecycle.start(ref, waitFor); }
@@ -102,6 +110,11 @@ export class VmService {
 
   // ---- daemon start-up / shutdown ------------------------------------------------------------
   recover(): Promise<{ adopted: string[]; reconciled: string[] }> { return this.supervisor.recover(); }
-  detachAll(): void { this.supervisor.detachAll(); }
+  /** VMs left provisioning by the previous run wait for their image again (call once the downloads resumed). */
+  resumeProvisioning(): string[] { return this.provisioner.resumeAll(); }
+  detachAll(): void {
+    this.provisioner.close();
+    this.supervisor.detachAll();
+  }
   liveCount(): number { return this.supervisor.count(); }
 }

@@ -48,3 +48,7 @@ export type SshAccess = Static<typeof SshAccessSchema>;
 import type { Distro as DistroSchema, Download as DownloadSchema } from '../api/schemas/downloads.js';
 export type Distro = Static<typeof DistroSchema>;
 export type Download = Static<typeof DownloadSchema>;
+
+import type { LaunchBody, LaunchResult as LaunchResultSchema } from '../api/schemas/launch.js';
+export type LaunchVm = Static<typeof LaunchBody>;
+export type LaunchOutcome = Omit<Static<typeof LaunchResultSchema>, 'vm'> & { vm: Vm };

@@ -46,6 +46,10 @@ import { FsImageFiles } from '../storage/image-files.js';
 import { SqliteDownloadRepo, SqliteImageRepo } from '../store/download-repo.js';
 import { loadCatalog } from './catalog.js';
 import { FsVmFiles } from '../storage/vm-files.js';
+import { LaunchService } from '../app/launch/launch-service.js';
+import { GuestReadiness } from '../app/launch/guest-readiness.js';
+import { SshReadiness } from '../app/launch/ssh-readiness.js';
+import { NetTcpGreeting } from '../net/tcp-greeting.js';
 import { FsSavedStateFiles } from '../storage/saved-state-files.js';
 
 const require = createRequire(import.meta.url);
@@ -100,20 +104,21 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
+  const downloads = new DownloadService({
+    catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
+    events: bus, paths: layout, log: log.child({ component: 'downloads' }),
+  });
   const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new SshKeygenIdentity(layout.ssh), ports: new LoopbackPorts() });
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
     log: log.child({ component: 'vms' }), transact, cloudInit, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(),
+    images: downloads,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
     vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }),
-  });
-  const downloads = new DownloadService({
-    catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
-    events: bus, paths: layout, log: log.child({ component: 'downloads' }),
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
@@ -129,6 +134,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout }),
       downloads,
+      launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
     },
     token: tok.token,
@@ -141,6 +147,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
   const resumed = await downloads.recover();
+  const provisioning = vms.resumeProvisioning();
+  if (provisioning.length > 0) log.info({ vms: provisioning }, 'VMs waiting for their distro image again');
   log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
 
   let closed = false;

@@ -22,10 +22,10 @@ const EXPECTED_TOOLS = [
   'get_suspend_status', 'list_snapshots', 'create_snapshot', 'restore_snapshot', 'delete_snapshot', 'resize_disk', 'take_screenshot',
   'export_vm', 'import_vm', 'clone_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
-  'list_distros', 'list_downloads', 'download_distro',
+  'list_distros', 'list_downloads', 'download_distro', 'launch_vm',
 ];
 /** Our own tools, not in the reference list. */
-const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro'];
+const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'launch_vm'];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
 
@@ -182,6 +182,10 @@ test('tool failures are isError results with the problem code; an unknown tool i
 
   const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
   assert.equal(badName.code, 'VALIDATION_FAILED');
+  const noDistro = problemOf(await call('launch_vm', { distro: 'no-such-distro' }));
+  assert.equal(noDistro.code, 'DISTRO_NOT_FOUND');
+  const badWait = problemOf(await call('launch_vm', { distro: 'debian-12', waitFor: 'agent' }));
+  assert.equal(badWait.code, 'VALIDATION_FAILED');
 
   await assert.rejects(client.callTool({ name: 'gui_launch', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === ErrorCode.InvalidParams);
 });

@@ -49,12 +49,13 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket'][] = [
   ['get', '/downloads/{id}', 'json'],
   ['delete', '/downloads/{id}', 'json'],
   ['delete', '/images/{distro}', 'empty'],
+  ['post', '/vms/launch', 'json'],
 ];
 
 /** Routes whose operation can meet a VM in the wrong state (409 INVALID_STATE / CONFLICT). */
 const CAN_CONFLICT = new Set(['post /vms', 'patch /vms/{id}', 'delete /vms/{id}', 'post /vms/{id}/start', 'post /vms/{id}/stop',
   'post /vms/{id}/force-stop', 'post /vms/{id}/restart', 'post /vms/{id}/pause', 'post /vms/{id}/resume', 'post /vms/{id}/console',
-  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}']);
+  'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}', 'post /vms/launch']);
 
 const PROBLEM_FIELDS = ['type', 'title', 'status', 'detail', 'code'];
 

@@ -10,6 +10,7 @@ import type { WebhookService } from '../../app/webhook-service.js';
 import type { EventBus } from '../../events/event-bus.js';
 import type { CloudInitService } from '../../app/cloud-init-service.js';
 import type { DownloadService } from '../../app/downloads/download-service.js';
+import type { LaunchService } from '../../app/launch/launch-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -25,6 +26,7 @@ export interface ApiServices {
   screenshots: ScreenshotService;
   cloudInit: CloudInitService;
   downloads: DownloadService;
+  launch: LaunchService;
   version: string;
   startedAt: number;
 }

@@ -15,6 +15,7 @@ import type { DataLayout } from '../layout.js';
 import type { OperationLocks } from '../operation-lock.js';
 import { resolveAllowedPath } from '../path-guard.js';
 import type { VmLifecycle } from './vm-lifecycle.js';
+import type { VmProvisioner } from './vm-provisioner.js';
 import { isNameClash, nameConflict, type VmRecords } from './vm-records.js';
 
 export interface CreateVmInput {
@@ -61,6 +62,7 @@ export interface CatalogDeps {
   errors: VmErrorRepo;
   locks: OperationLocks;
   lifecycle: VmLifecycle;
+  provisioner: VmProvisioner;
   disks: DiskStore;
   pool: DiskPool;
   files: VmFiles;
@@ -110,11 +112,8 @@ export class VmCatalog {
 
   async create(input: CreateVmInput): Promise<Vm> {
     this.assertNameFree(input.name);
-    if (input.distro !== undefined) {
-      // The distro catalog and image downloads arrive with their own endpoints; until then a VM is made
-      // from a kernel, a disk image or an ISO the caller placed in images/ or transfer/.
-      throw invalid(`creating from a distro is not available in this version: use 'kernel', 'image' or 'iso'`, { field: 'distro' });
-    }
+    assertBootable(input);
+    if (input.distro !== undefined) return this.createFromDistro({ ...input, distro: input.distro });
     if ((input.initrd !== undefined || input.cmdline !== undefined) && input.kernel === undefined) {
       throw invalid(`'initrd' and 'cmdline' need 'kernel'`, { field: input.initrd !== undefined ? 'initrd' : 'cmdline' });
     }
@@ -170,6 +169,48 @@ export class VmCatalog {
       return vm;
     } catch (e) {
       await this.d.files.removeDir(paths.dir);
+      throw isNameClash(e) ? nameConflict(input.name) : e;
+    } finally {
+      release();
+    }
+  }
+
+  /**
+   * A VM from a catalog distro: always with a cloud-init seed (Grove's key, the default user, the guest
+   * agent) and an SSH forward. With the image local it is made at once (stopped); otherwise it is recorded
+   * as `provisioning` and the provisioner finishes it when the download it starts or joins completes.
+   */
+  private async createFromDistro(input: CreateVmInput & { distro: string }): Promise<Vm> {
+    const { provisioner } = this.d;
+    const distro = provisioner.images.distro(input.distro);
+    const network = resolveNetwork(input.network);
+    const cloudConfig = this.d.cloudInit.prepare(input.cloudInit ?? {});
+    const id = randomUUID();
+    const paths = this.d.layout.vmPaths(id);
+    const now = new Date().toISOString();
+    await this.d.files.makeDir(paths.dir);
+    let release = (): void => undefined;
+    try {
+      const local = await provisioner.images.verifiedLocal(distro.id);
+      let diskGB = input.diskGB ?? DEFAULTS.diskGB;
+      if (local) diskGB = await provisioner.makeDisk(id, local, diskGB);
+      const seeded = await this.d.cloudInit.provision(paths.dir, { id, name: input.name }, cloudConfig, network);
+      release = seeded.release;
+      const vm: Vm = {
+        id, name: input.name, state: local ? 'stopped' : 'provisioning', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
+        diskGB, distro: distro.id, boot: {}, network: seeded.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
+        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded.summary,
+      };
+      this.d.records.transact(() => {
+        this.d.vms.insert(vm, seeded.record);
+        this.d.records.emit('vm.created', vm, { vm, image: local ? 'local' : 'downloading' });
+      });
+      if (!local) provisioner.begin(vm);
+      return vm;
+    } catch (e) {
+      await this.d.files.removeDir(paths.dir);
+      // A top layer made for it is unreachable now.
+      void this.d.pool.collect().catch(() => undefined);
       throw isNameClash(e) ? nameConflict(input.name) : e;
     } finally {
       release();
@@ -290,5 +331,23 @@ export class VmCatalog {
       this.d.records.emit('vm.updated', next, { changes: ['diskGB'] });
       return next;
     });
+  }
+}
+
+/**
+ * Something to boot from, and one kind of it: a distro brings its own disk, so it takes none of the
+ * others; without any of them the VM would have a blank disk and nothing to put on it.
+ */
+function assertBootable(input: CreateVmInput): void {
+  const sources = (['distro', 'image', 'kernel', 'iso'] as const).filter((k) => input[k] !== undefined);
+  if (sources.length === 0) {
+    throw invalid('nothing to boot: give `distro` (a catalog id, see GET /api/v1/distros), `image` (a disk image), `kernel` (with `initrd` and `cmdline`) or `iso`',
+      { field: 'distro' });
+  }
+  if (input.distro !== undefined) {
+    const extra = (['image', 'imageFormat', 'kernel', 'initrd', 'cmdline', 'iso'] as const).filter((k) => input[k] !== undefined);
+    if (extra.length > 0) {
+      throw invalid(`\`distro\` brings its own disk and boot loader: leave out ${extra.map((k) => `\`${k}\``).join(', ')}`, { field: extra[0] });
+    }
   }
 }

@@ -34,6 +34,11 @@ export class VmRecords {
     return this.d.transact(fn);
   }
 
+  /** Writes a changed VM (its event is the caller's, in the same transaction). */
+  update(vm: Vm): void {
+    this.d.vms.update(vm);
+  }
+
   /** A state change without an event: the passing states an operation steers through (starting, stopping, …). */
   setState(id: string, state: VmState): Vm {
     return this.d.vms.setState(id, state);

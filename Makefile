@@ -72,7 +72,7 @@ distro-image: system-deps
 distro-check: distro-image
 	node test/distro/boot-check.mjs
 
-test: system-deps test-deps build guest
+test: system-deps test-deps build guest distro-image
 	npm run lint --silent
 	GROVE_ACCEL=tcg node scripts/run-tests.mjs
 

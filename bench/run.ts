@@ -23,6 +23,7 @@ import { SUSPEND_DEFAULTS, benchSuspend } from './suspend.js';
 import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
 import { AGENT_DEFAULTS, benchAgent } from './agent.js';
+import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
 
 const WATCHDOG_MS = 12 * 60_000;
 
@@ -48,6 +49,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'clone', run: () => benchClone(quick ? { runs: 1, warmup: 0, copies: 1, liveRuns: 1 } : CLONE_DEFAULTS) },
   { name: 'download', run: () => benchDownload(quick ? { sizeMiB: 32, runs: 1, warmup: 0 } : DOWNLOAD_DEFAULTS) },
   { name: 'agent', run: () => benchAgent(quick ? { execRuns: 10, execBlock: 1, fileMiB: 8, fileRuns: 1 } : AGENT_DEFAULTS) },
+  { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -1,16 +1,16 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { OperationLocks } from './operation-lock.js';
+import { OperationLocks, type VmOperation } from './operation-lock.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 test('operations on one VM run one at a time, in arrival order', async () => {
   const locks = new OperationLocks();
   const log: string[] = [];
-  const op = (name: string, ms: number) => locks.run('vm1', name, async () => { log.push(`${name}+`); await sleep(ms); log.push(`${name}-`); return name; });
-  const results = await Promise.all([op('a', 30), op('b', 5), op('c', 1)]);
-  assert.deepEqual(results, ['a', 'b', 'c']);
-  assert.deepEqual(log, ['a+', 'a-', 'b+', 'b-', 'c+', 'c-']);
+  const op = (name: VmOperation, ms: number) => locks.run('vm1', name, async () => { log.push(`${name}+`); await sleep(ms); log.push(`${name}-`); return name; });
+  const results = await Promise.all([op('start', 30), op('pause', 5), op('stop', 1)]);
+  assert.deepEqual(results, ['start', 'pause', 'stop']);
+  assert.deepEqual(log, ['start+', 'start-', 'pause+', 'pause-', 'stop+', 'stop-']);
   assert.equal(locks.isBusy('vm1'), false);
 });
 
@@ -18,16 +18,16 @@ test('different VMs do not wait for each other', async () => {
   const locks = new OperationLocks();
   const log: string[] = [];
   await Promise.all([
-    locks.run('x', 'slow', async () => { await sleep(30); log.push('x'); }),
-    locks.run('y', 'fast', async () => { log.push('y'); }),
+    locks.run('x', 'stop', async () => { await sleep(30); log.push('x'); }),
+    locks.run('y', 'start', async () => { log.push('y'); }),
   ]);
   assert.deepEqual(log, ['y', 'x']);
 });
 
 test('a failing operation releases the lock for the next', async () => {
   const locks = new OperationLocks();
-  await assert.rejects(locks.run('v', 'bad', async () => { throw new Error('boom'); }), /boom/);
-  assert.equal(await locks.run('v', 'good', async () => 1), 1);
+  await assert.rejects(locks.run('v', 'start', async () => { throw new Error('boom'); }), /boom/);
+  assert.equal(await locks.run('v', 'stop', async () => 1), 1);
 });
 
 test('waiting is bounded and names the running operation', async () => {

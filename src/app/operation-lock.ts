@@ -1,7 +1,17 @@
 import { DomainError } from '../domain/errors.js';
 
+/**
+ * Every operation that can hold a VM (Incus's operationlock has a closed set of actions too): a typo is a
+ * compile error, and a 409 names an operation a caller can look up.
+ */
+export const VM_OPERATIONS = [
+  'provision', 'update', 'delete', 'start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'suspend',
+  'snapshot', 'restore', 'snapshot-delete', 'snapshot-reconcile', 'clone', 'export', 'disk-resize',
+] as const;
+export type VmOperation = (typeof VM_OPERATIONS)[number];
+
 /** A VM's queue: the promise the next operation waits for, and what is running now. */
-interface Queue { tail: Promise<void>; running: string | null }
+interface Queue { tail: Promise<void>; running: VmOperation | null }
 
 /**
  * One queue per VM (Incus's operationlock, Firecracker's single request channel): conflicting operations
@@ -18,7 +28,7 @@ export class OperationLocks {
     return this.queues.has(vmId);
   }
 
-  async run<T>(vmId: string, name: string, fn: () => Promise<T>): Promise<T> {
+  async run<T>(vmId: string, name: VmOperation, fn: () => Promise<T>): Promise<T> {
     let q = this.queues.get(vmId);
     const waits = q !== undefined;
     if (!q) { q = { tail: Promise.resolve(), running: null }; this.queues.set(vmId, q); }
@@ -29,7 +39,8 @@ export class OperationLocks {
     const tail = before.then(() => mine);
     queue.tail = tail;
     // The VM is free again once everything queued so far is done, not when this call returns.
-    void tail.then(() => { if (this.queues.get(vmId) === queue && queue.tail === tail) this.queues.delete(vmId); });
+    // (Tails only chain releases, which never reject.)
+    tail.then(() => { if (this.queues.get(vmId) === queue && queue.tail === tail) this.queues.delete(vmId); }, () => undefined);
     let ran = false;
     try {
       if (waits) await this.waitTurn(before, vmId, queue);

@@ -139,6 +139,8 @@ export class SnapshotService {
     let removedRows = 0;
     let removedTags = 0;
     for (const vm of this.d.vms.list()) {
+      // A VM waiting for its distro image has no disk yet, hence no snapshots.
+      if (vm.state === 'provisioning') continue;
       const rows = this.d.snapshots.list(vm.id);
       try {
         await this.d.vms.exclusive(vm.id, 'snapshot-reconcile', async (ctx) => {

@@ -2,7 +2,7 @@ import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './error
 import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
-  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download,
+  CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download, LaunchOutcome, LaunchVm,
   GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp,
 } from './types.js';
 
@@ -101,6 +101,8 @@ export class GroveClient {
   listVms(): Promise<Vm[]> { return this.request('GET', '/vms'); }
   getVm(ref: string): Promise<Vm> { return this.request('GET', this.vm(ref)); }
   createVm(body: CreateVm): Promise<Vm> { return this.request('POST', '/vms', { body }); }
+  /** Create from a distro + download if needed + start + wait until ready (see POST /vms/launch). */
+  launchVm(body: LaunchVm): Promise<LaunchOutcome> { return this.request('POST', '/vms/launch', { body }); }
   cloneVm(ref: string, body: CloneVm = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/clone'), { body }); }
   updateVm(ref: string, body: UpdateVm): Promise<Vm> { return this.request('PATCH', this.vm(ref), { body }); }
   deleteVm(ref: string, opts: { force?: boolean } = {}): Promise<void> {

@@ -62,3 +62,6 @@ export type GuestMkdir = Static<typeof MkdirBody>;
 export type GuestMkdirOutcome = Static<typeof MkdirResult>;
 export type GuestUploadOutcome = Static<typeof UploadResult>;
 export type AgentStatus = Static<typeof AgentStatusSchema>;
+import type { LaunchBody, LaunchResult as LaunchResultSchema } from '../api/schemas/launch.js';
+export type LaunchVm = Static<typeof LaunchBody>;
+export type LaunchOutcome = Omit<Static<typeof LaunchResultSchema>, 'vm'> & { vm: Vm };

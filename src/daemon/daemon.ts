@@ -50,6 +50,12 @@ import { ExecService } from '../app/agent/exec-service.js';
 import { GuestFileService } from '../app/agent/file-service.js';
 import { QgaAgentConnector } from '../hypervisor/qemu/qga-agent.js';
 import { FsHostFiles } from '../storage/host-files.js';
+import { FsVmFiles } from '../storage/vm-files.js';
+import { LaunchService } from '../app/launch/launch-service.js';
+import { GuestReadiness } from '../app/launch/guest-readiness.js';
+import { SshReadiness } from '../app/launch/ssh-readiness.js';
+import { NetTcpGreeting } from '../net/tcp-greeting.js';
+import { FsSavedStateFiles } from '../storage/saved-state-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -103,12 +109,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
+  const downloads = new DownloadService({
+    catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
+    events: bus, paths: layout, log: log.child({ component: 'downloads' }),
+  });
   const cloudInit = new CloudInitService({ vms: vmRepo, seeds: new IsoSeedStore(), keys: new FileSshIdentity(layout.ssh), ports: new LoopbackPorts() });
   // The agent service needs the VM service; the stop path reaches back to it through this late binding.
   let agentsLate: AgentService | null = null;
   const vms = new VmService({
     vms: vmRepo, errors: new SqliteVmErrorRepo(db), events: bus, hypervisor, disks, pool, layout, console: consoleService,
-    log: log.child({ component: 'vms' }), transact, cloudInit, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false,
+    log: log.child({ component: 'vms' }), transact, cloudInit, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(),
+    images: downloads,
   });
   const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
@@ -117,10 +128,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
     vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }), quiesce: agents,
-  });
-  const downloads = new DownloadService({
-    catalog: catalog.catalog, fetcher, files: new FsImageFiles(), downloads: new SqliteDownloadRepo(db), images: new SqliteImageRepo(db),
-    events: bus, paths: layout, log: log.child({ component: 'downloads' }),
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');
@@ -133,6 +140,8 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   // Before the API answers: a pull asked for right away joins the download the previous run left.
   const resumed = await downloads.recover();
   log.info({ catalog: catalog.source, distros: catalog.catalog.distros.length, resumedDownloads: resumed.resumed }, 'distro catalog loaded');
+  const provisioning = vms.resumeProvisioning();
+  if (provisioning.length > 0) log.info({ vms: provisioning }, 'VMs waiting for their distro image again');
   agents.start();
   const app = await buildApp({
     services: {
@@ -140,6 +149,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       downloads,
+      launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
@@ -152,7 +162,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
-
   let closed = false;
   return {
     app, url, token: tok.token, tokenOrigin: tok.origin, tokenCreated: tok.created, vms, log,

@@ -42,3 +42,11 @@ test('wrong state error names the current state and the allowed ones', () => {
     assert.equal(e.extra.state, 'stopped');
   }
 });
+
+test('a provisioning VM can be deleted or changed, not started, stopped or snapshotted', () => {
+  assert.equal(canDo('delete', 'provisioning'), true);
+  assert.equal(canDo('updateHardware', 'provisioning'), true);
+  for (const a of ['start', 'forceStop', 'stop', 'snapshot', 'clone', 'export', 'resizeDisk'] as const) assert.equal(canDo(a, 'provisioning'), false, a);
+  assert.throws(() => assertCan('start', 'provisioning', 'web'), (e: unknown) => e instanceof DomainError && e.code === 'INVALID_STATE'
+    && /cannot start VM 'web' while it is provisioning/.test(e.message));
+});

@@ -13,13 +13,14 @@ export const ACTION_STATES = {
   pause: ['running'],
   resume: ['paused'],
   suspend: ['running', 'paused'],
-  delete: ['stopped', 'suspended', 'error'],
+  // A provisioning VM has no QEMU and no disk yet: it can be deleted (its download goes on) or renamed.
+  delete: ['provisioning', 'stopped', 'suspended', 'error'],
   clone: ['stopped', 'running', 'paused', 'suspended', 'error'],
   snapshot: ['running', 'paused', 'stopped', 'error'],
   restore: ['running', 'paused', 'stopped', 'error'],
   resizeDisk: ['running', 'paused', 'stopped', 'error'],
   export: ['stopped', 'error'],
-  updateHardware: ['stopped', 'error'],
+  updateHardware: ['provisioning', 'stopped', 'error'],
   consoleWrite: ['running', 'paused'],
   guestAgent: ['running'],
 } as const satisfies Record<string, readonly VmState[]>;

@@ -1,7 +1,8 @@
 import type { CloudInitSummary } from './cloud-init.js';
 import { invalid } from './errors.js';
 
-export const VM_STATES = ['stopped', 'starting', 'running', 'paused', 'stopping', 'suspending', 'suspended', 'error'] as const;
+/** `provisioning`: a distro VM waiting for its image (downloading); it becomes stopped once it has its disk. */
+export const VM_STATES = ['provisioning', 'stopped', 'starting', 'running', 'paused', 'stopping', 'suspending', 'suspended', 'error'] as const;
 export type VmState = (typeof VM_STATES)[number];
 
 export type Accelerator = 'kvm' | 'tcg';

@@ -1,3 +1,12 @@
+/** A verified image a base layer is made from. */
+export interface ImageSource {
+  path: string;
+  format: 'qcow2' | 'raw';
+  algorithm: 'sha256' | 'sha512';
+  /** Lower-case hex. */
+  digest: string;
+}
+
 /** A layer pinned while it is made and linked: no collection removes it meanwhile. */
 export interface PinnedLayer {
   path: string;
@@ -9,6 +18,12 @@ export interface PinnedLayer {
  * name their backing layers; bases are shared by clones and removed once no chain needs them.
  */
 export interface DiskPool {
+  /**
+   * The read-only base layer of a verified image, named by its digest: made once (a hard link to the
+   * image file, so deleting the image later leaves the VMs' disks whole), shared by every VM made from it,
+   * and collected like any layer once no VM needs it. Pinned until released.
+   */
+  imageBase(image: ImageSource): Promise<PinnedLayer>;
   /** A path for a new layer, pinned until released. */
   reserve(): PinnedLayer;
   /** The VM's top layer (following its link), or its disk file when it is not in the pool yet. */

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { chmod, constants as fsc, copyFile, link, lstat, mkdir, readdir, realpath, rename, rm, symlink, unlink, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { DomainError } from '../domain/errors.js';
-import type { DiskPool, PinnedLayer } from '../ports/disk-pool.js';
+import type { DiskPool, ImageSource, PinnedLayer } from '../ports/disk-pool.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { Logger } from '../ports/logger.js';
 import { run } from '../util/run.js';
@@ -19,7 +19,8 @@ export interface PoolPlaces {
 }
 
 
-const LAYER_FILE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\.qcow2$/;
+/** A VM's layer (a UUID), or the base of a distro image (named by the image's digest). */
+const LAYER_FILE = /^(?:[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|image-sha256-[0-9a-f]{64}|image-sha512-[0-9a-f]{128})\.qcow2$/;
 /** Far beyond any chain clones build; a loop in hand-edited headers must not hang the collector. */
 const MAX_CHAIN = 256;
 const COPY_MS = 60 * 60_000;
@@ -48,6 +49,50 @@ export class FileDiskPool implements DiskPool {
   reserve(): PinnedLayer {
     const path = join(this.d.places.disks, `${randomUUID()}.qcow2`);
     return { path, release: this.pin(path) };
+  }
+
+  async imageBase(image: ImageSource): Promise<PinnedLayer> {
+    if (!/^[0-9a-f]+$/.test(image.digest) || image.digest.length !== (image.algorithm === 'sha256' ? 64 : 128)) {
+      throw new Error(`not a ${image.algorithm} digest: ${image.digest}`);
+    }
+    const path = join(this.d.places.disks, `image-${image.algorithm}-${image.digest}.qcow2`);
+    const release = this.pin(path);
+    try {
+      if (!(await exists(path))) await this.makeBase(image, path);
+      return { path, release };
+    } catch (e) {
+      release();
+      throw e;
+    }
+  }
+
+  /**
+   * Made under a reserved (collectable) name and renamed into place, so a crash leaves no half-made base
+   * under the image's name. Another VM racing to make the same base renames the same content over it.
+   */
+  private async makeBase(image: ImageSource, path: string): Promise<void> {
+    const tmp = this.reserve();
+    try {
+      await mkdir(this.d.places.disks, { recursive: true, mode: 0o700 });
+      if (image.format === 'qcow2') {
+        // Verified against its digest, but a qcow2 header could still name other host files.
+        await this.d.disks.assertStandalone(image.path, 'qcow2');
+        await link(image.path, tmp.path).catch(async (e: NodeJS.ErrnoException) => {
+          if (e.code !== 'EXDEV') throw e;
+          await this.copyLayer(image.path, tmp.path);
+        });
+      } else {
+        // A raw image becomes a qcow2 base once (the chain is read from qcow2 headers): O(image) here only.
+        await this.d.disks.createFrom(tmp.path, image.path, 'raw', 0);
+      }
+      await this.freeze(tmp.path);
+      await rename(tmp.path, path);
+    } catch (e) {
+      await rm(tmp.path, { force: true });
+      throw e;
+    } finally {
+      tmp.release();
+    }
   }
 
   /** The VM's top layer (following its link), or its disk file when it is not in the pool yet. */
@@ -210,4 +255,8 @@ export class FileDiskPool implements DiskPool {
       if (n <= 0) this.pins.delete(name); else this.pins.set(name, n);
     };
   }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, (e: NodeJS.ErrnoException) => { if (e.code === 'ENOENT') return false; throw e; });
 }

@@ -23,10 +23,11 @@ const EXPECTED_TOOLS = [
   'export_vm', 'import_vm', 'clone_vm',
   'restart_vm', 'clear_console', 'wait_for_console',
   'list_distros', 'list_downloads', 'download_distro',
+  'launch_vm',
   'exec', 'ssh_execute', 'vm_ip', 'file_upload', 'file_download', 'file_list',
 ];
 /** Our own tools, not in the reference list. */
-const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec'];
+const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec', 'launch_vm'];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
 
@@ -183,6 +184,10 @@ test('tool failures are isError results with the problem code; an unknown tool i
 
   const badName = problemOf(await call('create_vm', { name: 'bad name!' }));
   assert.equal(badName.code, 'VALIDATION_FAILED');
+  const noDistro = problemOf(await call('launch_vm', { distro: 'no-such-distro' }));
+  assert.equal(noDistro.code, 'DISTRO_NOT_FOUND');
+  const badWait = problemOf(await call('launch_vm', { distro: 'debian-12', waitFor: 'agent' }));
+  assert.equal(badWait.code, 'VALIDATION_FAILED');
 
   await assert.rejects(client.callTool({ name: 'gui_launch', arguments: { vm: 'x' } }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.InvalidParams as number));
 });

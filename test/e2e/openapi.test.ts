@@ -57,6 +57,7 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket' | 'binary'
   ['post', '/vms/{id}/files/mkdir', 'json'],
   ['get', '/vms/{id}/files/content', 'binary'],
   ['put', '/vms/{id}/files/content', 'json'],
+  ['post', '/vms/launch', 'json'],
 ];
 
 /** Routes whose request body is raw bytes (application/octet-stream), not JSON. */
@@ -66,7 +67,7 @@ const RAW_BODY = new Set(['put /vms/{id}/files/content']);
 const CAN_CONFLICT = new Set(['post /vms', 'patch /vms/{id}', 'delete /vms/{id}', 'post /vms/{id}/start', 'post /vms/{id}/stop',
   'post /vms/{id}/force-stop', 'post /vms/{id}/restart', 'post /vms/{id}/pause', 'post /vms/{id}/resume', 'post /vms/{id}/console',
   'post /vms/{id}/console/execute', 'get /vms/{id}/ssh', 'delete /downloads/{id}', 'post /vms/{id}/exec', 'get /vms/{id}/ip', 'get /vms/{id}/osinfo', 'get /vms/{id}/files',
-  'delete /vms/{id}/files', 'post /vms/{id}/files/mkdir', 'get /vms/{id}/files/content', 'put /vms/{id}/files/content']);
+  'delete /vms/{id}/files', 'post /vms/{id}/files/mkdir', 'get /vms/{id}/files/content', 'put /vms/{id}/files/content', 'post /vms/launch']);
 
 const PROBLEM_FIELDS = ['type', 'title', 'status', 'detail', 'code'];
 

@@ -2,7 +2,7 @@
 // restart → start, in the run state it had; force-stop discards a suspension.
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { assertOk, assertProblem, execute, getVm, qemuPidsOf, startReady } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { readEvents } from '../helpers/events.js';
@@ -48,6 +48,15 @@ test('a paused VM resumes paused; force-stop discards a suspension', async () =>
   assert.equal((await execute(d, 'sleepy', 'cat /tmp/m')).output, 'ram-marker-1\n');
 
   assertOk(await d.call('POST', '/vms/sleepy/suspend'), 200, 'suspend again');
+  // The meta file carries its format version; a newer one than this Grove knows is refused, not misread.
+  const metaFile = `${d.dataDir}/vms/${(await getVm(d, 'sleepy')).id}/state.json`;
+  const meta = JSON.parse(readFileSync(metaFile, 'utf8'));
+  assert.equal(meta.version, 1);
+  writeFileSync(metaFile, JSON.stringify({ ...meta, version: 2 }));
+  const refused = await d.call('POST', '/vms/sleepy/start');
+  assertProblem(refused, 409, 'CONFLICT');
+  assert.match(refused.body.detail, /^VM 'sleepy' was suspended by a newer Grove \(saved-state format 2; this Grove reads up to 1\)/);
+  assert.equal((await getVm(d, 'sleepy')).state, 'suspended');
   const f = assertOk(await d.call('POST', '/vms/sleepy/force-stop'), 200, 'discard');
   assert.equal(f.state, 'stopped');
   assert.equal(assertOk(await d.call('GET', '/vms/sleepy/suspend-status'), 200, 'status').stateBytes, null);

@@ -333,7 +333,9 @@ test('the named limits: ports, cpu, memory, disk, timeouts', async () => {
     ['disk 0', { diskGB: 0 }], ['disk 65537', { diskGB: 65537 }],
     ['initrd without kernel', { kernel: undefined, initrd: 'initramfs.gz' }],
     ['cmdline without kernel', { kernel: undefined, cmdline: 'quiet' }],
-    ['distro (not available)', { kernel: undefined, distro: 'debian-12' }],
+    ['nothing to boot', { kernel: undefined }],
+    ['distro with a kernel', { distro: 'debian-12' }],
+    ['distro with an iso', { kernel: undefined, distro: 'debian-12', iso: 'x.iso' }],
   ];
   for (const [what, extra] of cases) assertProblem(await create(extra), 400, 'VALIDATION_FAILED', what);
   for (const t of [0, -1, 3601, 'soon']) {

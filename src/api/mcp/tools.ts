@@ -16,6 +16,7 @@ import {
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
 import { DistroList, Download, DownloadList, StartDownloadBody } from '../schemas/downloads.js';
 import { ExecBody, ExecResult, FileList, UploadQuery, UploadResult, VmIp } from '../schemas/agent.js';
+import { LaunchBody, LaunchResult } from '../schemas/launch.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
 
@@ -117,7 +118,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'create_vm',
-      description: 'Define a new VM (it is created stopped; call start_vm next). Boot it from `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, from a disk `image` copied as its disk, or from a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). `distro` (catalog images) is not available in this version and is refused. `cloudInit` ({ user, password, sshAuthorizedKeys, hostname, packages, timezone, userData }) attaches a NoCloud seed for cloud images: a user with passwordless sudo and Grove\'s SSH key, and a free host port forwarded to guest port 22 (see the VM\'s network.portForwards). Returns the new VM.',
+      description: 'Define a new VM (it is created stopped; call start_vm next). Give one thing to boot: a `distro` id from list_distros (a cloud image: the VM gets cloud-init with Grove\'s SSH key and a forward to its port 22; when the image is not downloaded yet the VM is `provisioning` until the download completes, then `stopped`, or `error` with the download\'s reason — follow it with get_vm), `kernel` (+ `initrd`, `cmdline`) for direct Linux boot, a disk `image` copied as its disk, or a blank disk plus an `iso`. Host paths must lie inside the daemon\'s images/ or transfer/ folder (relative paths are taken from images/). To create, start and wait for a distro VM in one call use launch_vm. `cloudInit` ({ user, password, sshAuthorizedKeys, hostname, packages, timezone, userData }) attaches a NoCloud seed for cloud images: a user with passwordless sudo and Grove\'s SSH key, and a free host port forwarded to guest port 22 (see the VM\'s network.portForwards). Returns the new VM.',
       input: CreateVmBody, output: Vm,
       run: (a) => s.vms.create(a),
     }),
@@ -148,6 +149,13 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       description: 'Set the order VMs are listed in: the VMs named in `order` (ids or names) come first, in that order; the others follow. Returns { vms: [...] } in the new order.',
       input: ReorderBody, output: VmListResult,
       run: (a) => ({ vms: s.vms.reorder(a.order) }),
+    }),
+
+    tool({
+      name: 'launch_vm',
+      description: 'Create a VM from a catalog `distro` (an id from list_distros), download its image first if it is not local, start it and wait until the guest is ready, in one call. `waitFor: "ssh"` (default) returns once the guest\'s SSH server answers through its forwarded port (then `grove ssh <name>` logs in on the daemon\'s host); `"none"` returns once QEMU runs. `name` defaults to `<distro>-<4 hex digits>`; `cloudInit` as in create_vm (default: user grove with Grove\'s key). `timeoutSeconds` (default 300) bounds the wait after the start; a first boot takes seconds with KVM and a minute or two without, and a download adds its own time: keep your MCP client\'s request timeout in mind, or use `waitFor: "none"` and poll get_vm. Returns { vm, image (local or downloaded), ready: { check, elapsedMs, detail } or null, durations }. A failed download fails with its code (DOWNLOAD_FAILED, CHECKSUM_MISMATCH, …) and leaves the VM in error; a readiness timeout fails with TIMEOUT and the VM keeps running.',
+      input: LaunchBody, output: LaunchResult,
+      run: (a) => s.launch.launch(a),
     }),
 
     // ---- lifecycle ------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ import { snapshotRoutes } from './snapshot-routes.js';
 import { machineRoutes } from './machine-routes.js';
 import { bundleRoutes } from './bundle-routes.js';
 import { downloadRoutes } from './download-routes.js';
+import { launchRoutes } from './launch-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
@@ -135,6 +136,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(downloadRoutes, { services: opts.services });
     await api.register(agentRoutes, { services: opts.services });
     await api.register(fileContentRoutes, { services: opts.services });
+    await api.register(launchRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

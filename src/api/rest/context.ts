@@ -13,6 +13,7 @@ import type { DownloadService } from '../../app/downloads/download-service.js';
 import type { AgentService } from '../../app/agent/agent-service.js';
 import type { ExecService } from '../../app/agent/exec-service.js';
 import type { GuestFileService } from '../../app/agent/file-service.js';
+import type { LaunchService } from '../../app/launch/launch-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -31,6 +32,7 @@ export interface ApiServices {
   agents: AgentService;
   exec: ExecService;
   files: GuestFileService;
+  launch: LaunchService;
   version: string;
   startedAt: number;
 }

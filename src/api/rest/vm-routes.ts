@@ -26,13 +26,15 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   app.post<{ Body: CreateVmBody }>('/vms', {
     schema: {
       tags, summary: 'Create a VM', operationId: 'createVm',
-      description: 'Defines a VM (state `stopped`) from a kernel+initrd (direct boot), a disk image copied as its disk, or a blank disk plus an ISO. Host paths must lie inside `<data>/images` or `<data>/transfer`.',
-      body: CreateVmBody, response: responses({ 201: VmRef }, [404, 409, 502]),
+      description: 'Defines a VM from a catalog `distro` (a copy-on-write layer over its verified image, with cloud-init and an SSH forward), a kernel+initrd (direct boot), '
+        + 'a disk image copied as its disk, or a blank disk plus an ISO; one of them is required. Host paths must lie inside `<data>/images` or `<data>/transfer`. '
+        + '201: the VM is `stopped`. 202: its distro image is downloading (started or joined); the VM is `provisioning` and becomes `stopped` once the image is verified '
+        + '(event `vm.updated`), or `error` with the download\'s reason and code (event `vm.error`). 404 DISTRO_NOT_FOUND for an unknown distro.',
+      body: CreateVmBody, response: responses({ 201: VmRef, 202: VmRef }, [404, 409, 502, 507]),
     },
   }, async (req, reply) => {
-    const b = req.body;
-    const vm = await s.vms.create(b);
-    return reply.code(201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
+    const vm = await s.vms.create(req.body);
+    return reply.code(vm.state === 'provisioning' ? 202 : 201).header('location', `/api/v1/vms/${vm.id}`).send(vm);
   });
 
   app.post<Ref & { Body: CloneVmBody }>('/vms/:id/clone', {

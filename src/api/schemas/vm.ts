@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
 import { CLOUD_INIT_LIMITS as CL, CLOUD_INIT_PATTERNS as CP, DEFAULT_CLOUD_USER } from '../../domain/cloud-init.js';
 import { ConsoleWaitResult } from './console.js';
+import { DISTRO_ID } from '../../domain/distro.js';
 
 export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { description: 'Lifecycle state' });
 
@@ -20,9 +21,9 @@ export const Network = Type.Object({
 
 export const NetworkInput = Type.Partial(Network, { additionalProperties: false });
 
-const Cpu = Type.Integer({ minimum: 1, maximum: LIMITS.cpuMax, description: 'vCPUs' });
-const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.memoryMBMax, description: 'RAM in MiB' });
-const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
+export const Cpu = Type.Integer({ minimum: 1, maximum: LIMITS.cpuMax, description: 'vCPUs' });
+export const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.memoryMBMax, description: 'RAM in MiB' });
+export const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
 export const CloudInit = Type.Object({
   user: Type.Optional(Type.String({ pattern: CP.user, description: `Login to create, with passwordless sudo and bash; default \`${DEFAULT_CLOUD_USER}\` (not root)` })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: CL.password, description: 'Password of that user, for the console (stored and written to the guest only as a SHA-512 crypt hash; SSH stays key-only)' })),
@@ -57,6 +58,9 @@ export const SshAccess = Type.Object({
   knownHostsPath: Type.String({ description: 'Grove\'s known_hosts file, on the daemon\'s host' }),
   hostKeyAlias: Type.String({ description: 'Name the VM\'s host key is remembered under (per VM, not per port)' }),
 }, { additionalProperties: false });
+
+/** A distro's catalog id, as VM creation and launch name it. */
+export const DistroRef = Type.String({ minLength: 1, maxLength: 63, pattern: DISTRO_ID.source, description: 'Catalog id (`GET /distros`), e.g. `debian-12`' });
 
 const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
 
@@ -99,7 +103,11 @@ export const CreateVmBody = Type.Object({
   cpu: Type.Optional(Cpu),
   memoryMB: Type.Optional(MemoryMB),
   diskGB: Type.Optional(DiskGB),
-  distro: Type.Optional(Type.String({ maxLength: 128, description: 'Distro id from the catalog (not available yet)' })),
+  distro: Type.Optional({
+    ...DistroRef,
+    description: 'Catalog id (`GET /distros`), e.g. `debian-12`: the disk is a copy-on-write layer over the verified image, with a cloud-init seed (default `cloudInit: {}`) and an SSH forward. '
+      + 'When the image is not local yet its download starts (or is joined) and the VM is `provisioning` (202) until it is verified. Takes none of image, kernel, initrd, cmdline, iso',
+  }),
   image: Type.Optional(HostPath('Disk image copied into the VM as its disk')),
   imageFormat: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')], { description: 'Format of `image` (never probed); default qcow2' })),
   kernel: Type.Optional(HostPath('Kernel for direct boot')),

@@ -213,6 +213,11 @@ export class DownloadService {
     return this.d.images.get(distroId);
   }
 
+  /** The verified local image of a distro whose file is still there (one deleted by hand is forgotten). */
+  verifiedLocal(distroId: string): Promise<LocalImage | undefined> {
+    return this.checkedLocal(distroId);
+  }
+
   /**
    * The distro's verified image: at once when it is local, else once the download it starts (or joins)
    * has completed. Rejects with a DomainError carrying the failure's code (DISTRO_NOT_FOUND,

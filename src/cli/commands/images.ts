@@ -45,7 +45,8 @@ the download goes on in the daemon.`,
   },
 };
 
-async function pullImage(ctx: Context, distro: string): Promise<number> {
+/** Pulls a distro image, showing its progress as `grove pull` does; the exit code. */
+export async function pullImage(ctx: Context, distro: string): Promise<number> {
   const ac = new AbortController();
   const stop = (): void => ac.abort();
   process.once('SIGINT', stop);

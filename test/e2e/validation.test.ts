@@ -255,8 +255,8 @@ test('every :id operation answers 404 VM_NOT_FOUND for an unknown name or id', a
   const idOps = ops.filter((o) => o.hasId && o.operationId !== 'consoleWebSocket');
   assert.ok(idOps.length >= 10);
   for (const op of idOps) {
-    // Webhook ids are not VMs: an unknown one is NOT_FOUND naming the webhook.
-    const code = /^\/webhooks\//.test(op.path) ? 'NOT_FOUND' : 'VM_NOT_FOUND';
+    // Webhook and download ids are not VMs: an unknown one is NOT_FOUND naming the webhook or download.
+    const code = /^\/(webhooks|downloads)\//.test(op.path) ? 'NOT_FOUND' : 'VM_NOT_FOUND';
     for (const id of [MISSING, randomUUID(), randomUUID().toUpperCase()]) {
       const r = op.body
         ? await sendJson('unknown vm', op.method, urlOf(op, id), validBody(op))

@@ -35,7 +35,7 @@ const RAW_POLL_MS = 100;
  *   grove: `grove launch debian-12 NAME --memory 1024 --json` run as a user runs it (the CLI process, from
  *          spawn to exit): create (overlay disk over the shared base, cloud-init seed, SSH forward), start,
  *          wait until the guest's SSH server greets through the forward. The VM is deleted after each run.
- *   raw:   a fresh directory with a qcow2 overlay over the same base layer and a copy of the seed the
+ *   raw:   a fresh directory with a qcow2 overlay over the same image file and a copy of the seed the
  *          daemon wrote for the last grove VM, QEMU spawned with the Hypervisor's own commandLine for that
  *          VM (only its forwarded host port differs), then the same SSH greeting polled every 100 ms.
  * Both sides boot a fresh disk (cloud-init's first boot each time). Ratio of the medians.
@@ -66,14 +66,19 @@ export async function benchLaunch(o: LaunchOptions = LAUNCH_DEFAULTS): Promise<B
     const grove: number[] = [];
     const raw: number[] = [];
     const groveParts: { provisionMs: number; startMs: number; readyMs: number }[] = [];
+    /** CPU time of this process (the in-process daemon, and the harness) during each grove launch. */
+    const daemonCpu: number[] = [];
     let last: Vm | null = null;
     let run = 0;
     const runGrove = async (): Promise<void> => {
       const name = `bench-launch-${run++}`;
+      const cpu0 = process.cpuUsage();
       const t0 = nowMs();
       const r = await runCommand(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), 'launch', 'debian-12', name, '--memory', String(MEMORY_MB), '--json',
         '--timeout', String(READY_TIMEOUT_MS / 1000)], { env: { ...process.env, GROVE_URL: bd.daemon.url, GROVE_TOKEN: bd.token }, timeoutMs: READY_TIMEOUT_MS + 60_000 });
       const t1 = nowMs();
+      const cpu = process.cpuUsage(cpu0);
+      daemonCpu.push((cpu.user + cpu.system) / 1000);
       if (r.code !== 0) throw new Error(`grove launch failed (${r.code}): ${r.stderr}`);
       const out = JSON.parse(r.stdout) as { vm: Vm; ready: { detail: string } | null; durations: { provisionMs: number; startMs: number; readyMs: number } };
       if (out.vm.state !== 'running' || !out.ready?.detail.startsWith('SSH-2.0-')) throw new Error(`grove launch answered ${r.stdout}`);
@@ -109,7 +114,8 @@ export async function benchLaunch(o: LaunchOptions = LAUNCH_DEFAULTS): Promise<B
       `  ${o.runs} launches per side (Debian 12, ${MEMORY_MB} MiB, TCG), alternating; ratio of medians; grove timed as the CLI process (spawn to exit)`,
       `  grove runs: ${grove.map(fmtMs).join(', ')}; raw runs: ${raw.map(fmtMs).join(', ')}`,
       `  grove's own durations (median): create ${fmtMs(median(groveParts.map((x) => x.provisionMs)))}, start ${fmtMs(median(groveParts.map((x) => x.startMs)))}, `
-        + `start -> SSH ${fmtMs(median(groveParts.map((x) => x.readyMs)))}`,
+        + `start -> SSH ${fmtMs(median(groveParts.map((x) => x.readyMs)))}; daemon CPU time per launch ${daemonCpu.map(fmtMs).join(', ')} `
+        + '(taken from the 2 cores QEMU emulates on)',
     );
     return res;
   } finally {
@@ -129,8 +135,8 @@ async function waitDownload(bd: BenchDaemon, id: string): Promise<void> {
 }
 
 /**
- * The raw side's directory: laid out like a VM folder, with a qcow2 overlay over the grove VM's base layer
- * (what grove's create makes, also O(1)) and the seed; a free host port for the SSH forward.
+ * The raw side's directory: laid out like a VM folder, with a qcow2 overlay over the image (what grove's
+ * create makes, also O(1)) and the seed; a free host port for the SSH forward.
  */
 async function prepareLaunchRaw(bd: BenchDaemon, groveVm: Vm, seed: string): Promise<RawPrepared> {
   const root = await mkdtemp(join(tmpdir(), 'grove-bench-raw-launch-'));
@@ -147,10 +153,14 @@ async function prepareLaunchRaw(bd: BenchDaemon, groveVm: Vm, seed: string): Pro
   return { root, spec, argv, extraQmp: null, dispose: removeDir };
 }
 
+/**
+ * The verified image in images/: the same inode as grove's base layer (a hard link), which the pool
+ * removes once the last grove VM is deleted, while the image stays.
+ */
 async function baseLayer(bd: BenchDaemon): Promise<string> {
-  const img = (await bd.client.ok('GET', '/distros') as { id: string; image: { algorithm: string; digest: string } | null }[]).find((x) => x.id === 'debian-12');
+  const img = (await bd.client.ok('GET', '/distros') as { id: string; image: { path: string } | null }[]).find((x) => x.id === 'debian-12');
   if (!img?.image) throw new Error('the Debian image is not local');
-  return realpath(join(bd.dataDir, 'disks', `image-${img.image.algorithm}-${img.image.digest}.qcow2`));
+  return realpath(img.image.path);
 }
 
 /** The same readiness as grove's: the SSH server's identification line through the forward. */

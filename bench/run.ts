@@ -25,7 +25,8 @@ import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
 import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
 
-const WATCHDOG_MS = 12 * 60_000;
+/** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
+const WATCHDOG_MS = 30 * 60_000;
 
 const { values } = parseArgs({
   options: {

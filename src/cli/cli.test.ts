@@ -8,6 +8,7 @@ import { resolveConnection } from './connection.js';
 import { commandLine } from './commands/console.js';
 import { exec } from './commands/agent.js';
 import { parsePortForward } from './commands/vm.js';
+import { launch, launchBody } from './commands/launch.js';
 import { table } from './output.js';
 
 test('sizes: bare numbers in the flag\'s unit, suffixes converted', () => {
@@ -74,3 +75,25 @@ test('tables: columns aligned, last column unpadded', () => {
 function pick(c: { url: string; token: string | undefined }): [string, string | undefined] {
   return [c.url, c.token];
 }
+
+test('launch: flags become the launch body; cloud-init always, with the caller\'s own public keys', () => {
+  const home = mkdtempSync(join(tmpdir(), 'grove-cli-home-'));
+  const saved = process.env['HOME'];
+  try {
+    mkdirSync(join(home, '.ssh'));
+    writeFileSync(join(home, '.ssh', 'id_ed25519.pub'), 'ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMine me@laptop\n');
+    process.env['HOME'] = home;
+    const { values, positionals } = parseCommandArgs(launch, ['debian-12', 'web', '--memory', '2G', '--disk', '20', '--cpu', '2', '--hostname', 'web.lan', '--wait-for', 'none', '--timeout', '90']);
+    assert.deepEqual(positionals, ['debian-12', 'web']);
+    assert.deepEqual(launchBody(values, 'debian-12', 'web'), {
+      distro: 'debian-12', name: 'web', cpu: 2, memoryMB: 2048, diskGB: 20, waitFor: 'none', timeoutSeconds: 90,
+      cloudInit: { hostname: 'web.lan', sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMine me@laptop'] },
+    });
+    const bare = parseCommandArgs(launch, ['debian-12']);
+    assert.deepEqual(launchBody(bare.values, 'debian-12', undefined).cloudInit, { sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMine me@laptop'] });
+    assert.throws(() => launchBody(parseCommandArgs(launch, ['debian-12', '--wait-for', 'agent']).values, 'debian-12', undefined), UsageError);
+  } finally {
+    if (saved === undefined) delete process.env['HOME']; else process.env['HOME'] = saved;
+    rmSync(home, { recursive: true, force: true });
+  }
+});

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { lstat, mkdir, mkdtemp, readlink, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,4 +106,33 @@ test('a layer linked while a collection is reading the VM folders survives it', 
   await collecting;
   assert.ok(existsSync(layer), 'the new layer was pinned while the collection ran');
   assert.deepEqual(await racing.collect(), [], 'and is reachable from then on');
+});
+
+test('an image base: a read-only hard link named by the digest, made once, shared, kept when the image goes, collected with its last VM', async () => {
+  const images = join(root, 'images');
+  await mkdir(images, { recursive: true });
+  const image = join(images, 'cloud.qcow2');
+  await disks.create(image, 2);
+  const source = { path: image, format: 'qcow2' as const, algorithm: 'sha256' as const, digest: 'ab'.repeat(32) };
+  const first = await pool.imageBase(source);
+  assert.equal(first.path, join(layout.disks, `image-sha256-${'ab'.repeat(32)}.qcow2`));
+  assert.equal(statSync(first.path).ino, statSync(image).ino, 'a hard link, not a copy');
+  assert.equal(statSync(first.path).mode & 0o777, 0o444);
+  const second = await pool.imageBase(source);
+  assert.equal(second.path, first.path, 'one base per digest');
+
+  await mkdir(layout.vmDir('img-vm'), { recursive: true });
+  const top = pool.reserve();
+  await disks.createOverlay(top.path, pool.backingName(first.path), 8 * 1024 ** 3);
+  await pool.point(layout.vmPaths('img-vm').disk, top.path);
+  for (const p of [top, first, second]) p.release();
+  await rm(image);
+  await pool.collect();
+  assert.ok(existsSync(first.path), 'the VM still needs it, the image is gone');
+  assert.deepEqual(await pool.chain(top.path), [top.path, first.path]);
+
+  await rm(layout.vmDir('img-vm'), { recursive: true, force: true });
+  const removed = await pool.collect();
+  assert.ok(removed.includes(first.path) && !existsSync(first.path), 'collected with its last VM');
+  await assert.rejects(pool.imageBase({ ...source, digest: 'not-hex' }), /not a sha256 digest/);
 });

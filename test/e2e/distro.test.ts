@@ -8,7 +8,7 @@
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, readlinkSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { assertOk, assertProblem, getVm, waitForState } from '../helpers/api.js';
@@ -78,7 +78,7 @@ after(async () => {
  */
 async function snapshotImage(into: string): Promise<{ image: string; sums: string }> {
   const image = join(IMAGE_DIR, 'debian-12.qcow2');
-  if (!existsSync(image)) throw new Error(`no Debian image at ${image}: build it with test/distro/build-debian.sh (make test-distro does), or set GROVE_DEBIAN_IMAGE_DIR`);
+  if (!existsSync(image)) throw new Error(`no Debian image at ${image}: build it with test/distro/build-debian.sh, or set GROVE_DEBIAN_IMAGE_DIR`);
   const lock = join(IMAGE_DIR, '.lock');
   const cp = ['cp', '--reflink=auto', '--', image, join(IMAGE_DIR, 'SHA512SUMS'), into];
   const r = existsSync(lock) ? await runCommand('flock', ['-s', lock, ...cp], { timeoutMs: 15 * 60_000 }) : await runCommand(cp[0]!, cp.slice(1));

@@ -54,7 +54,7 @@ export interface ImportStagedInput {
   cloudInit?: CloudInitConfig | null;
 }
 
-export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8, stopTimeoutSeconds: 60 } as const;
+export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8 } as const;
 
 export interface CatalogDeps {
   records: VmRecords;

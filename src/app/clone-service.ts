@@ -70,7 +70,7 @@ export class CloneService {
         await this.d.pool.point(join(staging, 'disk.qcow2'), top.path);
         const vm = await this.d.vms.importStaged({
           name, staging,
-          spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
+          spec: { cpu: src.cpu, memoryMB: src.memoryMB, diskGB: src.diskGB, network, distro: src.distro, ...(src.boot.cmdline !== undefined ? { cmdline: src.boot.cmdline } : {}) },
           hasKernel: src.boot.kernel !== undefined, hasInitrd: src.boot.initrd !== undefined,
           within: (clone) => { if (method !== 'overlay') for (const s of snapshots) this.d.snapshots.insert(copyOf(s, clone.id)); },
           origin: { clonedFrom: { id: src.id, name: src.name }, method, sourceState: src.state, ...(ctx.instance ? { quiesced } : {}) },

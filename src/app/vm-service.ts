@@ -20,7 +20,6 @@ import { VmProvisioner, type DistroImages } from './vm/vm-provisioner.js';
 
 export type { Logger } from '../ports/logger.js';
 export type { CreateVmInput, ImportStagedInput, UpdateVmInput } from './vm/vm-catalog.js';
-export { DEFAULTS } from './vm/vm-catalog.js';
 export type { ExclusiveContext, RuntimeInfo, StartResult, StopAllResult } from './vm/vm-lifecycle.js';
 export type { SuspendStatus } from './vm/vm-suspension.js';
 export type { DistroImages } from './vm/vm-provisioner.js';

@@ -194,6 +194,13 @@ test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key
   assert.equal(stopped.state, 'stopped');
   const events = await readEvents(d);
   assert.ok(events.some((e) => e.type === 'vm.stopped' && e.vmId === web.id && e.data['reason'] !== 'forced'), 'the guest powered itself off');
+
+  // A clone is still of that distro, on a chain that ends in the same image base.
+  const clone = assertOk(await d.call('POST', '/vms/web/clone', { name: 'web-clone' }), 201, 'clone');
+  assert.equal(clone.distro, 'debian-12');
+  const chain = (await runCommand('qemu-img', ['info', '-U', '--backing-chain', '--output=json', (await layersOf(clone.id)).top])).stdout;
+  assert.equal(JSON.parse(chain).at(-1).filename, base);
+  assertOk(await d.call('DELETE', '/vms/web-clone'), 204, 'delete the clone');
 });
 
 test('create from a distro not downloaded yet: 202 provisioning (start refused), then stopped once the image is verified, on the same shared base', async () => {

@@ -44,7 +44,8 @@ export interface UpdateVmInput {
 export interface ImportStagedInput {
   name: string;
   staging: string;
-  spec: { cpu: number; memoryMB: number; diskGB: number; cmdline?: string; network: VmNetwork };
+  /** `distro`: the catalog image the source VM was made from (a clone keeps it). */
+  spec: { cpu: number; memoryMB: number; diskGB: number; cmdline?: string; network: VmNetwork; distro?: string | null };
   hasKernel: boolean;
   hasInitrd: boolean;
   within: (vm: Vm) => void;
@@ -54,7 +55,7 @@ export interface ImportStagedInput {
   cloudInit?: CloudInitConfig | null;
 }
 
-export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8, stopTimeoutSeconds: 60 } as const;
+export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8 } as const;
 
 export interface CatalogDeps {
   records: VmRecords;
@@ -245,7 +246,7 @@ export class VmCatalog {
     if (input.hasInitrd) boot.initrd = join(dir, 'initrd');
     if (input.spec.cmdline !== undefined && input.hasKernel) boot.cmdline = input.spec.cmdline;
     const vm: Vm = {
-      id, name: input.name, state: 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: null,
+      id, name: input.name, state: 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: input.spec.distro ?? null,
       boot, network: seeded?.network ?? input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null,
       lastError: null, cloudInit: seeded?.summary ?? null,
     };

@@ -70,6 +70,9 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     if (typeof body === 'string' && body.trim() === '') { done(null, undefined); return; }
     jsonParser(req, body as string, done);
   });
+  // Fastify would take text/plain as a string and the schema would answer 400 for some routes; JSON is
+  // the one body type the API reads, so text/plain is refused like every other type (415).
+  app.removeContentTypeParser('text/plain');
   app.addHook('preValidation', async (req) => {
     if (req.body === undefined && (req.method === 'POST' || req.method === 'PATCH' || req.method === 'PUT')) {
       (req as { body: unknown }).body = {};

@@ -15,13 +15,15 @@ import { ssh } from './commands/ssh.js';
 import { images, imagesRm, pull } from './commands/images.js';
 import { launch } from './commands/launch.js';
 import { serviceInstall, serviceStatus, serviceUninstall } from './commands/service.js';
+import { logs } from './commands/logs.js';
+import { top } from './commands/top.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
-  images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall];
+  images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall, logs, top];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):

@@ -3,7 +3,7 @@ import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download, LaunchOutcome, LaunchVm,
-  GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp,
+  GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp, QemuLog,
 } from './types.js';
 
 export interface ClientOptions {
@@ -121,6 +121,9 @@ export class GroveClient {
   runtime(ref: string): Promise<VmRuntime> { return this.request('GET', this.vm(ref, '/runtime')); }
   errors(ref: string, limit?: number): Promise<VmErrorList> { return this.request('GET', this.vm(ref, '/errors'), { query: { limit } }); }
   sshAccess(ref: string): Promise<SshAccess> { return this.request('GET', this.vm(ref, '/ssh')); }
+  qemuLog(ref: string, opts: { since?: number; maxBytes?: number } = {}): Promise<QemuLog> {
+    return this.request('GET', this.vm(ref, '/qemu-log'), { query: { since: opts.since, maxBytes: opts.maxBytes } });
+  }
 
   suspendVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/suspend'), { body: {} }); }
   suspendStatus(ref: string): Promise<SuspendStatus> { return this.request('GET', this.vm(ref, '/suspend-status')); }

@@ -6,6 +6,7 @@ import type { Static } from '@sinclair/typebox';
 import type { ClearResult, ConsoleRead, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../api/schemas/console.js';
 import type { EventEnvelope } from '../api/schemas/events.js';
 import type { Health, HostInfo, Metrics } from '../api/schemas/host.js';
+import type { QemuLogChunk } from '../api/schemas/logs.js';
 import type {
   CloneVmBody, CreateVmBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody, UpdateVmBody, Vm as VmSchema, VmErrors,
 } from '../api/schemas/vm.js';
@@ -30,6 +31,7 @@ export type GroveEvent = Static<typeof EventEnvelope>;
 export type HealthInfo = Static<typeof Health>;
 export type Host = Static<typeof HostInfo>;
 export type HostMetrics = Static<typeof Metrics>;
+export type QemuLog = Static<typeof QemuLogChunk>;
 
 import type { RegisterWebhookBody, Webhook as WebhookSchema } from '../api/schemas/webhooks.js';
 export type Webhook = Static<typeof WebhookSchema>;

@@ -36,6 +36,7 @@ const ROUTES: [Method, string, 'json' | 'empty' | 'sse' | 'websocket' | 'binary'
   ['post', '/vms/{id}/resume', 'json'],
   ['get', '/vms/{id}/runtime', 'json'],
   ['get', '/vms/{id}/errors', 'json'],
+  ['get', '/vms/{id}/qemu-log', 'json'],
   ['get', '/vms/{id}/console', 'json'],
   ['post', '/vms/{id}/console', 'json'],
   ['delete', '/vms/{id}/console', 'json'],
@@ -219,7 +220,7 @@ describe('OpenAPI document', () => {
     };
     await createGuestVm(d, 'oa-vm');
     for (const [path, docPath] of [['/health', '/health'], ['/host', '/host'], ['/metrics', '/metrics'], ['/vms', '/vms'],
-      ['/vms/oa-vm', '/vms/{id}'], ['/vms/oa-vm/runtime', '/vms/{id}/runtime'], ['/vms/oa-vm/errors', '/vms/{id}/errors'],
+      ['/vms/oa-vm', '/vms/{id}'], ['/vms/oa-vm/runtime', '/vms/{id}/runtime'], ['/vms/oa-vm/errors', '/vms/{id}/errors'], ['/vms/oa-vm/qemu-log', '/vms/{id}/qemu-log'],
       ['/vms/oa-vm/console', '/vms/{id}/console'], ['/distros', '/distros'], ['/downloads', '/downloads']] as const) {
       const r = await d.call('GET', path);
       assert.equal(r.status, 200, `GET ${path}: ${JSON.stringify(r.body)}`);

@@ -8,6 +8,7 @@ import type { ApiServices } from './context.js';
 import { consoleRoutes } from './console-routes.js';
 import { docsRoutes } from './docs-routes.js';
 import { hostRoutes } from './host-routes.js';
+import { logRoutes } from './log-routes.js';
 import { RequestStats } from './request-stats.js';
 import { StreamClients } from '../stream/stream-clients.js';
 import { problem, sendProblem, toProblem } from './problem.js';
@@ -148,6 +149,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(agentRoutes, { services: opts.services });
     await api.register(fileContentRoutes, { services: opts.services });
     await api.register(launchRoutes, { services: opts.services });
+    await api.register(logRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

@@ -15,6 +15,7 @@ import type { ExecService } from '../../app/agent/exec-service.js';
 import type { GuestFileService } from '../../app/agent/file-service.js';
 import type { LaunchService } from '../../app/launch/launch-service.js';
 import type { ObservabilityService } from '../../app/observability/observability-service.js';
+import type { VmLogService } from '../../app/vm-log-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -35,6 +36,7 @@ export interface ApiServices {
   files: GuestFileService;
   launch: LaunchService;
   observability: ObservabilityService;
+  logs: VmLogService;
   version: string;
   startedAt: number;
 }

@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { open, readFile, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
@@ -11,7 +11,7 @@ import { QemuSerialLink } from './serial-link.js';
 import { prepareConsoleFiles } from './console-files.js';
 import { isAlive, procCmdline } from './proc-stats.js';
 import { run } from '../../util/run.js';
-import { readRange, sizeOr0 } from '../../util/files.js';
+import { readRange } from '../../util/files.js';
 import { parseQemuVersion } from '../../util/qemu-opts.js';
 
 export interface QemuDriverOptions {
@@ -45,7 +45,10 @@ export class QemuDriver implements Hypervisor {
     const { paths } = spec;
     await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
     await prepareConsoleFiles(paths);
-    const logStart = await sizeOr0(paths.qemuLog);
+    // QEMU opens its -D log for writing from the start (truncating it): the previous start's log is kept
+    // beside it, and this start's reason for failing is read from the beginning.
+    await rename(paths.qemuLog, `${paths.qemuLog}.1`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
+    const logStart = 0;
     const log = await open(paths.qemuLog, 'a');
     let code: number | null;
     try {

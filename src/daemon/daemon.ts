@@ -28,6 +28,7 @@ import { SqliteVmRepo } from '../store/vm-repo.js';
 import { SqliteWebhookRepo } from '../store/webhook-repo.js';
 import { FileDiskPool } from '../storage/disk-pool.js';
 import { ConsoleLogFile } from '../storage/console-log-file.js';
+import { checkBundleManifest } from '../api/schemas/bundle-manifest.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import { LinuxHostProbe } from '../system/host-probe.js';
 import { retryPolicy } from '../webhooks/backoff.js';
@@ -153,7 +154,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       downloads,
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
-      bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+      bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION, checkManifest: checkBundleManifest }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
     token: tok.token,

@@ -38,6 +38,7 @@ test('reading: an existing file outside the allowed folders and a missing one ge
     for (const p of [join(s.outside, 'missing'), join(s.outside, 'nodir', 'x'), '/no/such/dir/file', '../outside/missing', 'dangling', 'dangling2', join(s.outside, 'secret', 'x')]) {
       assert.deepEqual(await answer(resolveAllowedPath(p, [s.allowed], 'path'), p), existing, p);
     }
+    assert.deepEqual(await answer(resolveAllowedPath('.', [s.allowed], 'path'), '.'), existing, 'the allowed folder itself');
     // Inside the allowed folder a missing file is simply missing.
     assert.equal((await answer(resolveAllowedPath('nope', [s.allowed], 'path'), 'nope')).code, 'VALIDATION_FAILED');
     assert.equal(await resolveAllowedPath('here', [s.allowed], 'path'), join(s.allowed, 'here'));

@@ -20,7 +20,8 @@ export async function resolveAllowedPath(userPath: string, allowedRoots: string[
     if (insideAny(roots, await nearestExisting(candidate))) throw new DomainError('VALIDATION_FAILED', `${field}: no such file '${userPath}'`, { field });
     throw forbidden;
   }
-  if (!insideAny(roots, real)) throw forbidden;
+  // Strictly below: an allowed folder itself is not a file in it.
+  if (!roots.some((r) => isInside(r, real))) throw forbidden;
   const st = await stat(real);
   if (!st.isFile()) throw new DomainError('VALIDATION_FAILED', `${field} '${userPath}' is not a regular file`, { field });
   return real;

@@ -1,7 +1,7 @@
 import { errorMessage } from '../util/errors.js';
 import { createHash, randomUUID } from 'node:crypto';
 import { createReadStream, createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, statfs } from 'node:fs/promises';
+import { link, lstat, mkdir, rm, stat, statfs } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { finished, pipeline } from 'node:stream/promises';
@@ -10,12 +10,12 @@ import { DomainError, invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { parseCloudInitConfig } from '../domain/cloud-init.js';
-import { LIMITS, assertValidName, assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
+import { assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
 import type { BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
 import type { DataLayout } from './layout.js';
-import { resolveAllowedPath, resolveNewFileIn } from './path-guard.js';
+import { fileExists, resolveAllowedPath, resolveNewFileIn } from './path-guard.js';
 import type { VmService } from './vm-service.js';
 
 const MANIFEST = 'manifest.json';
@@ -39,6 +39,8 @@ export type ExportResult =
 export class BundleService {
   constructor(private readonly d: {
     vms: VmService; snapshots: SnapshotRepo; disks: DiskStore; layout: DataLayout; archive: BundleArchive; groveVersion: string;
+    /** The manifest schema's check: a whole manifest, or VALIDATION_FAILED naming the field. */
+    checkManifest: (value: unknown) => BundleManifest;
   }) {}
 
   /**
@@ -52,6 +54,9 @@ export class BundleService {
         const { vm } = ctx;
         // Its disk must not change while it is read.
         assertCan('export', vm.state, vm.name);
+        // Checked again now the VM is ours: an export queued behind one to the same path loses here,
+        // before reading a whole disk, rather than at the end.
+        if (target !== null && await exists(target)) throw fileExists(opts.path!, this.d.layout.transfer, 'path');
         const disk = await this.portableDisk(vm);
         try {
           const stream = await this.pack(vm, disk.path, opts.gzip);
@@ -63,10 +68,13 @@ export class BundleService {
           const partial = `${target}.partial-${randomUUID().slice(0, 8)}`;
           try {
             await pipeline(stream, createWriteStream(partial, { flags: 'wx', mode: 0o600 }));
-            await rename(partial, target);
-          } catch (e) {
+            // link(2), not rename(2): it fails when the name is taken, so of exports racing to one path
+            // (other VMs, other daemons' files) exactly one wins and nothing is replaced.
+            await link(partial, target).catch((e: unknown) => {
+              throw (e as NodeJS.ErrnoException).code === 'EEXIST' ? fileExists(opts.path!, this.d.layout.transfer, 'path') : e;
+            });
+          } finally {
             await rm(partial, { force: true });
-            throw e;
           }
           resolve({ kind: 'file', path: target, bytes: (await stat(target)).size });
         } finally {
@@ -155,7 +163,7 @@ export class BundleService {
         if (manifest === null) {
           if (entry.name !== MANIFEST) throw invalid(`a bundle must start with ${MANIFEST} (found '${entry.name}')`);
           if (entry.size > MAX_MANIFEST_BYTES) throw invalid(`${MANIFEST} is larger than ${MAX_MANIFEST_BYTES} bytes`);
-          manifest = parseManifest(await readAll(entry.stream, MAX_MANIFEST_BYTES));
+          manifest = parseManifest(await readAll(entry.stream, MAX_MANIFEST_BYTES), this.d.checkManifest);
           // Before megabytes are unpacked: the name must be free, and the data folder roomy enough.
           this.d.vms.assertNameFree(name ?? manifest.vm.name);
           await this.assertRoom(manifest);
@@ -216,42 +224,25 @@ export class BundleService {
   }
 }
 
-function parseManifest(raw: Buffer): BundleManifest {
-  let m: BundleManifest;
+/**
+ * `manifest.json` parsed and checked whole (`check`: the schema, injected by the composition root) before
+ * anything is unpacked; then what needs more than a schema: the network's own rules, the cloud-init
+ * config, and file sizes bounded by the disk size.
+ */
+function parseManifest(raw: Buffer, check: (value: unknown) => BundleManifest): BundleManifest {
+  let value: unknown;
   try {
-    m = JSON.parse(raw.toString('utf8')) as BundleManifest;
+    value = JSON.parse(raw.toString('utf8'));
   } catch {
-    throw invalid(`${MANIFEST} is not valid JSON`);
+    throw invalid(`${MANIFEST} is not valid JSON`, { field: MANIFEST });
   }
-  if (m?.format !== BUNDLE_FORMAT) throw invalid(`${MANIFEST} is not a Grove bundle manifest`);
-  if (m.version !== BUNDLE_VERSION) throw invalid(`bundle version ${String(m.version)} is not supported (this Grove reads version ${BUNDLE_VERSION})`);
+  const m = check(value);
   const v = m.vm;
-  if (!v || typeof v !== 'object') throw invalid('manifest has no vm section');
-  assertValidName(String(v.name));
-  for (const [k, min, max] of [['cpu', 1, LIMITS.cpuMax], ['memoryMB', LIMITS.memoryMBMin, LIMITS.memoryMBMax], ['diskGB', 1, LIMITS.diskGBMax]] as const) {
-    if (!Number.isInteger(v[k]) || v[k] < min || v[k] > max) throw invalid(`manifest vm.${k} is out of range`);
-  }
-  if (v.cmdline !== undefined && (typeof v.cmdline !== 'string' || v.cmdline.length > 4096)) throw invalid('manifest vm.cmdline is invalid');
-  if (!v.network || !['user', 'none'].includes(v.network.mode) || !Array.isArray(v.network.portForwards)) throw invalid('manifest vm.network is invalid');
-  for (const f of v.network.portForwards) {
-    if (!Number.isInteger(f?.host) || f.host < LIMITS.hostPortMin || f.host > LIMITS.portMax || !Number.isInteger(f?.guest) || f.guest < 1 || f.guest > LIMITS.portMax || !['tcp', 'udp'].includes(f.protocol)) {
-      throw invalid('manifest vm.network.portForwards is invalid');
-    }
-  }
   assertValidNetwork(v.network);
   if (v.cloudInit !== undefined) v.cloudInit = parseCloudInitConfig(v.cloudInit, 'manifest vm.cloudInit');
-  if (!m.files || typeof m.files !== 'object') throw invalid('manifest has no files section');
   for (const [name, f] of Object.entries(m.files)) {
-    if (!(BUNDLE_FILES as readonly string[]).includes(name)) throw invalid(`manifest lists an unexpected file '${name}'`);
     const limit = name === 'disk.qcow2' ? v.diskGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
-    if (!Number.isSafeInteger(f?.size) || f.size < 0 || f.size > limit) throw invalid(`manifest size of '${name}' is out of range`);
-    if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) throw invalid(`manifest sha256 of '${name}' is invalid`);
-  }
-  if (!Array.isArray(m.snapshots)) throw invalid('manifest snapshots must be a list');
-  for (const s of m.snapshots) {
-    if (typeof s?.tag !== 'string' || s.tag.length > 128 || typeof s.name !== 'string') throw invalid('manifest snapshot entry is invalid');
-    assertValidName(s.name);
-    if (!['live', 'disk'].includes(s.kind) || !['running', 'paused', 'stopped'].includes(s.vmState)) throw invalid('manifest snapshot entry is invalid');
+    if (f.size > limit) throw invalid(`${MANIFEST}/files/${name}/size: ${f.size} is more than a ${name} of this VM can be (${limit})`, { field: `${MANIFEST}/files/${name}/size` });
   }
   return m;
 }
@@ -293,4 +284,8 @@ async function writeChecked(s: Readable, file: string, limit: number): Promise<s
 async function freeBytes(path: string): Promise<number> {
   const s = await statfs(path);
   return s.bavail * s.bsize;
+}
+
+function exists(path: string): Promise<boolean> {
+  return lstat(path).then(() => true, () => false);
 }

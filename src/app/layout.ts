@@ -52,6 +52,7 @@ export class DataLayout {
       consoleIn: join(dir, 'console.in'),
       consoleOut: join(dir, 'console.out'),
       consoleHistory: join(dir, 'console.history'),
+      consoleStart: join(dir, 'console.start'),
       guestAgentSocket: join(dir, 'qga.sock'),
       pidFile: join(dir, 'qemu.pid'),
       qemuLog: join(dir, 'qemu.log'),

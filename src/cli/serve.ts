@@ -6,7 +6,7 @@ import { logUnhandledRejections } from '../daemon/unhandled-rejections.js';
 export const SERVE_USAGE = `Usage:
   grove serve [--port N] [--host ADDR] [--data-dir DIR] [--token-file FILE] [--accel auto|kvm|tcg]
               [--allowed-host NAME]... [--qemu PATH] [--qemu-img PATH] [--event-retention N] [--log-level LEVEL]
-              [--catalog FILE|URL]
+              [--catalog FILE|URL] [--console-history-bytes N]
 
 Environment: GROVE_PORT, GROVE_HOST, GROVE_DATA_DIR, GROVE_TOKEN, GROVE_ACCEL, GROVE_ALLOWED_HOSTS,
              GROVE_QEMU, GROVE_QEMU_IMG, GROVE_EVENT_RETENTION, GROVE_LOG_LEVEL, GROVE_CATALOG

@@ -19,6 +19,8 @@ export interface DaemonConfig {
   webhookBackoffMs: number;
   /** The distro catalog replacing the shipped one: a file path (made absolute) or an http(s) URL; null: shipped. */
   catalog: string | null;
+  /** Console history kept per VM, in bytes; older output is let go (offsets stay absolute). */
+  consoleHistoryBytes: number;
 }
 
 export class ConfigError extends Error {}
@@ -39,6 +41,7 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
       'event-retention': { type: 'string' },
       'log-level': { type: 'string' },
       catalog: { type: 'string' },
+      'console-history-bytes': { type: 'string' },
     },
     strict: true,
     allowPositionals: false,
@@ -59,6 +62,11 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
   const dataDir = resolve(values['data-dir'] ?? env['GROVE_DATA_DIR'] ?? join(env['XDG_DATA_HOME'] ?? join(homedir(), '.local', 'share'), 'grove'));
   const catalogText = values.catalog ?? env['GROVE_CATALOG'] ?? '';
   const catalog = catalogText === '' ? null : /^https?:\/\//i.test(catalogText) ? catalogText : resolve(catalogText);
+  const historyText = values['console-history-bytes'] ?? env['GROVE_CONSOLE_HISTORY_BYTES'] ?? String(64 * 1024 * 1024);
+  const consoleHistoryBytes = Number(historyText);
+  if (!/^\d+$/.test(historyText) || consoleHistoryBytes < 65536 || !Number.isSafeInteger(consoleHistoryBytes)) {
+    throw new ConfigError(`console history must be a whole number of bytes, at least 65536 (got '${historyText}')`);
+  }
   const allowedHosts = [...(values['allowed-host'] ?? []), ...(env['GROVE_ALLOWED_HOSTS'] ?? '').split(',')].map((h) => h.trim()).filter(Boolean);
   return {
     host: values.host ?? env['GROVE_HOST'] ?? '127.0.0.1',
@@ -74,5 +82,6 @@ export function parseDaemonConfig(argv: string[], env: NodeJS.ProcessEnv): Daemo
     logLevel: values['log-level'] ?? env['GROVE_LOG_LEVEL'] ?? 'info',
     webhookBackoffMs,
     catalog,
+    consoleHistoryBytes,
   };
 }

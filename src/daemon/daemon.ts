@@ -31,6 +31,7 @@ import { SqliteVmRepo } from '../store/vm-repo.js';
 import { SqliteWebhookRepo } from '../store/webhook-repo.js';
 import { FileDiskPool } from '../storage/disk-pool.js';
 import { ConsoleLogFile } from '../storage/console-log-file.js';
+import { checkBundleManifest } from '../api/schemas/bundle-manifest.js';
 import { QemuImg } from '../storage/qemu-img.js';
 import { LinuxHostProbe } from '../system/host-probe.js';
 import { retryPolicy } from '../webhooks/backoff.js';
@@ -108,7 +109,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator, log: log.child({ component: 'qemu' }) });
   const disks = new QemuImg(cfg.qemuImgBinary);
-  const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
+  const consoleService = new ConsoleService({
+    vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id), historyBytes: cfg.consoleHistoryBytes,
+    onTrimError: (vm, err) => log.warn({ vm, err: errorMessage(err) }, 'console history could not be trimmed'),
+  });
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });
@@ -155,7 +159,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       observability: new ObservabilityService({ vms, events: bus, webhooks }),
       logs: new VmLogService({ vms, layout, files: new FsLogFiles() }),
-      bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
+      bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION, checkManifest: checkBundleManifest }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
     token: tok.token,

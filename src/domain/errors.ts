@@ -11,6 +11,9 @@ export const ERROR_CODES = [
   // that does not match; no digest to check against; a download stopped by a caller.
   'DISTRO_NOT_FOUND', 'DOWNLOAD_FAILED', 'CHECKSUM_MISMATCH', 'CHECKSUM_UNAVAILABLE', 'DOWNLOAD_CANCELLED',
   'GUEST_COMMAND_FAILED',
+  // A /regex/ the linear-time matcher cannot run (backreferences, lookaround); a file already at a path
+  // the caller named for a new one.
+  'UNSUPPORTED_PATTERN', 'FILE_EXISTS',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -11,6 +11,8 @@ export interface VmPaths {
   consoleOut: string;
   /** Output of earlier boots; console offsets count this file first, then the current `.out`. */
   consoleHistory: string;
+  /** The oldest console offset still kept (decimal text); absent: 0. Bytes before it have been let go. */
+  consoleStart: string;
   guestAgentSocket: string;
   pidFile: string;
   qemuLog: string;
@@ -122,5 +124,10 @@ export interface Hypervisor {
 
 export interface ConsoleLogReader {
   size(paths: VmPaths): Promise<number>;
+  /** Bytes from `from` on; bytes before `start()` read as zeros (they are no longer kept). */
   read(paths: VmPaths, from: number, length: number): Promise<Buffer>;
+  /** The oldest offset still kept. Offsets never move: letting old output go only raises this. */
+  start(paths: VmPaths): Promise<number>;
+  /** Lets every byte before `before` go (disk space freed, offsets unchanged); returns the new start. */
+  trim(paths: VmPaths, before: number): Promise<number>;
 }

@@ -17,7 +17,7 @@ export class FsHostFiles implements HostFiles {
       await pipeline(data, count, createWriteStream(path, { flags: 'wx', mode: 0o600 }));
     } catch (e) {
       // 'wx' failing means someone else created it meanwhile: theirs, not ours to remove.
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DomainError('CONFLICT', `'${path}' already exists`, { field: 'localPath' });
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new DomainError('FILE_EXISTS', `'${path}' already exists; an existing file is never replaced`, { field: 'localPath' });
       await rm(path, { force: true });
       if ((e as NodeJS.ErrnoException).code === 'ENOSPC') throw new DomainError('INSUFFICIENT_STORAGE', `no space left for '${path}' on the host`);
       throw e;

@@ -1,4 +1,4 @@
-import { open, stat } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 
 function isMissing(e: unknown): boolean {
   return (e as NodeJS.ErrnoException).code === 'ENOENT';
@@ -33,4 +33,11 @@ export async function readRange(path: string, start: number, maxBytes: number): 
   } finally {
     await fh.close();
   }
+}
+
+/** A non-negative integer kept as decimal text in `path`; a missing or unreadable file counts as 0. */
+export async function readOffsetFile(path: string): Promise<number> {
+  const text = await readFile(path, 'utf8').catch(() => '0');
+  const n = Number(text.trim());
+  return Number.isSafeInteger(n) && n > 0 ? n : 0;
 }

@@ -100,7 +100,7 @@ test('MCP: file_upload / file_download inline and through the transfer folder, f
   assert.equal(saved.bytes, big.length);
   assert.equal(saved.localPath, join(d.dataDir, 'transfer', 'out.bin'));
   assert.equal(sha256(readFileSync(saved.localPath)), sha256(big));
-  assert.equal(problem(await call('file_download', { vm: 'faces', remotePath: '/tmp/m/big.bin', localPath: 'out.bin' })).code, 'CONFLICT', 'never replaces a host file');
+  assert.equal(problem(await call('file_download', { vm: 'faces', remotePath: '/tmp/m/big.bin', localPath: 'out.bin' })).code, 'FILE_EXISTS', 'never replaces a host file');
 
   const list = await ok('file_list', { vm: 'faces', path: '/tmp/m' });
   assert.deepEqual(list.entries.map((e: any) => [e.name, e.size, e.mode]), [['big.bin', big.length, '0600'], ['inline.bin', data.length, '0644']]);

@@ -61,7 +61,7 @@ test('round trip: a file on the disk survives export → import → boot, with s
   // To and from the transfer folder.
   const w = assertOk(await d.call('POST', '/vms/orig/export', { path: 'orig.tar' }), 201, 'export to transfer');
   assert.ok(w.bytes > 0);
-  assertProblem(await d.call('POST', '/vms/orig/export', { path: 'orig.tar' }), 409, 'CONFLICT');
+  assertProblem(await d.call('POST', '/vms/orig/export', { path: 'orig.tar' }), 409, 'FILE_EXISTS');
   assertProblem(await d.call('POST', '/vms/orig/export', { path: '../escape.tar' }), 403, 'FORBIDDEN_PATH');
   assertProblem(await d.call('POST', '/vms/import', { path: 'orig.tar' }), 409, 'CONFLICT');
   assertOk(await d.call('POST', '/vms/import', { path: 'orig.tar', name: 'copy2' }), 201, 'import from transfer');
@@ -116,4 +116,61 @@ test('hostile and broken bundles are refused with a 4xx and leave nothing behind
   assertProblem(await d.call('POST', '/vms/import', { path: 'link.tar' }), 403, 'FORBIDDEN_PATH');
   writeFileSync(join(d.dataDir, 'transfer', 'junk.tar'), 'junk');
   assert.equal((await d.call('POST', '/vms/import', { path: 'junk.tar' })).status, 400);
+});
+
+test('exports racing to one transfer/ path: exactly one wins (201), the others 409 FILE_EXISTS, the file is the winner\'s', async () => {
+  const names = ['orig', 'copy', 'copy2'];
+  const results = await Promise.all([...names, 'orig'].map((n) => d.call('POST', `/vms/${n}/export`, { path: 'race.tar' })));
+  const won = results.map((r, i) => [r.status, i] as const).filter(([status]) => status === 201);
+  assert.equal(won.length, 1, JSON.stringify(results.map((r) => [r.status, r.body?.code])));
+  for (const r of results) if (r.status !== 201) assertProblem(r, 409, 'FILE_EXISTS');
+  const winner = [...names, 'orig'][won[0]![1]];
+  const extract = tar.extract();
+  let manifest: any = null;
+  const done = (async () => { for await (const e of extract) { const c: Buffer[] = []; for await (const x of e) c.push(x as Buffer); if (e.header.name === 'manifest.json') manifest = JSON.parse(Buffer.concat(c).toString()); } })();
+  extract.end(readFileSync(join(d.dataDir, 'transfer', 'race.tar')));
+  await done;
+  assert.equal(manifest.vm.name, winner);
+  assert.deepEqual(readdirSync(join(d.dataDir, 'transfer')).filter((n) => n.includes('.partial-')), [], 'no partial file left');
+});
+
+test('manifests are checked whole before anything is written: wrong snapshot field types, two snapshots on one tag', async () => {
+  const before = (await d.call('GET', '/vms')).body.length;
+  const snap = goodManifest.snapshots[0];
+  assert.ok(snap, 'the round trip exported a snapshot');
+  const bundleWith = (patch: (m: any) => void) => {
+    const m = structuredClone(goodManifest);
+    patch(m);
+    return makeTar([{ name: 'manifest.json', data: Buffer.from(JSON.stringify(m)) }, { name: 'disk.qcow2', data: goodDisk }]);
+  };
+  const cases: [string, (m: any) => void, string][] = [
+    ['description is a number', (m) => { m.snapshots[0].description = 42; }, 'manifest.json/snapshots/0/description'],
+    ['createdAt is a number', (m) => { m.snapshots[0].createdAt = 1733353800; }, 'manifest.json/snapshots/0/createdAt'],
+    ['two snapshots on one tag', (m) => { m.snapshots.push({ ...snap, name: 'again' }); }, 'manifest.json/snapshots/1/tag'],
+    ['an unknown field', (m) => { m.vm.extra = 1; }, 'manifest.json/vm/extra'],
+  ];
+  for (const [what, patch, field] of cases) {
+    const r = await upload(await bundleWith(patch), 'application/x-tar', '?name=checked');
+    assertProblem(r, 400, 'VALIDATION_FAILED', what);
+    assert.equal(r.body.field, field, what);
+  }
+  assert.equal((await d.call('GET', '/vms')).body.length, before, 'no VM was created');
+  assert.deepEqual(readdirSync(join(d.dataDir, 'vms')).filter((n) => n.startsWith('.import')), [], 'no staging folder left');
+});
+
+test('host paths: an existing file outside transfer/ and a missing one get the same answer (no existence oracle)', async () => {
+  const shape = (r: { status: number; body: any }, path: string) => ({ status: r.status, code: r.body.code, field: r.body.field, detail: String(r.body.detail).replace(path, '<path>') });
+  const importExisting = shape(await d.call('POST', '/vms/import', { path: '/etc/passwd' }), '/etc/passwd');
+  assert.equal(importExisting.status, 403);
+  for (const p of ['/etc/grove-no-such-file', '/no/such/dir/x.tar', '../no-such.tar']) {
+    assert.deepEqual(shape(await d.call('POST', '/vms/import', { path: p }), p), importExisting, p);
+  }
+  const exportExisting = shape(await d.call('POST', '/vms/orig/export', { path: '/etc/x.tar' }), '/etc/x.tar');
+  assert.equal(exportExisting.status, 403);
+  for (const p of ['/no/such/dir/x.tar', '../no-such-dir/x.tar']) {
+    assert.deepEqual(shape(await d.call('POST', '/vms/orig/export', { path: p }), p), exportExisting, p);
+  }
+  const createExisting = shape(await d.call('POST', '/vms', { name: 'oracle', kernel: '/etc/passwd' }), '/etc/passwd');
+  assert.equal(createExisting.status, 403);
+  assert.deepEqual(shape(await d.call('POST', '/vms', { name: 'oracle', kernel: '/etc/grove-no-such-file' }), '/etc/grove-no-such-file'), createExisting);
 });

@@ -157,6 +157,32 @@ test('plain JSON-RPC POSTs (curl style: no SSE in Accept, no session) get one JS
   await get.body?.cancel();
 });
 
+test('every POST with a request gets a JSON-RPC answer: unknown methods, resources/list, a batch cancelling its own request', async () => {
+  // A guard so a regression fails here instead of hanging the suite; the answers come at once.
+  const bounded = { signal: AbortSignal.timeout(30_000) };
+  const post = (body: unknown) => fetch(`${d.url}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' }, body: JSON.stringify(body), ...bounded });
+  for (const method of ['resources/list', 'prompts/list', 'no/such/method']) {
+    const res = await post({ jsonrpc: '2.0', id: 41, method });
+    assert.equal(res.status, 200, method);
+    assert.deepEqual(await res.json(), { jsonrpc: '2.0', id: 41, error: { code: ErrorCode.MethodNotFound, message: 'Method not found' } }, method);
+  }
+  const batch = await post([
+    { jsonrpc: '2.0', id: 1, method: 'ping' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_host_info', arguments: {} } },
+    { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 2, reason: 'no longer needed' } },
+  ]);
+  assert.equal(batch.status, 200);
+  const answers = (await batch.json()) as any[];
+  assert.deepEqual(answers.map((m) => [m.id, m.error?.code ?? 'result']).sort(), [[1, 'result'], [2, -32800]]);
+  const onlyNotes = await post([{ jsonrpc: '2.0', method: 'notifications/initialized' }, { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 5 } }]);
+  assert.equal(onlyNotes.status, 202, 'notifications only: 202');
+  assert.equal(await onlyNotes.text(), '');
+
+  // The official SDK client gets its answer too, instead of waiting out its own request timeout.
+  await assert.rejects(client.listResources(undefined, { timeout: 30_000 }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.MethodNotFound as number));
+  await assert.rejects(client.listPrompts(undefined, { timeout: 30_000 }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.MethodNotFound as number));
+});
+
 test('/mcp needs the token and refuses a foreign Origin', async () => {
   const noToken = await fetch(`${d.url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
   assert.equal(noToken.status, 401);

@@ -6,7 +6,7 @@ import { ErrorCode, McpError, type CallToolResult } from '@modelcontextprotocol/
 import { DomainError, notFound } from '../../domain/errors.js';
 import { StartResult } from '../schemas/vm.js';
 import type { ApiServices } from '../rest/context.js';
-import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
+import { HttpExchangeTransport, REQUEST_CANCELLED, parseMessages } from './http-exchange.js';
 import { toJsonSchema } from './json-schema.js';
 import { encodeWithKnownJson, stringifyWithKnownJson, withKnownJson } from './known-json.js';
 import { createMcpServer, McpTools } from './server.js';
@@ -106,6 +106,49 @@ test('HttpExchangeTransport settles once every request of the POST is answered; 
   const t2 = new HttpExchangeTransport();
   await createMcpServer(tools, 'test').connect(t2);
   assert.deepEqual(await t2.exchange([{ jsonrpc: '2.0', method: 'notifications/initialized' }]), []);
+});
+
+test('a request the server answers synchronously is answered, not dropped (unknown method, resources/list)', { timeout: 10_000 }, async () => {
+  const tools = new McpTools(mcpTools(fakeServices));
+  for (const method of ['resources/list', 'no/such/method']) {
+    const t = new HttpExchangeTransport();
+    await createMcpServer(tools, 'test').connect(t);
+    const out = await t.exchange([{ jsonrpc: '2.0', id: 9, method }]);
+    assert.equal(out.length, 1, method);
+    assert.deepEqual({ id: (out[0] as any).id, code: (out[0] as any).error.code }, { id: 9, code: ErrorCode.MethodNotFound }, method);
+  }
+});
+
+test('a batch that cancels its own request is answered: the cancelled request gets a cancellation error', { timeout: 10_000 }, async () => {
+  const tools = new McpTools(mcpTools(fakeServices));
+  const t = new HttpExchangeTransport();
+  await createMcpServer(tools, 'test').connect(t);
+  const out = await t.exchange([
+    { jsonrpc: '2.0', id: 1, method: 'ping' },
+    { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'get_vm', arguments: { vm: 'web' } } },
+    { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 2, reason: 'changed my mind' } },
+  ]);
+  const byId = new Map(out.map((m) => [(m as any).id, m as any]));
+  assert.equal(out.length, 2);
+  assert.deepEqual(byId.get(1).result, {});
+  assert.equal(byId.get(2).error.code, REQUEST_CANCELLED);
+
+  // Wherever the cancel stands in the body, it cancels that request; one answered synchronously keeps its answer.
+  const t2 = new HttpExchangeTransport();
+  await createMcpServer(tools, 'test').connect(t2);
+  const out2 = await t2.exchange([
+    { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 3 } },
+    { jsonrpc: '2.0', id: 3, method: 'ping' },
+    { jsonrpc: '2.0', id: 4, method: 'no/such/method' },
+    { jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: 4 } },
+  ]);
+  assert.deepEqual(out2.map((m) => [(m as any).id, (m as any).error.code]).sort(), [[3, REQUEST_CANCELLED], [4, ErrorCode.MethodNotFound]]);
+});
+
+test('a request nobody answers gets a timeout error at the exchange deadline', async () => {
+  const t = new HttpExchangeTransport(20);
+  const out = await t.exchange([{ jsonrpc: '2.0', id: 'x', method: 'tools/call', params: { name: 'get_vm' } }]);
+  assert.deepEqual(out.map((m) => [(m as any).id, (m as any).error.code]), [['x', ErrorCode.RequestTimeout]]);
 });
 
 test('tools over the in-memory transport: results, DomainErrors as problems, bad arguments, unknown tools', async () => {

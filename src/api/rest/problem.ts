@@ -10,6 +10,7 @@ const STATUS: Record<Code, number> = {
   METHOD_NOT_ALLOWED: 405, INSUFFICIENT_STORAGE: 507, TIMEOUT: 504, QEMU_FAILED: 502, GUEST_AGENT_UNAVAILABLE: 409, INTERNAL: 500,
   DISTRO_NOT_FOUND: 404, DOWNLOAD_FAILED: 502, CHECKSUM_MISMATCH: 502, CHECKSUM_UNAVAILABLE: 502, DOWNLOAD_CANCELLED: 409,
   GUEST_COMMAND_FAILED: 502,
+  UNSUPPORTED_PATTERN: 400, FILE_EXISTS: 409,
 };
 
 const TITLE: Record<Code, string> = {
@@ -21,6 +22,7 @@ const TITLE: Record<Code, string> = {
   DISTRO_NOT_FOUND: 'Distro not found', DOWNLOAD_FAILED: 'Download failed', CHECKSUM_MISMATCH: 'Checksum mismatch',
   CHECKSUM_UNAVAILABLE: 'Checksum unavailable', DOWNLOAD_CANCELLED: 'Download cancelled',
   GUEST_COMMAND_FAILED: 'Guest command failed',
+  UNSUPPORTED_PATTERN: 'Unsupported pattern', FILE_EXISTS: 'File exists',
 };
 
 export interface ProblemBody {

@@ -11,6 +11,7 @@ export const ConsoleRead = Type.Object({
   offset: Type.Integer({ description: 'Offset of the first byte returned' }),
   nextOffset: Type.Integer({ description: 'Pass as `since` to continue' }),
   truncated: Type.Boolean({ description: 'More output exists than was returned (older without `since`, newer with it)' }),
+  historyStart: Type.Integer({ description: 'Oldest offset still kept: console history is capped per VM and older output is let go. Offsets never move; a `since` before this reads from here (see `offset`)' }),
 });
 
 export const ConsoleSendBody = Type.Union([

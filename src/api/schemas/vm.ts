@@ -142,7 +142,7 @@ export const ReorderBody = Type.Object({
 }, { additionalProperties: false });
 
 export const WaitFor = Type.Object({
-  console: Type.String({ minLength: 1, maxLength: 1024, description: 'Text, or /regex/flags, to wait for on the serial console' }),
+  console: Type.String({ minLength: 1, maxLength: 1024, description: 'Text, or /regex/flags (i, m, s, u; RE2 syntax, matched in linear time: no backreferences or lookaround, refused with UNSUPPORTED_PATTERN), to wait for on the serial console' }),
   timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 60 })),
 }, { additionalProperties: false });
 

@@ -11,11 +11,15 @@ import { ConsoleBuffer } from './console-buffer.js';
 import { frameCommand, parseExecuteOutput } from './execute-protocol.js';
 import { stripAnsi } from './ansi.js';
 import { keysToBytes } from './keys.js';
-import { compileWaitPattern } from './wait-pattern.js';
+import { compileWaitPattern, type WaitPattern } from './wait-pattern.js';
 import { wholeCharacters } from './utf8.js';
 
 export const CONSOLE_BUFFER_BYTES = 1024 * 1024;
 export const CONSOLE_READ_MAX = 1024 * 1024;
+/** Console history kept per VM unless the daemon is configured otherwise. */
+export const CONSOLE_HISTORY_DEFAULT_BYTES = 64 * 1024 * 1024;
+/** History is searched in slices this size: memory stays bounded however much output there is. */
+const HISTORY_SCAN_BYTES = 256 * 1024;
 const EVENT_FLUSH_MS = 100;
 const EVENT_MAX_BYTES = 16 * 1024;
 const MATCH_WINDOW = 64 * 1024;
@@ -25,6 +29,7 @@ export interface ConsoleRead {
   offset: number;
   nextOffset: number;
   truncated: boolean;
+  historyStart: number;
 }
 
 export interface ExecuteResult {
@@ -52,6 +57,9 @@ class Attached {
   /** Serializes execute calls: two commands typed at once would interleave on one shell. */
   executing: Promise<unknown> = Promise.resolve();
   unsubscribe: () => void = () => undefined;
+  /** Oldest offset known to be kept (0 until first learnt); a trim in flight, at most one. */
+  historyStart = 0;
+  trimming = false;
 
   constructor(readonly vm: Pick<Vm, 'id' | 'name'>, readonly link: SerialLink) {
     this.buffer = new ConsoleBuffer(CONSOLE_BUFFER_BYTES, link.offset);
@@ -62,8 +70,17 @@ export class ConsoleService {
   private readonly attached = new Map<string, Attached>();
 
   constructor(
-    private readonly deps: { vms: VmRepo; events: EventSink; log: ConsoleLogReader; paths: (id: string) => VmPaths },
+    private readonly deps: {
+      vms: VmRepo; events: EventSink; log: ConsoleLogReader; paths: (id: string) => VmPaths;
+      /** Console history kept per VM; older output is let go (offsets stay absolute). */
+      historyBytes?: number;
+      onTrimError?: (vmId: string, error: unknown) => void;
+    },
   ) {}
+
+  private get historyBytes(): number {
+    return this.deps.historyBytes ?? CONSOLE_HISTORY_DEFAULT_BYTES;
+  }
 
   attach(vm: Pick<Vm, 'id' | 'name'>, link: SerialLink): void {
     this.detach(vm.id);
@@ -72,8 +89,30 @@ export class ConsoleService {
       a.buffer.append(chunk, offset);
       for (const l of a.listeners) l(chunk, offset);
       this.queueEvent(a, chunk, offset);
+      this.keepHistoryBounded(a);
     });
     this.attached.set(vm.id, a);
+    this.keepHistoryBounded(a);
+  }
+
+  /**
+   * Lets the oldest output go once the history exceeds its cap by a slack (so trimming runs every few
+   * MiB, not on every chunk). Only running VMs write, so this is the one place history grows.
+   */
+  private keepHistoryBounded(a: Attached): void {
+    const cap = this.historyBytes;
+    const slack = Math.max(64 * 1024, Math.floor(cap / 16));
+    if (a.trimming || a.buffer.end - a.historyStart <= cap + slack) return;
+    a.trimming = true;
+    this.deps.log.trim(this.deps.paths(a.vm.id), a.buffer.end - cap)
+      .then((start) => { a.historyStart = start; })
+      .catch((e: unknown) => this.deps.onTrimError?.(a.vm.id, e))
+      .finally(() => { a.trimming = false; });
+  }
+
+  /** The oldest console offset still kept: output before it has been let go under the history cap. */
+  async historyStart(vmId: string): Promise<number> {
+    return this.deps.log.start(this.deps.paths(vmId));
   }
 
   detach(vmId: string): void {
@@ -125,7 +164,9 @@ export class ConsoleService {
    */
   async read(vm: Vm, opts: { since?: number; limit: number; stripAnsi: boolean }): Promise<ConsoleRead> {
     const limit = Math.min(opts.limit, CONSOLE_READ_MAX);
-    const clearOffset = this.deps.vms.consoleClearOffset(vm.id);
+    const historyStart = await this.historyStart(vm.id);
+    // A read from before what is kept starts where the kept history does; `offset` says so.
+    const clearOffset = Math.max(historyStart, this.deps.vms.consoleClearOffset(vm.id));
     const end = await this.end(vm.id);
     const tail = opts.since === undefined;
     const from = Math.min(end, tail ? Math.max(clearOffset, end - limit) : Math.max(opts.since!, clearOffset));
@@ -140,6 +181,7 @@ export class ConsoleService {
       offset,
       nextOffset,
       truncated: tail ? offset > clearOffset : nextOffset < end,
+      historyStart,
     };
   }
 
@@ -177,38 +219,28 @@ export class ConsoleService {
   }
 
   /**
-   * Waits until output after `fromOffset` matches. Only a bounded window of recent text is matched each
-   * time, so a pathological pattern cannot scan an unbounded log.
+   * Waits until output after `fromOffset` matches. History is searched slice by slice and only a bounded
+   * window of recent text is matched each time, so neither memory nor one match grows with the log.
    */
   async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number): Promise<WaitResult> {
     const re = compileWaitPattern(pattern);
     const started = Date.now();
     const a = this.attached.get(vm.id);
-    let text = '';
-    let textStart = fromOffset;
     let settle: ((r: WaitResult | Error) => void) | null = null;
     const early: Buffer[] = [];
-    const check = (): WaitResult | null => {
-      const m = re.exec(text);
-      return m ? { matched: m[0], offset: textStart + Buffer.byteLength(text.slice(0, m.index)), elapsedMs: Date.now() - started } : null;
-    };
-    const feed = (chunk: Buffer): void => {
-      text += chunk.toString('utf8');
-      if (text.length > MATCH_WINDOW * 2) {
-        const cut = text.length - MATCH_WINDOW;
-        textStart += Buffer.byteLength(text.slice(0, cut));
-        text = text.slice(cut);
-      }
-      const r = check();
+    // Subscribe before reading history, in the same tick as taking the end offset: nothing falls between.
+    const off = a ? this.subscribe(vm.id, (chunk) => (settle ? live(chunk) : early.push(chunk))) : () => undefined;
+    const historyEnd = a ? a.buffer.end : await this.end(vm.id);
+    const window = new MatchWindow(re, Math.max(fromOffset, await this.historyStart(vm.id)), started);
+    const live = (chunk: Buffer): void => {
+      const r = window.feed(chunk);
       if (r && settle) settle(r);
     };
-    // Subscribe before reading history, in the same tick as taking the end offset: nothing falls between.
-    const off = a ? this.subscribe(vm.id, (chunk) => (settle ? feed(chunk) : early.push(chunk))) : () => undefined;
-    const historyEnd = a ? a.buffer.end : await this.end(vm.id);
     try {
-      text = (await this.readRange(vm.id, fromOffset, historyEnd)).toString('utf8');
-      const first = check();
-      if (first) return first;
+      for (let at = window.start; at < historyEnd; at += HISTORY_SCAN_BYTES) {
+        const r = window.feed(await this.readRange(vm.id, at, Math.min(historyEnd, at + HISTORY_SCAN_BYTES)));
+        if (r) return r;
+      }
       if (!a) throw new DomainError('INVALID_STATE', `VM '${vm.name}' has no live console while it is ${vm.state}`, { state: vm.state });
       return await new Promise<WaitResult>((resolve, reject) => {
         const timer = setTimeout(() => settle?.(new DomainError('TIMEOUT', `console output did not match ${pattern} within ${timeoutMs / 1000}s`, { pattern })), timeoutMs);
@@ -221,7 +253,7 @@ export class ConsoleService {
           clearInterval(gone);
           if (r instanceof Error) reject(r); else resolve(r);
         };
-        for (const c of early.splice(0)) feed(c);
+        for (const c of early.splice(0)) live(c);
       });
     } finally {
       off();
@@ -280,5 +312,32 @@ export class ConsoleService {
     const a = this.attached.get(vm.id);
     if (!a) throw new DomainError('INVALID_STATE', `VM '${vm.name}' has no live console while it is ${vm.state}`, { state: vm.state });
     return a;
+  }
+}
+
+/**
+ * The recent console text a wait matches against: bytes are decoded as a stream (a character split
+ * between two chunks stays whole) and only the last MATCH_WINDOW characters are kept between checks.
+ */
+class MatchWindow {
+  private text = '';
+  private readonly decoder = new StringDecoder('utf8');
+
+  constructor(private readonly re: WaitPattern, private textStart: number, private readonly started: number) {}
+
+  get start(): number {
+    return this.textStart;
+  }
+
+  feed(chunk: Buffer): WaitResult | null {
+    this.text += this.decoder.write(chunk);
+    const m = this.re.find(this.text);
+    if (m) return { matched: m.text, offset: this.textStart + Buffer.byteLength(this.text.slice(0, m.index)), elapsedMs: Date.now() - this.started };
+    if (this.text.length > MATCH_WINDOW) {
+      const cut = this.text.length - MATCH_WINDOW;
+      this.textStart += Buffer.byteLength(this.text.slice(0, cut));
+      this.text = this.text.slice(cut);
+    }
+    return null;
   }
 }

@@ -18,7 +18,7 @@ function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
     accelerator: 'tcg',
     paths: {
       dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consolePipe: `${dir}/console`,
-      consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
+      consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, consoleStart: `${dir}/console.start`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
       qemuLog: `${dir}/qemu.log`, savedState: `${dir}/state.bin`, savedStateMeta: `${dir}/state.json`, migrationSocket: `${dir}/migrate.sock`, seed: `${dir}/seed.iso`,
     },
   };

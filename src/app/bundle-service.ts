@@ -77,11 +77,17 @@ export class BundleService {
   }
 
   /**
-   * Into `<data>/transfer`: `path` defaults to `<vm>.grove.tar` (`.gz` when compressed), and a path ending
-   * in `.gz` is compressed unless `gzip` says otherwise.
+   * Into `<data>/transfer`: `path` defaults to `<vm>.grove.tar` (`.gz` when compressed). A path ending in
+   * `.gz` or `.tgz` is compressed and one ending in `.tar` is not; an explicit `gzip` that contradicts the
+   * name is refused rather than obeyed, since either way one of the two would be a lie about the file.
    */
   async exportToTransfer(ref: string, opts: { path?: string; gzip?: boolean }): Promise<{ path: string; bytes: number }> {
-    const gzip = opts.gzip ?? opts.path?.endsWith('.gz') ?? false;
+    const named = opts.path === undefined ? undefined : /\.(gz|tgz)$/i.test(opts.path) ? true : /\.tar$/i.test(opts.path) ? false : undefined;
+    if (named !== undefined && opts.gzip !== undefined && opts.gzip !== named) {
+      throw invalid(`path '${opts.path}' names ${named ? 'a gzip file' : 'an uncompressed tar'} but compression '${opts.gzip ? 'gzip' : 'none'}' was asked: `
+        + `leave compression out, or name the file ${named ? '.tar' : '.tar.gz'}`, { field: 'compression' });
+    }
+    const gzip = opts.gzip ?? named ?? false;
     const path = opts.path ?? `${this.d.vms.get(ref).name}.grove.tar${gzip ? '.gz' : ''}`;
     const r = await this.export(ref, { path, gzip });
     if (r.kind !== 'file') throw new Error('an export to a file answered with a stream');

@@ -35,6 +35,7 @@ import { OutboxWriter } from '../webhooks/outbox.js';
 import { DeliveryWorker, WORKER_DEFAULTS } from '../webhooks/worker.js';
 import type { DaemonConfig } from './config.js';
 import { loadToken } from './token.js';
+import { checkForeignSecret, createPrivateFile, tightenDataDir } from './data-permissions.js';
 import { isLoopbackName } from '../api/rest/security.js';
 import { CloudInitService } from '../app/cloud-init-service.js';
 import { IsoSeedStore } from '../storage/seed-image.js';
@@ -94,7 +95,12 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const accel = await chooseAccelerator(cfg.accelerator, { qemuBinary: cfg.qemuBinary });
   log[accel.fellBack ? 'warn' : 'info']({ accelerator: accel.accelerator, why: accel.why, probeMs: accel.probeMs }, 'accelerator chosen');
 
+  await createPrivateFile(layout.db);
   const db: Db = openDb(layout.db);
+  // After the database made its -wal and -shm: a data dir from an older Grove (or another umask) is tightened.
+  for (const f of [...await tightenDataDir(layout), ...cfg.tokenFile ? [await checkForeignSecret(cfg.tokenFile)] : []]) {
+    if (f !== null) log.warn(f, f.warning === undefined ? 'permissions tightened: group or others could read a data file' : 'permissions too loose');
+  }
   const vmRepo = new SqliteVmRepo(db);
   const transact = <T>(fn: () => T): T => db.transaction(fn)();
   const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact);

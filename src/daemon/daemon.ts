@@ -22,6 +22,7 @@ import { EventBus } from '../events/event-bus.js';
 import { chooseAccelerator } from '../hypervisor/qemu/accelerator.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { openDb, type Db } from '../store/db.js';
+import { Transactions } from '../store/transactions.js';
 import { SqliteEventRepo } from '../store/event-repo.js';
 import { SqliteVmErrorRepo } from '../store/vm-error-repo.js';
 import { SqliteVmRepo } from '../store/vm-repo.js';
@@ -101,9 +102,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   for (const f of [...await tightenDataDir(layout), ...cfg.tokenFile ? [await checkForeignSecret(cfg.tokenFile)] : []]) {
     if (f !== null) log.warn(f, f.warning === undefined ? 'permissions tightened: group or others could read a data file' : 'permissions too loose');
   }
-  const vmRepo = new SqliteVmRepo(db);
-  const transact = <T>(fn: () => T): T => db.transaction(fn)();
-  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact);
+  // Memory (the VM cache, event subscribers) follows the database only once a transaction commits.
+  const tx = new Transactions(db);
+  const vmRepo = new SqliteVmRepo(db, tx);
+  const transact = tx.run;
+  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact, tx.afterCommit);
   // Hooked before anything can publish: every event from here on gets its webhook deliveries in its own transaction.
   const webhookRepo = new SqliteWebhookRepo(db);
   const webhookWorker = new DeliveryWorker(webhookRepo, { ...WORKER_DEFAULTS, policy: retryPolicy(cfg.webhookBackoffMs), log: log.child({ component: 'webhooks' }) });

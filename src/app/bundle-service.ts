@@ -132,7 +132,7 @@ export class BundleService {
         ...(cloudInit !== null ? { cloudInit } : {}),
       },
       files,
-      snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, createdAt: s.createdAt })),
+      snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, diskGB: s.diskGB, createdAt: s.createdAt })),
     };
     const data = Buffer.from(JSON.stringify(manifest, null, 2));
     return this.d.archive.pack([{ name: MANIFEST, size: data.length, data }, ...sources.map((s) => ({ name: s.name, size: files[s.name]!.size, path: s.path }))], gzip);
@@ -210,7 +210,7 @@ export class BundleService {
 
   private insertSnapshots(vm: Vm, list: BundleManifest['snapshots']): void {
     for (const s of list) {
-      const snap: Snapshot = { ...s, id: randomUUID(), vmId: vm.id };
+      const snap: Snapshot = { ...s, diskGB: s.diskGB ?? vm.diskGB, id: randomUUID(), vmId: vm.id };
       this.d.snapshots.insert(snap);
     }
   }
@@ -247,9 +247,11 @@ function parseManifest(raw: Buffer): BundleManifest {
   assertValidNetwork(v.network);
   if (v.cloudInit !== undefined) v.cloudInit = parseCloudInitConfig(v.cloudInit, 'manifest vm.cloudInit');
   if (!m.files || typeof m.files !== 'object') throw invalid('manifest has no files section');
+  // A snapshot taken before the disk shrank back (a restore of an older one) keeps its larger size inside the file.
+  const largestGB = Math.max(v.diskGB, ...(Array.isArray(m.snapshots) ? m.snapshots.map((s) => (Number.isInteger(s?.diskGB) ? s.diskGB! : 0)) : []));
   for (const [name, f] of Object.entries(m.files)) {
     if (!(BUNDLE_FILES as readonly string[]).includes(name)) throw invalid(`manifest lists an unexpected file '${name}'`);
-    const limit = name === 'disk.qcow2' ? v.diskGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
+    const limit = name === 'disk.qcow2' ? largestGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
     if (!Number.isSafeInteger(f?.size) || f.size < 0 || f.size > limit) throw invalid(`manifest size of '${name}' is out of range`);
     if (typeof f.sha256 !== 'string' || !/^[0-9a-f]{64}$/.test(f.sha256)) throw invalid(`manifest sha256 of '${name}' is invalid`);
   }
@@ -258,6 +260,7 @@ function parseManifest(raw: Buffer): BundleManifest {
     if (typeof s?.tag !== 'string' || s.tag.length > 128 || typeof s.name !== 'string') throw invalid('manifest snapshot entry is invalid');
     assertValidName(s.name);
     if (!['live', 'disk'].includes(s.kind) || !['running', 'paused', 'stopped'].includes(s.vmState)) throw invalid('manifest snapshot entry is invalid');
+    if (s.diskGB !== undefined && (!Number.isInteger(s.diskGB) || s.diskGB < 1 || s.diskGB > LIMITS.diskGBMax)) throw invalid('manifest snapshot diskGB is out of range');
   }
   return m;
 }

@@ -246,7 +246,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'resize_disk',
-      description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused, and so is a disk that holds snapshots (delete them first). The guest must grow its own partitions and filesystems. Returns the VM.',
+      description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused. A disk with snapshots grows too; restoring a snapshot brings back the size it was taken at. The guest must grow its own partitions and filesystems. Returns the VM.',
       input: withVm(ResizeDiskBody.properties), output: Vm,
       run: (a) => s.disks.resize(a.vm, a.sizeGB),
     }),

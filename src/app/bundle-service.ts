@@ -10,7 +10,7 @@ import { DomainError, invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { parseCloudInitConfig } from '../domain/cloud-init.js';
-import { LIMITS, assertValidName, assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
+import { LIMITS, assertValidName, assertValidNetwork, hasControlChar, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
 import type { BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
@@ -238,6 +238,7 @@ function parseManifest(raw: Buffer): BundleManifest {
     if (!Number.isInteger(v[k]) || v[k] < min || v[k] > max) throw invalid(`manifest vm.${k} is out of range`);
   }
   if (v.cmdline !== undefined && (typeof v.cmdline !== 'string' || v.cmdline.length > 4096)) throw invalid('manifest vm.cmdline is invalid');
+  if (v.cmdline !== undefined && hasControlChar(v.cmdline)) throw invalid('manifest vm.cmdline must not contain control characters (it goes on QEMU\'s command line)', { field: 'vm.cmdline' });
   if (!v.network || !['user', 'none'].includes(v.network.mode) || !Array.isArray(v.network.portForwards)) throw invalid('manifest vm.network is invalid');
   for (const f of v.network.portForwards) {
     if (!Number.isInteger(f?.host) || f.host < LIMITS.hostPortMin || f.host > LIMITS.portMax || !Number.isInteger(f?.guest) || f.guest < 1 || f.guest > LIMITS.portMax || !['tcp', 'udp'].includes(f.protocol)) {

@@ -10,7 +10,7 @@ import { DomainError, invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Snapshot } from '../domain/snapshot.js';
 import { parseCloudInitConfig } from '../domain/cloud-init.js';
-import { assertValidNetwork, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
+import { assertValidNetwork, hasControlChar, sshForward, type Vm, type VmNetwork } from '../domain/vm.js';
 import type { BundleArchive } from '../ports/bundle-archive.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { SnapshotRepo } from '../ports/repos.js';
@@ -85,11 +85,17 @@ export class BundleService {
   }
 
   /**
-   * Into `<data>/transfer`: `path` defaults to `<vm>.grove.tar` (`.gz` when compressed), and a path ending
-   * in `.gz` is compressed unless `gzip` says otherwise.
+   * Into `<data>/transfer`: `path` defaults to `<vm>.grove.tar` (`.gz` when compressed). A path ending in
+   * `.gz` or `.tgz` is compressed and one ending in `.tar` is not; an explicit `gzip` that contradicts the
+   * name is refused rather than obeyed, since either way one of the two would be a lie about the file.
    */
   async exportToTransfer(ref: string, opts: { path?: string; gzip?: boolean }): Promise<{ path: string; bytes: number }> {
-    const gzip = opts.gzip ?? opts.path?.endsWith('.gz') ?? false;
+    const named = opts.path === undefined ? undefined : /\.(gz|tgz)$/i.test(opts.path) ? true : /\.tar$/i.test(opts.path) ? false : undefined;
+    if (named !== undefined && opts.gzip !== undefined && opts.gzip !== named) {
+      throw invalid(`path '${opts.path}' names ${named ? 'a gzip file' : 'an uncompressed tar'} but compression '${opts.gzip ? 'gzip' : 'none'}' was asked: `
+        + `leave compression out, or name the file ${named ? '.tar' : '.tar.gz'}`, { field: 'compression' });
+    }
+    const gzip = opts.gzip ?? named ?? false;
     const path = opts.path ?? `${this.d.vms.get(ref).name}.grove.tar${gzip ? '.gz' : ''}`;
     const r = await this.export(ref, { path, gzip });
     if (r.kind !== 'file') throw new Error('an export to a file answered with a stream');
@@ -134,7 +140,7 @@ export class BundleService {
         ...(cloudInit !== null ? { cloudInit } : {}),
       },
       files,
-      snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, createdAt: s.createdAt })),
+      snapshots: this.d.snapshots.list(vm.id).map((s) => ({ tag: s.tag, name: s.name, description: s.description, kind: s.kind, vmState: s.vmState, diskGB: s.diskGB, createdAt: s.createdAt })),
     };
     const data = Buffer.from(JSON.stringify(manifest, null, 2));
     return this.d.archive.pack([{ name: MANIFEST, size: data.length, data }, ...sources.map((s) => ({ name: s.name, size: files[s.name]!.size, path: s.path }))], gzip);
@@ -212,7 +218,7 @@ export class BundleService {
 
   private insertSnapshots(vm: Vm, list: BundleManifest['snapshots']): void {
     for (const s of list) {
-      const snap: Snapshot = { ...s, id: randomUUID(), vmId: vm.id };
+      const snap: Snapshot = { ...s, diskGB: s.diskGB ?? vm.diskGB, id: randomUUID(), vmId: vm.id };
       this.d.snapshots.insert(snap);
     }
   }
@@ -239,9 +245,12 @@ function parseManifest(raw: Buffer, check: (value: unknown) => BundleManifest): 
   const m = check(value);
   const v = m.vm;
   assertValidNetwork(v.network);
+  if (v.cmdline !== undefined && hasControlChar(v.cmdline)) throw invalid('manifest vm.cmdline must not contain control characters (it goes on QEMU\'s command line)', { field: `${MANIFEST}/vm/cmdline` });
   if (v.cloudInit !== undefined) v.cloudInit = parseCloudInitConfig(v.cloudInit, 'manifest vm.cloudInit');
+  // A snapshot taken before the disk shrank back (a restore of an older one) keeps its larger size inside the file.
+  const largestGB = Math.max(v.diskGB, ...m.snapshots.map((s) => s.diskGB ?? 0));
   for (const [name, f] of Object.entries(m.files)) {
-    const limit = name === 'disk.qcow2' ? v.diskGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
+    const limit = name === 'disk.qcow2' ? largestGB * GiB + GiB : MAX_BOOT_FILE_BYTES;
     if (f.size > limit) throw invalid(`${MANIFEST}/files/${name}/size: ${f.size} is more than a ${name} of this VM can be (${limit})`, { field: `${MANIFEST}/files/${name}/size` });
   }
   return m;

@@ -1,4 +1,4 @@
-import { DomainError, invalid } from '../domain/errors.js';
+import { invalid } from '../domain/errors.js';
 import { assertCan } from '../domain/vm-state.js';
 import type { Vm } from '../domain/vm.js';
 import { LIMITS } from '../domain/vm.js';
@@ -11,7 +11,8 @@ export class DiskService {
 
   /**
    * Grows the disk: online through QMP when QEMU runs, with qemu-img otherwise. Shrinking would cut
-   * off guest data and is refused; so is a disk with internal snapshots, which qcow2 cannot resize.
+   * off guest data and is refused. Internal snapshots are no obstacle (QEMU 7.2 resizes such a qcow2
+   * both ways): each keeps its own size, which restoring it brings back.
    */
   async resize(ref: string, sizeGB: number): Promise<Vm> {
     if (!Number.isInteger(sizeGB) || sizeGB < 1 || sizeGB > LIMITS.diskGBMax) {
@@ -24,10 +25,6 @@ export class DiskService {
       const current = Math.ceil((await this.d.disks.layerFacts(path)).virtualSize / 1024 ** 3);
       if (sizeGB <= current) {
         throw invalid(`the disk of '${vm.name}' is ${current} GiB; the new size must be larger (shrinking is refused: it would cut off guest data)`, { field: 'sizeGB' });
-      }
-      const snapshots = await this.d.disks.snapshotList(path);
-      if (snapshots.length > 0) {
-        throw new DomainError('CONFLICT', `the disk of '${vm.name}' holds ${snapshots.length} snapshot(s); qcow2 cannot resize it until they are deleted`, { snapshots: snapshots.length });
       }
       if (ctx.instance) await ctx.instance.resizeDisk(sizeGB * 1024 ** 3);
       else await this.d.disks.resize(path, sizeGB);

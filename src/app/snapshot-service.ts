@@ -71,7 +71,7 @@ export class SnapshotService {
       }
       const snap: Snapshot = {
         id, vmId: vm.id, tag: id, name, description: input.description ?? null, kind,
-        vmState: isUp(vm.state) ? vm.state : 'stopped', createdAt: new Date().toISOString(),
+        vmState: isUp(vm.state) ? vm.state : 'stopped', diskGB: vm.diskGB, createdAt: new Date().toISOString(),
       };
       this.d.snapshots.insert(snap);
       this.emit('snapshot.created', vm, snap, kind === 'disk' && qemu ? { quiesced } : {});
@@ -83,7 +83,9 @@ export class SnapshotService {
     return this.d.vms.exclusive(ref, 'restore', async (ctx) => {
       assertCan('restore', ctx.vm.state, ctx.vm.name);
       const snap = this.find(ctx.vm, sid);
-      const vm = snap.kind === 'live' ? await this.restoreLive(ctx, snap) : await this.restoreDisk(ctx, snap, opts.force ?? false);
+      const restored = snap.kind === 'live' ? await this.restoreLive(ctx, snap) : await this.restoreDisk(ctx, snap, opts.force ?? false);
+      // The qcow2 went back to the size it had then (a later grow is undone with the rest of the disk).
+      const vm = restored.diskGB === snap.diskGB ? restored : this.d.vms.recordDiskSize(restored.id, snap.diskGB);
       this.emit('snapshot.restored', vm, snap);
       return { vm, snapshot: snap };
     });

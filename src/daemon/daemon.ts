@@ -25,6 +25,7 @@ import { EventBus } from '../events/event-bus.js';
 import { chooseAccelerator } from '../hypervisor/qemu/accelerator.js';
 import { QemuDriver } from '../hypervisor/qemu/driver.js';
 import { openDb, type Db } from '../store/db.js';
+import { Transactions } from '../store/transactions.js';
 import { SqliteEventRepo } from '../store/event-repo.js';
 import { SqliteVmErrorRepo } from '../store/vm-error-repo.js';
 import { SqliteVmRepo } from '../store/vm-repo.js';
@@ -39,6 +40,7 @@ import { OutboxWriter } from '../webhooks/outbox.js';
 import { DeliveryWorker, WORKER_DEFAULTS } from '../webhooks/worker.js';
 import type { DaemonConfig } from './config.js';
 import { loadToken } from './token.js';
+import { checkForeignSecret, createPrivateFile, tightenDataDir } from './data-permissions.js';
 import { isLoopbackName } from '../api/rest/security.js';
 import { CloudInitService } from '../app/cloud-init-service.js';
 import { IsoSeedStore } from '../storage/seed-image.js';
@@ -98,10 +100,17 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const accel = await chooseAccelerator(cfg.accelerator, { qemuBinary: cfg.qemuBinary });
   log[accel.fellBack ? 'warn' : 'info']({ accelerator: accel.accelerator, why: accel.why, probeMs: accel.probeMs }, 'accelerator chosen');
 
+  await createPrivateFile(layout.db);
   const db: Db = openDb(layout.db);
-  const vmRepo = new SqliteVmRepo(db);
-  const transact = <T>(fn: () => T): T => db.transaction(fn)();
-  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact);
+  // After the database made its -wal and -shm: a data dir from an older Grove (or another umask) is tightened.
+  for (const f of [...await tightenDataDir(layout), ...cfg.tokenFile ? [await checkForeignSecret(cfg.tokenFile)] : []]) {
+    if (f !== null) log.warn(f, f.warning === undefined ? 'permissions tightened: group or others could read a data file' : 'permissions too loose');
+  }
+  // Memory (the VM cache, event subscribers) follows the database only once a transaction commits.
+  const tx = new Transactions(db);
+  const vmRepo = new SqliteVmRepo(db, tx);
+  const transact = tx.run;
+  const bus = new EventBus(new SqliteEventRepo(db), { retention: cfg.eventRetention }, transact, tx.afterCommit);
   // Hooked before anything can publish: every event from here on gets its webhook deliveries in its own transaction.
   const webhookRepo = new SqliteWebhookRepo(db);
   const webhookWorker = new DeliveryWorker(webhookRepo, { ...WORKER_DEFAULTS, policy: retryPolicy(cfg.webhookBackoffMs), log: log.child({ component: 'webhooks' }) });

@@ -27,5 +27,6 @@ export interface BundleManifest {
     cloudInit?: CloudInitConfig;
   };
   files: Partial<Record<BundleFile, { size: number; sha256: string }>>;
-  snapshots: Pick<Snapshot, 'tag' | 'name' | 'description' | 'kind' | 'vmState' | 'createdAt'>[];
+  /** `diskGB` is absent from bundles written before disks with snapshots could grow: the VM's own size then. */
+  snapshots: (Pick<Snapshot, 'tag' | 'name' | 'description' | 'kind' | 'vmState' | 'createdAt'> & { diskGB?: number })[];
 }

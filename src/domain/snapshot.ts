@@ -12,5 +12,7 @@ export interface Snapshot {
   kind: 'live' | 'disk';
   /** The VM's state when taken: what a restore returns it to. */
   vmState: 'running' | 'paused' | 'stopped';
+  /** The disk's size when taken (GiB): the qcow2 keeps it with the snapshot, so a restore brings it back. */
+  diskGB: number;
   createdAt: string;
 }

@@ -104,3 +104,12 @@ export const LIMITS = {
   hostPortMin: 1024,
   portMax: 65535,
 } as const;
+
+/** Whether text holds a C0 control character or DEL: never allowed in a value that reaches QEMU's command line. */
+export function hasControlChar(s: string): boolean {
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x20 || c === 0x7f) return true;
+  }
+  return false;
+}

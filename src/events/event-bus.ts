@@ -31,7 +31,15 @@ export class EventBus implements EventSink {
   private readonly persistHooks: ((e: GroveEvent) => void)[] = [];
   private appendsSincePrune = 0;
 
-  constructor(private readonly repo: EventRepo, private readonly opts: EventBusOptions, private readonly transact: Transact = (fn) => fn()) {}
+  /**
+   * `afterCommit` defers the fan-out until the transaction the event was published in has committed
+   * (an event published inside a larger change is only news once that change is in the database; on a
+   * rollback no subscriber hears of it). Without a transaction it runs at once.
+   */
+  constructor(
+    private readonly repo: EventRepo, private readonly opts: EventBusOptions, private readonly transact: Transact = (fn) => fn(),
+    private readonly afterCommit: (fn: () => void) => void = (fn) => fn(),
+  ) {}
 
   /**
    * Runs inside the transaction that stores each event (a webhook outbox writes its deliveries here), so
@@ -47,13 +55,15 @@ export class EventBus implements EventSink {
       for (const h of this.persistHooks) h(ev);
       return ev;
     });
-    if (++this.appendsSincePrune >= Math.max(100, Math.floor(this.opts.retention / 10))) {
-      this.appendsSincePrune = 0;
-      this.repo.prune(this.opts.retention);
-    }
-    for (const s of [...this.subs]) {
-      if (matchesFilter(stored, s.filter)) s.deliver(stored);
-    }
+    this.afterCommit(() => {
+      if (++this.appendsSincePrune >= Math.max(100, Math.floor(this.opts.retention / 10))) {
+        this.appendsSincePrune = 0;
+        this.repo.prune(this.opts.retention);
+      }
+      for (const s of [...this.subs]) {
+        if (matchesFilter(stored, s.filter)) s.deliver(stored);
+      }
+    });
     return stored;
   }
 

@@ -127,4 +127,10 @@ export const MIGRATIONS: readonly string[] = [
     download_id    TEXT
   );
   `,
+  // Each snapshot's disk size, which a restore brings back. Until now a disk with snapshots could not be
+  // resized, so every existing snapshot has its VM's present size.
+  `
+  ALTER TABLE snapshots ADD COLUMN disk_gb INTEGER NOT NULL DEFAULT 0;
+  UPDATE snapshots SET disk_gb = (SELECT vms.disk_gb FROM vms WHERE vms.id = snapshots.vm_id);
+  `,
 ];

@@ -2,6 +2,10 @@ import { summarizeCloudInit, type CloudInitRecord } from '../domain/cloud-init.j
 import type { Vm, VmState } from '../domain/vm.js';
 import type { VmRepo } from '../ports/repos.js';
 import type { Db } from './db.js';
+import type { TxHooks } from './transactions.js';
+
+/** Without a transaction manager every write auto-commits, so memory follows at once. */
+const AUTO_COMMIT: TxHooks = { afterCommit: (fn) => fn(), onRollback: () => undefined };
 
 interface Row {
   id: string; name: string; state: string; cpu: number; memory_mb: number; disk_gb: number;
@@ -30,15 +34,19 @@ function toParams(vm: Vm): Record<string, unknown> {
 
 /**
  * Write-through cache: the daemon is the database's only writer, so records are read from memory and
- * every write goes to SQLite first, then to the cache. Records handed out are frozen, so a caller
- * cannot change the cache behind the database's back.
+ * every write goes to SQLite first, then to the cache — once committed. Inside a transaction its own
+ * writes are read back from a staging overlay, which a rollback drops and a commit applies, so no
+ * reader outside it ever sees a record the database does not hold. Records handed out are frozen, so
+ * a caller cannot change the cache behind the database's back.
  */
 export class SqliteVmRepo implements VmRepo {
   private readonly q;
   private readonly byId = new Map<string, Vm>();
   private sorted: readonly Vm[] | null = null;
+  /** Records written by the open transaction (null: deleted), not yet committed. */
+  private readonly staged = new Map<string, Vm | null>();
 
-  constructor(private readonly db: Db) {
+  constructor(private readonly db: Db, private readonly tx: TxHooks = AUTO_COMMIT) {
     this.q = {
       list: db.prepare<[], Row>('SELECT * FROM vms ORDER BY sort_order, created_at'),
       insert: db.prepare(`INSERT INTO vms (id, name, state, cpu, memory_mb, disk_gb, distro, boot, network, sort_order,
@@ -55,26 +63,65 @@ export class SqliteVmRepo implements VmRepo {
       clearOffset: db.prepare<[string], { console_clear_offset: number }>('SELECT console_clear_offset FROM vms WHERE id = ?'),
       setClearOffset: db.prepare<[number, string]>('UPDATE vms SET console_clear_offset = ? WHERE id = ?'),
     };
-    for (const row of this.q.list.all()) this.remember(fromRow(row));
+    for (const row of this.q.list.all()) {
+      const vm = deepFreeze(fromRow(row));
+      this.byId.set(vm.id, vm);
+    }
   }
 
+  /** Records a write the database has taken: visible to the transaction now, to everyone once committed. */
   private remember(vm: Vm): Vm {
-    const frozen = deepFreeze(vm);
-    this.byId.set(vm.id, frozen);
+    return this.stage(vm.id, deepFreeze(vm))!;
+  }
+
+  private forget(id: string): void {
+    this.stage(id, null);
+  }
+
+  private stage(id: string, vm: Vm | null): Vm | null {
+    const had = this.staged.has(id);
+    const before = this.staged.get(id);
+    this.staged.set(id, vm);
     this.sorted = null;
-    return frozen;
+    this.tx.onRollback(() => {
+      if (had) this.staged.set(id, before!);
+      else this.staged.delete(id);
+      this.sorted = null;
+    });
+    this.tx.afterCommit(() => {
+      if (!this.staged.has(id)) return;
+      const v = this.staged.get(id)!;
+      this.staged.delete(id);
+      if (v === null) this.byId.delete(id);
+      else this.byId.set(id, v);
+      this.sorted = null;
+    });
+    return vm;
+  }
+
+  private current(): Map<string, Vm> {
+    if (this.staged.size === 0) return this.byId;
+    const view = new Map(this.byId);
+    for (const [id, vm] of this.staged) {
+      if (vm === null) view.delete(id);
+      else view.set(id, vm);
+    }
+    return view;
   }
 
   /** The same array object is returned until a VM changes, so callers may cache what they derive from it. */
   list(): readonly Vm[] {
-    this.sorted ??= Object.freeze([...this.byId.values()].sort((a, b) => a.order - b.order || a.createdAt.localeCompare(b.createdAt)));
+    this.sorted ??= Object.freeze([...this.current().values()].sort((a, b) => a.order - b.order || a.createdAt.localeCompare(b.createdAt)));
     return this.sorted;
   }
 
-  get(id: string): Vm | undefined { return this.byId.get(id); }
+  get(id: string): Vm | undefined {
+    if (this.staged.has(id)) return this.staged.get(id) ?? undefined;
+    return this.byId.get(id);
+  }
 
   findByName(name: string): Vm | undefined {
-    for (const vm of this.byId.values()) if (vm.name === name) return vm;
+    for (const vm of this.current().values()) if (vm.name === name) return vm;
     return undefined;
   }
 
@@ -98,16 +145,16 @@ export class SqliteVmRepo implements VmRepo {
     return this.remember(next);
   }
 
-  delete(id: string): void { this.q.del.run(id); this.byId.delete(id); this.sorted = null; }
+  delete(id: string): void { this.q.del.run(id); this.forget(id); }
 
   setOrder(ids: string[]): void {
     this.db.transaction(() => ids.forEach((id, i) => this.q.setOrder.run(i, id)))();
-    ids.forEach((id, order) => { const vm = this.byId.get(id); if (vm) this.remember({ ...vm, order }); });
+    ids.forEach((id, order) => { const vm = this.get(id); if (vm) this.remember({ ...vm, order }); });
   }
 
   nextOrder(): number {
     let max = -1;
-    for (const vm of this.byId.values()) max = Math.max(max, vm.order);
+    for (const vm of this.current().values()) max = Math.max(max, vm.order);
     return max + 1;
   }
   consoleClearOffset(id: string): number { return this.q.clearOffset.get(id)?.console_clear_offset ?? 0; }

@@ -99,6 +99,7 @@ test('hostile and broken bundles are refused with a 4xx and leave nothing behind
     ['listed file missing', await makeTar([{ name: 'manifest.json', data: manifestFor({ ...disk, kernel: Buffer.from('k') }) }, { name: 'disk.qcow2', data: goodDisk }])],
     ['unknown version', await makeTar([{ name: 'manifest.json', data: manifestFor(disk, (m) => { m.version = 99; }) }, { name: 'disk.qcow2', data: goodDisk }])],
     ['bad vm name', await makeTar([{ name: 'manifest.json', data: manifestFor(disk, (m) => { m.vm.name = '../x'; }) }, { name: 'disk.qcow2', data: goodDisk }])],
+    ['cmdline with a newline', await makeTar([{ name: 'manifest.json', data: manifestFor(disk, (m) => { m.vm.cmdline = 'console=ttyS0\ninit=/bin/sh'; }) }, { name: 'disk.qcow2', data: goodDisk }])],
     ['disk is not qcow2', await makeTar([{ name: 'manifest.json', data: manifestFor({ 'disk.qcow2': Buffer.alloc(4096, 7) }) }, { name: 'disk.qcow2', data: Buffer.alloc(4096, 7) }])],
     ['not a tar at all', Buffer.from('this is not a tar archive'.repeat(100))],
     ['empty', Buffer.alloc(0)],

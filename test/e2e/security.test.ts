@@ -2,7 +2,7 @@
 // check, Origin check on the event stream and WebSocket endpoints, the token file, and --port validation.
 // Run: GROVE_ACCEL=tcg node --test --test-concurrency=1 dist/test/e2e/security.test.js
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -301,5 +301,40 @@ describe('security', () => {
       assert.ok(r.stderr.split('\n').filter(Boolean).length <= 3, `${what}: a message, not a stack trace: ${r.stderr}`);
       assert.ok(!/listening/i.test(r.stdout), `${what}: did not start`);
     }
+  });
+
+  it('refuses to start with a token holding inner whitespace or under 16 characters, saying why', async () => {
+    for (const [token, why] of [['first-half-token second-half', /whitespace/], ['tab\tinside-the-token', /whitespace/], ['short-token', /at least 16/]] as const) {
+      const r = await serveMustExit([], { GROVE_TOKEN: token });
+      assert.equal(r.code, 1, `${JSON.stringify(token)}: exit code`);
+      assert.match(r.stderr, /GROVE_TOKEN/, `${JSON.stringify(token)}: names the source: ${r.stderr}`);
+      assert.match(r.stderr, why, `${JSON.stringify(token)}: says why: ${r.stderr}`);
+      assert.ok(!r.stderr.includes(token), 'the token itself is not echoed');
+      assert.ok(!/listening/i.test(r.stdout), 'did not start');
+    }
+  });
+
+  it('keeps the data dir 0700 and grove.db (with -wal, -shm), token and SSH key 0600; a loose data dir is tightened at start-up', async () => {
+    const dataDir = mkdtempSync(join(tmpdir(), 'grove-sec-perm-'));
+    chmodSync(dataDir, 0o755);
+    const e = await startDaemon({ dataDir });
+    cleanups.push(() => e.cleanup());
+    // A cloud-init VM makes Grove's SSH key pair; the private half must be 0600 too.
+    const vm = await createGuestVm(e, 'perm-vm', { cloudInit: {} });
+    assert.equal(typeof vm.id, 'string');
+    const mode = (p: string): string => (statSync(p).mode & 0o777).toString(8);
+    assert.equal(mode(dataDir), '700');
+    for (const f of ['grove.db', 'grove.db-wal', 'grove.db-shm', 'token', 'ssh/id_ed25519']) assert.equal(mode(join(dataDir, f)), '600', f);
+
+    // An older data dir with a world-readable database: tightened at the next start, and said so.
+    await e.stop();
+    chmodSync(dataDir, 0o755);
+    chmodSync(join(dataDir, 'grove.db'), 0o644);
+    chmodSync(join(dataDir, 'token'), 0o644);
+    const again = await startDaemon({ dataDir });
+    cleanups.push(() => again.cleanup());
+    assert.equal(mode(dataDir), '700');
+    for (const f of ['grove.db', 'grove.db-wal', 'grove.db-shm', 'token']) assert.equal(mode(join(dataDir, f)), '600', f);
+    assert.match(again.output(), /permissions tightened/);
   });
 });

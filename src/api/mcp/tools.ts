@@ -1,7 +1,7 @@
 import { Type, type Static, type TObject, type TProperties, type TSchema } from '@sinclair/typebox';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { invalid } from '../../domain/errors.js';
-import { Empty, VmRefParams } from '../schemas/common.js';
+import { ArgvString, Empty, VmRefParams } from '../schemas/common.js';
 import {
   ClearResult, ConsoleRead, ConsoleReadQuery, ConsoleSendBody, ConsoleSendResult, ConsoleWaitResult, ExecuteBody, ExecuteResult,
 } from '../schemas/console.js';
@@ -72,7 +72,7 @@ const DownloadDistroInput = Type.Object({
 const STATE_NOTE = 'Fails with INVALID_STATE (naming the current state) when the VM is not in a state that allows it.';
 const AGENT_NOTE = 'Goes through the QEMU guest agent in the VM: the VM must be running (INVALID_STATE otherwise) and run qemu-guest-agent (GUEST_AGENT_UNAVAILABLE within a few seconds otherwise).';
 const GuestPathArg = (description: string) => Type.String({ minLength: 1, maxLength: 4096, pattern: '^/', description });
-const HostPathArg = (description: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${description}: a path inside the daemon's transfer folder (relative paths are taken from it)` });
+const HostPathArg = (description: string) => ArgvString({ minLength: 1, maxLength: 4096, description: `${description}: a path inside the daemon's transfer folder (relative paths are taken from it)` });
 const FileUploadInput = withVm({
   localPath: Type.Optional(HostPathArg('File on the host to upload')),
   content: Type.Optional(Type.String({ maxLength: 12_000_000, description: 'The file\'s bytes inline, base64 (instead of localPath)' })),
@@ -246,7 +246,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'resize_disk',
-      description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused, and so is a disk that holds snapshots (delete them first). The guest must grow its own partitions and filesystems. Returns the VM.',
+      description: 'Grow a VM\'s disk to `sizeGB` (online while it runs, offline when stopped). Shrinking is refused. A disk with snapshots grows too; restoring a snapshot brings back the size it was taken at. The guest must grow its own partitions and filesystems. Returns the VM.',
       input: withVm(ResizeDiskBody.properties), output: Vm,
       run: (a) => s.disks.resize(a.vm, a.sizeGB),
     }),

@@ -27,7 +27,10 @@ export async function bundleRoutes(app: FastifyInstance, { services: s }: { serv
     },
   }, async (req, reply) => {
     const gzip = req.body.compression === 'gzip';
-    if (req.body.path !== undefined) return reply.code(201).send(await s.bundles.exportToTransfer(req.params.id, { path: req.body.path, gzip }));
+    if (req.body.path !== undefined) {
+      const asked = req.body.compression === undefined ? {} : { gzip };
+      return reply.code(201).send(await s.bundles.exportToTransfer(req.params.id, { path: req.body.path, ...asked }));
+    }
     const r = await s.bundles.export(req.params.id, { gzip });
     if (r.kind !== 'stream') throw new Error('a streamed export answered with a file');
     return reply.type(gzip ? 'application/gzip' : 'application/x-tar')

@@ -12,7 +12,7 @@ export async function machineRoutes(app: FastifyInstance, { services: s }: { ser
   app.post<Ref & { Body: Static<typeof ResizeDiskBody> }>('/vms/:id/disk/resize', {
     schema: {
       tags: ['VMs'], summary: 'Grow the disk', operationId: 'resizeDisk',
-      description: 'Online (QMP block_resize) while the VM runs, with qemu-img when stopped. Shrinking is refused (400); so is a disk holding snapshots (409: qcow2 cannot resize it). The guest sees the larger disk; growing its partitions and filesystems is up to the guest.',
+      description: 'Online (QMP block_resize) while the VM runs, with qemu-img when stopped. Shrinking is refused (400). A disk with snapshots grows too: each snapshot keeps the size it was taken at, and restoring it brings that size (and the VM\'s diskGB) back. The guest sees the larger disk; growing its partitions and filesystems is up to the guest.',
       params: VmRefParams, body: ResizeDiskBody, response: responses({ 200: VmRef }, [404, 409, 502]),
     },
   }, async (req) => s.disks.resize(req.params.id, req.body.sizeGB));

@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
+import { NO_CONTROL_MESSAGE, NO_CONTROL_PATTERN } from '../schemas/common.js';
 
 type Code = ErrorCode | 'METHOD_NOT_ALLOWED';
 
@@ -65,7 +66,7 @@ export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): 
     const where = fe.validationContext ?? 'input';
     const errors = fe.validation.map((v) => ({
       path: `${where}${v.instancePath ?? ''}${propertyStep(v, 'additionalProperty')}${propertyStep(v, 'missingProperty')}`,
-      message: v.message ?? 'is invalid',
+      message: v.params?.['pattern'] === NO_CONTROL_PATTERN ? NO_CONTROL_MESSAGE : v.message ?? 'is invalid',
     }));
     const detail = errors.map((e) => `${e.path} ${e.message}`).join('; ');
     return problem('VALIDATION_FAILED', detail, { errors });

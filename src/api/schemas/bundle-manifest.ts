@@ -50,6 +50,7 @@ export const BundleManifestSchema = Type.Object({
     kind: Type.Union([Type.Literal('live'), Type.Literal('disk')]),
     vmState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')]),
     createdAt: Timestamp,
+    diskGB: Type.Optional(Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'The disk size the snapshot was taken at (absent in bundles from before disks with snapshots could grow)' })),
   }, { additionalProperties: false }), { maxItems: 10_000 }),
 }, { additionalProperties: false });
 

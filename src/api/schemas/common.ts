@@ -38,6 +38,19 @@ const STATUS_TEXT: Record<number, string> = {
   415: 'Unsupported media type', 500: 'Internal error', 502: 'QEMU or the guest failed (QEMU_FAILED, GUEST_COMMAND_FAILED)', 507: 'No room on the host (INSUFFICIENT_STORAGE)', 504: 'Timed out (TIMEOUT)',
 };
 
+/**
+ * No C0 control character (NUL, tab, newline, ESC…) and no DEL: the rule for every value that reaches
+ * QEMU's or qemu-img's command line (paths, the kernel command line). NUL cannot be passed in argv at
+ * all, and a newline in `-append` makes a VM that can never start.
+ */
+export const NO_CONTROL_PATTERN = '^[^\\u0000-\\u001f\\u007f]*$';
+export const NO_CONTROL_MESSAGE = 'must not contain control characters (NUL, tab, newline or any other below U+0020, or DEL)';
+
+/** A string that may reach a command line: `pattern` says so in OpenAPI, and the validator enforces it. */
+export function ArgvString(opts: { minLength?: number; maxLength: number; description: string }) {
+  return Type.String({ ...opts, pattern: NO_CONTROL_PATTERN, description: `${opts.description} (no control characters)` });
+}
+
 export const VmRefParams = Type.Object({
   id: Type.String({ minLength: 1, maxLength: 128, description: 'VM id (UUID) or name' }),
 }, { additionalProperties: false });

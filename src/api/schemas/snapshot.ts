@@ -10,6 +10,7 @@ export const Snapshot = Type.Object({
   description: Type.Union([Type.String(), Type.Null()]),
   kind: Type.Union([Type.Literal('live'), Type.Literal('disk')], { description: 'live: RAM + devices + disk; disk: the disk alone' }),
   vmState: Type.Union([Type.Literal('running'), Type.Literal('paused'), Type.Literal('stopped')], { description: 'The state a restore returns the VM to' }),
+  diskGB: Type.Integer({ description: 'Disk size (GiB) when taken: a restore brings it back, and the VM\'s diskGB with it' }),
   createdAt: Type.String({ format: 'date-time' }),
 }, { $id: 'Snapshot' });
 

@@ -3,6 +3,7 @@ import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
 import { CLOUD_INIT_LIMITS as CL, CLOUD_INIT_PATTERNS as CP, DEFAULT_CLOUD_USER } from '../../domain/cloud-init.js';
 import { ConsoleWaitResult } from './console.js';
 import { DISTRO_ID } from '../../domain/distro.js';
+import { ArgvString } from './common.js';
 
 export const VmState = Type.Union(VM_STATES.map((s) => Type.Literal(s)), { description: 'Lifecycle state' });
 
@@ -62,7 +63,7 @@ export const SshAccess = Type.Object({
 /** A distro's catalog id, as VM creation and launch name it. */
 export const DistroRef = Type.String({ minLength: 1, maxLength: 63, pattern: DISTRO_ID.source, description: 'Catalog id (`GET /distros`), e.g. `debian-12`' });
 
-const HostPath = (what: string) => Type.String({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
+const HostPath = (what: string) => ArgvString({ minLength: 1, maxLength: 4096, description: `${what}: a path inside <data>/images or <data>/transfer (relative paths are taken from images/)` });
 
 export const AgentStatus = Type.Object({
   connected: Type.Boolean({ description: 'The guest agent answered its last ping' }),
@@ -112,7 +113,7 @@ export const CreateVmBody = Type.Object({
   imageFormat: Type.Optional(Type.Union([Type.Literal('qcow2'), Type.Literal('raw')], { description: 'Format of `image` (never probed); default qcow2' })),
   kernel: Type.Optional(HostPath('Kernel for direct boot')),
   initrd: Type.Optional(HostPath('Initrd for direct boot')),
-  cmdline: Type.Optional(Type.String({ maxLength: 4096, description: 'Kernel command line (direct boot)' })),
+  cmdline: Type.Optional(ArgvString({ maxLength: 4096, description: 'Kernel command line (direct boot)' })),
   iso: Type.Optional(HostPath('ISO attached as a CD-ROM and booted first')),
   network: Type.Optional(NetworkInput),
   cloudInit: Type.Optional(CloudInit),

@@ -9,21 +9,29 @@ import { QmpClient } from './qmp/index.js';
 import { QemuInstance } from './instance.js';
 import { QemuSerialLink } from './serial-link.js';
 import { prepareConsoleFiles } from './console-files.js';
-import { isAlive, procCmdline } from './proc-stats.js';
+import { isAlive, procCmdline, waitForProcessEnd } from './proc-stats.js';
 import { run } from '../../util/run.js';
 import { readRange } from '../../util/files.js';
 import { parseQemuVersion } from '../../util/qemu-opts.js';
+import { errorMessage } from '../../util/errors.js';
+import type { QmpConnectOptions } from './qmp/client.js';
+
+/** Opens the QMP session of a QEMU process; a test puts a failing one in to prove what launch does then. */
+export type QmpConnector = (socketPath: string, opts: QmpConnectOptions) => Promise<QmpClient>;
 
 export interface QemuDriverOptions {
   qemuBinary: string;
   accelerator: Accelerator;
   /** Where an instance reports what it cannot hand back to a caller (a failure while watching QEMU exit). */
   log: Logger;
+  connectQmp?: QmpConnector;
 }
 
 const LAUNCH_TIMEOUT_MS = 30_000;
 /** Enough of qemu.log for QEMU's reason for refusing to start, however large earlier boots made the log. */
 const START_ERROR_BYTES = 16 * 1024;
+/** How long a QEMU that could not be attached gets to die after SIGKILL (its image locks go with it). */
+const KILL_WAIT_MS = 10_000;
 
 export class QemuDriver implements Hypervisor {
   constructor(private readonly opts: QemuDriverOptions) {}
@@ -70,7 +78,14 @@ export class QemuDriver implements Hypervisor {
     }
     const pid = await readPid(paths.pidFile);
     if (pid === null) throw new DomainError('QEMU_FAILED', 'QEMU started but wrote no pid file');
-    return this.attach(pid, spec, consoleFromOffset);
+    try {
+      return await this.attach(pid, spec, consoleFromOffset);
+    } catch (e) {
+      // A QEMU nobody can manage would hold the disk's lock until a reboot of the host: it goes, and
+      // only once it is gone does the start answer (a retry must find the disk free).
+      await killAndWait(pid);
+      throw new DomainError('QEMU_FAILED', `QEMU started but Grove could not attach to it (${errorMessage(e)}); it was stopped`);
+    }
   }
 
   async adopt(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance | null> {
@@ -83,13 +98,14 @@ export class QemuDriver implements Hypervisor {
       return await this.attach(pid, spec, consoleFromOffset);
     } catch {
       // Alive but not answering QMP: it cannot be managed; end it rather than leave it holding the disk.
-      try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+      await killAndWait(pid);
       return null;
     }
   }
 
   private async attach(pid: number, spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
-    const client = await QmpClient.connect(spec.paths.qmpSocket, { connectTimeoutMs: 5000 });
+    const connect = this.opts.connectQmp ?? ((socket, o) => QmpClient.connect(socket, o));
+    const client = await connect(spec.paths.qmpSocket, { connectTimeoutMs: 5000 });
     try {
       const serial = await QemuSerialLink.open(spec.paths, consoleFromOffset);
       return new QemuInstance(pid, client, serial, spec.paths, this.opts.log);
@@ -98,6 +114,11 @@ export class QemuDriver implements Hypervisor {
       throw e;
     }
   }
+}
+
+async function killAndWait(pid: number): Promise<void> {
+  try { process.kill(pid, 'SIGKILL'); } catch { /* already gone */ }
+  await waitForProcessEnd(pid, KILL_WAIT_MS);
 }
 
 async function readPid(file: string): Promise<number | null> {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { setTimeout as delay } from 'node:timers/promises';
 
 /** Linux USER_HZ; it is 100 on every architecture Linux supports in practice. */
@@ -45,6 +45,17 @@ export function isAlive(pid: number): boolean {
 }
 
 /**
+ * A killed multi-threaded process shows its leader as a zombie while its other threads are still being
+ * torn down, and those still hold its files (and so QEMU's image locks): ended means no thread but the
+ * leader is left and no file is open.
+ */
+async function threadsEnded(pid: number): Promise<boolean> {
+  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
+  const fds = await readdir(`/proc/${pid}/fd`).catch(() => []);
+  return tasks.length <= 1 && fds.length === 0;
+}
+
+/**
  * Waits until the process has really ended (gone, or a zombie nobody reaped yet). QEMU closes its QMP
  * socket a moment before it exits and releases its image locks; a start right after a stop must not
  * find the disk still locked.
@@ -53,7 +64,7 @@ export async function waitForProcessEnd(pid: number, timeoutMs: number): Promise
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const state = await procStatFields(pid).then((f) => f[0], () => null);
-    if (state === null || state === 'Z' || state === 'X') return true;
+    if (state === null || state === 'X' || (state === 'Z' && await threadsEnded(pid))) return true;
     if (Date.now() > deadline) return false;
     await delay(2);
   }

@@ -6,6 +6,7 @@ import type {
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download, LaunchOutcome, LaunchVm,
   GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp,
+  WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm,
 } from './types.js';
 
 export interface ClientOptions {
@@ -32,6 +33,9 @@ function clientTimeout(e: unknown): ApiError | null {
   if (code !== 'UND_ERR_HEADERS_TIMEOUT' && code !== 'UND_ERR_BODY_TIMEOUT') return null;
   return new ApiError(504, 'TIMEOUT', 'no answer from the daemon within 300 s (the client\'s limit); the operation may still be running');
 }
+
+/** Export and import move whole disks: bounded by hours, not the default. */
+const BUNDLE_TIMEOUT_MS = 6 * 3_600_000;
 
 /** A launch may first download its image, which its own timeout does not count. */
 const DOWNLOAD_ALLOWANCE_MS = 3_600_000;
@@ -240,6 +244,38 @@ export class GroveClient {
   listWebhooks(): Promise<Webhook[]> { return this.request('GET', '/webhooks'); }
   registerWebhook(body: RegisterWebhook): Promise<Webhook> { return this.request('POST', '/webhooks', { body }); }
   deleteWebhook(id: string): Promise<void> { return this.request('DELETE', `/webhooks/${encodeURIComponent(id)}`); }
+  testWebhook(id: string): Promise<WebhookTestOutcome> { return this.request('POST', `/webhooks/${encodeURIComponent(id)}/test`, { body: {} }); }
+  async webhookDeliveries(id: string, limit?: number): Promise<WebhookDelivery[]> {
+    return (await this.request<{ deliveries: WebhookDelivery[] }>('GET', `/webhooks/${encodeURIComponent(id)}/deliveries`, { query: { limit } })).deliveries;
+  }
+
+  // ---- bundles ----------------------------------------------------------------------------------
+  /** Writes the bundle into the daemon's `<data>/transfer` (the path is relative to it). */
+  exportToTransfer(ref: string, path: string, gzip: boolean): Promise<ExportWrittenOutcome> {
+    return this.request('POST', this.vm(ref, '/export'), { body: { path, compression: gzip ? 'gzip' : 'none' }, timeoutMs: BUNDLE_TIMEOUT_MS });
+  }
+  /** The bundle's bytes as a stream (tar, or gzip'd tar). */
+  async exportStream(ref: string, gzip: boolean): Promise<Readable> {
+    const { answer, deadline } = await this.send('POST', this.vm(ref, '/export'), {
+      body: { compression: gzip ? 'gzip' : 'none' }, headers: { accept: 'application/x-tar, application/gzip, application/problem+json' }, timeoutMs: BUNDLE_TIMEOUT_MS,
+    });
+    deadline.clear();
+    if (answer.status !== 200) throw apiErrorFrom(answer.status, answer.statusText, await readText(answer, deadline, this.url));
+    return answer.body;
+  }
+  /** Imports a bundle named in the daemon's `<data>/transfer`. */
+  importFromTransfer(path: string, name?: string): Promise<ImportedVm> {
+    return this.request('POST', '/vms/import', { body: { path, ...(name !== undefined ? { name } : {}) }, timeoutMs: BUNDLE_TIMEOUT_MS });
+  }
+  /** Uploads a bundle (streamed, never buffered whole). */
+  async importStream(data: Readable, gzip: boolean, name?: string): Promise<ImportedVm> {
+    const { answer, deadline } = await this.send('POST', '/vms/import', {
+      raw: data, query: { name }, headers: { 'content-type': gzip ? 'application/gzip' : 'application/x-tar' }, timeoutMs: BUNDLE_TIMEOUT_MS,
+    });
+    const text = await readText(answer, deadline, this.url);
+    if (answer.status !== 201) throw apiErrorFrom(answer.status, answer.statusText, text);
+    return JSON.parse(text) as ImportedVm;
+  }
 
   // ---- distro images ----------------------------------------------------------------------------
   listDistros(): Promise<Distro[]> { return this.request('GET', '/distros'); }

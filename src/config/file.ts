@@ -1,7 +1,7 @@
-import { readFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { TomlError, parse } from 'smol-toml';
+import { dirname, join, resolve } from 'node:path';
+import { TomlError, parse, stringify } from 'smol-toml';
 import { errorMessage } from '../util/errors.js';
 
 /**
@@ -148,4 +148,31 @@ export function parseConfigText(text: string, path: string): ConfigFile {
     remotes.set(name, r);
   }
   return { path, daemon, defaultRemote, remotes };
+}
+
+/**
+ * Rewrites the file with `change` applied to its parsed document (written as TOML again: comments are
+ * not kept). The folder is made 0700 when created, the file is 0600.
+ */
+export function updateConfigFile(path: string, change: (doc: Record<string, unknown>) => void): void {
+  let doc: Record<string, unknown> = {};
+  try {
+    doc = parse(readFileSync(path, 'utf8')) as Record<string, unknown>;
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw new ConfigFileError(`cannot update ${path}: ${errorMessage(e)}`);
+  }
+  change(doc);
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, stringify(doc) + '\n', { mode: 0o600 });
+}
+
+/** Writes a secret file readable by its owner only (its folder 0700). */
+export function writeSecretFile(path: string, content: string): void {
+  mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+  writeFileSync(path, content, { mode: 0o600 });
+  chmodSync(path, 0o600);
+}
+
+export function removeFile(path: string): void {
+  rmSync(path, { force: true });
 }

@@ -210,7 +210,8 @@ function makeContext(cmd: Command, values: Values, positionals: string[]): Conte
   const explicitLocal = flags.url !== undefined || ['GROVE_URL', 'NEMETON_PORT', 'GROVE_PORT'].some((k) => env[k]);
   if (remote === null && !explicitLocal && config.defaultRemote !== null) remote = config.defaultRemote;
   const connect = (name: string | null): { conn: Connection; insecure: boolean } => {
-    if (name === null || name === LOCAL_REMOTE) return { conn: resolveConnection(name === null ? flags : { dataDir: flags.dataDir }, env), insecure: flag(values, 'insecure') };
+    // `local`: this host's daemon, found by the usual rules (--url, the variables, the defaults).
+    if (name === null || name === LOCAL_REMOTE) return { conn: resolveConnection(flags, env), insecure: flag(values, 'insecure') };
     const entry = config.remotes.get(name);
     if (!entry) throw new UsageError(`unknown remote '${name}' (the config file's default-remote?); see grove remote ls`);
     return { conn: remoteConnection(name, entry, name === remote ? flags : {}, cfgDir), insecure: flag(values, 'insecure') || entry.insecure };

@@ -207,6 +207,16 @@ function makeContext(cmd: Command, values: Values, positionals: string[]): Conte
     remote = split.remote;
     positionals[i] = split.ref;
   }
+  // `events --vm REMOTE:VM` too.
+  const vmFlag = str(values, 'vm');
+  if (vmFlag !== undefined) {
+    const split = splitRemote(vmFlag, config.remotes);
+    if (split.remote !== null) {
+      if (remote !== null && remote !== split.remote) throw new UsageError(`--vm '${vmFlag}' names remote '${split.remote}' but the command speaks to '${remote}'`);
+      remote = split.remote;
+      values['vm'] = split.ref;
+    }
+  }
   const explicitLocal = flags.url !== undefined || ['GROVE_URL', 'NEMETON_PORT', 'GROVE_PORT'].some((k) => env[k]);
   if (remote === null && !explicitLocal && config.defaultRemote !== null) remote = config.defaultRemote;
   const connect = (name: string | null): { conn: Connection; insecure: boolean } => {

@@ -235,7 +235,9 @@ function makeContext(cmd: Command, values: Values, positionals: string[]): Conte
     if (refusal) throw new UsageError(refusal);
     return { conn, client: new GroveClient({ url: conn.url, token: conn.token }) };
   };
-  const main = cmd.local ? { conn: resolveConnection(flags, env), client: new GroveClient({ url: 'http://127.0.0.1:1' }) } : clientOf(remote);
+  // A local command (completion, remote) talks to no daemon: its client is the local one, never called.
+  const localConn = cmd.local ? resolveConnection(flags, env) : null;
+  const main = localConn ? { conn: localConn, client: new GroveClient({ url: localConn.url, token: localConn.token }) } : clientOf(remote);
   const json = flag(values, 'json');
   const format = cmd.listing ? parseFormat(str(values, 'format'), json) : json ? 'json' : 'table';
   const columnsText = str(values, 'columns');

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { GroveClient } from './client.js';
 import { ApiError } from './errors.js';
-import { waitBound } from './http.js';
+import { fetchWithoutTimeouts, waitBound } from './http.js';
 
 /** A daemon stand-in that answers every request after `delayMs`. */
 async function slowServer(delayMs: number): Promise<{ server: Server; url: string }> {
@@ -51,4 +51,16 @@ test('wait bounds: the call\'s seconds (or the daemon\'s default for it) plus a 
   assert.equal(waitBound(3600, 60), 3_630_000);
   assert.equal(waitBound(undefined, 60), 90_000);
   assert.equal(waitBound(400, 60), 430_000);
+});
+
+test('the MCP bridge\'s fetch: a streamed Response from node:http, with status, headers and body', async () => {
+  const { server, url } = await slowServer(50);
+  try {
+    const res = await fetchWithoutTimeouts(`${url}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"a":1}' });
+    assert.equal(res.status, 200);
+    assert.equal(res.headers.get('content-type'), 'application/json');
+    assert.deepEqual(await res.json(), { id: 'x', name: 'slow', path: '/mcp', body: { a: 1 } });
+  } finally {
+    server.close();
+  }
 });

@@ -1,6 +1,6 @@
 import { request as httpRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { errorMessage } from '../util/errors.js';
 import { ApiError, UnreachableError } from './errors.js';
 
@@ -88,4 +88,34 @@ export async function readText(answer: HttpAnswer, deadline: Deadline, baseUrl: 
   }
   if (deadline.expired) throw deadline.expired;
   return Buffer.concat(chunks).toString('utf8');
+}
+
+/**
+ * A `fetch` over node:http(s) for libraries that take one (the MCP SDK's transport): the same request and
+ * a streamed Response, without undici's 300 s headers and body timeouts — a tool call that waits on the
+ * guest longer than that is bounded by the caller's own timeout only.
+ */
+export async function fetchWithoutTimeouts(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
+  const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+  const headers: Record<string, string> = {};
+  new Headers(init.headers).forEach((v, k) => { headers[k] = v; });
+  const body = init.body === undefined || init.body === null ? undefined
+    : typeof init.body === 'string' ? init.body : Buffer.from(await new Response(init.body).arrayBuffer());
+  const method = init.method ?? 'GET';
+  return new Promise((resolve, reject) => {
+    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, signal: init.signal ?? undefined });
+    req.on('error', reject);
+    req.on('response', (res) => {
+      const h = new Headers();
+      for (const [k, v] of Object.entries(res.headers)) {
+        if (v === undefined) continue;
+        for (const x of Array.isArray(v) ? v : [v]) h.append(k, x);
+      }
+      const status = res.statusCode ?? 0;
+      const noBody = status === 204 || status === 304 || method === 'HEAD';
+      if (noBody) res.resume();
+      resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: h }));
+    });
+    req.end(body);
+  });
 }

@@ -5,8 +5,9 @@ SHELL := /bin/bash
 # openssh-client: `grove ssh` (the daemon makes its own key pair; it needs no OpenSSH tool).
 APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
-# seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd).
-TEST_APT_PACKAGES := xfsprogs genisoimage systemd
+# seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd);
+# the CLI remotes test makes a self-signed certificate with openssl.
+TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl
 # Benchmarks only: the download benchmark's reference is curl fetching the same file.
 BENCH_APT_PACKAGES := curl
 NPM_STAMP := node_modules/.grove-installed

@@ -1,7 +1,10 @@
 import { errorMessage } from '../util/errors.js';
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import type { GroveClient } from '../client/index.js';
+import type { ConfigFile } from '../config/file.js';
 import type { Connection } from './connection.js';
+import type { Column, Format } from './format.js';
+import { suggest } from './suggest.js';
 
 /** Exit codes (documented in `grove --help`). */
 export const EXIT = { OK: 0, ERROR: 1, USAGE: 2, UNREACHABLE: 3, TIMEOUT: 124 } as const;
@@ -19,10 +22,37 @@ export interface Context {
   err(text: string): void;
   /** Raw bytes to stdout (guest output that is not text); resolves once written. */
   outBytes(data: Uint8Array): Promise<void>;
+  /** `--format` (table unless asked; `--json` is json). */
+  format: Format;
+  /** Prints a listing in the format asked for, with the `--columns` asked for. */
+  listing<T>(rows: T[], columns: Column<T>[], raw?: unknown): void;
+  /** The config file (remotes, defaults); empty when there is none. */
+  config: ConfigFile;
+  /** Where the config file is (or would be) and the folder of remote tokens. */
+  configPath: string;
+  configDir: string;
+  /** The remote the command speaks to (null: the local daemon or --url). */
+  remote: string | null;
+  /** A client for another remote (`local` is the local daemon), e.g. for `ls --all-remotes`. */
+  clientFor(remote: string): GroveClient;
 }
 
 export interface Command {
+  /** `verb` or `group verb`. */
   name: string;
+  /** Other names it answers to (`list` for `ls`); for a group member, the member word only. */
+  aliases?: string[];
+  /** Left out of `grove --help` and completion (`__complete`). */
+  hidden?: boolean;
+  /** Takes `--format` and `--columns` (and prints through `ctx.listing`). */
+  listing?: boolean;
+  /**
+   * Which positional names a VM, so `<remote>:<vm>` works there; default: where the first synopsis
+   * line says VM (or NAME for create-like commands, set explicitly); null: none.
+   */
+  vmArg?: number | null;
+  /** Talks to no daemon (completion, remote): run without a connection check. */
+  local?: boolean;
   /** Usage lines after `grove `. */
   synopsis: string[];
   summary: string;
@@ -45,7 +75,34 @@ export const GLOBAL_OPTIONS: Options = {
   'data-dir': { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
+  remote: { type: 'string' },
+  config: { type: 'string' },
+  insecure: { type: 'boolean' },
 };
+
+/** Flags of listing commands. */
+export const LISTING_OPTIONS: Options = {
+  format: { type: 'string', short: 'o' },
+  columns: { type: 'string' },
+};
+
+/** Every flag a command takes (its own, the global ones, the listing ones). */
+export function commandOptions(cmd: Command): Options {
+  return { ...GLOBAL_OPTIONS, ...(cmd.listing ? LISTING_OPTIONS : {}), ...(cmd.options ?? {}) };
+}
+
+/** The words of the first synopsis line after the command's name, without brackets (`VM`, `NAME`...). */
+export function argWords(cmd: Command): string[] {
+  const words = cmd.synopsis[0]!.replace(/\[-[^\]]*\]/g, ' ').split(/\s+/).slice(cmd.name.split(' ').length);
+  return words.filter((w) => /^\[?[A-Z][A-Z0-9_|:/.-]*\]?$/.test(w)).map((w) => w.replace(/^\[|\]$/g, ''));
+}
+
+/** The positional that names a VM (see Command.vmArg). */
+export function vmArgIndex(cmd: Command): number | null {
+  if (cmd.vmArg !== undefined) return cmd.vmArg;
+  const i = argWords(cmd).indexOf('VM');
+  return i === -1 ? null : i;
+}
 
 export function parseCommandArgs(cmd: Command, argv: string[]): { values: Values; positionals: string[]; tail: string[] } {
   let head = argv;
@@ -57,9 +114,15 @@ export function parseCommandArgs(cmd: Command, argv: string[]): { values: Values
   }
   let parsed;
   try {
-    parsed = parseArgs({ args: head, options: { ...GLOBAL_OPTIONS, ...(cmd.options ?? {}) }, strict: true, allowPositionals: true });
+    parsed = parseArgs({ args: head, options: commandOptions(cmd), strict: true, allowPositionals: true });
   } catch (e) {
-    throw new UsageError(errorMessage(e).replace(/\. To specify a positional argument.*$/s, ''));
+    const msg = errorMessage(e).replace(/\. To specify a positional argument.*$/s, '');
+    const unknown = /^Unknown option '(-{1,2})([^']+)'/.exec(msg);
+    if (unknown) {
+      const names = Object.keys(commandOptions(cmd));
+      throw new UsageError(`unknown flag '${unknown[1]}${unknown[2]}'${suggest(unknown[2]!, names).replace(/'([^']+)'/g, "'--$1'")}`);
+    }
+    throw new UsageError(msg);
   }
   const values = parsed.values as Values;
   if (values['help']) return { values, positionals: parsed.positionals, tail };

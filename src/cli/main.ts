@@ -1,8 +1,17 @@
 #!/usr/bin/env node
 import { createRequire } from 'node:module';
 import { ApiError, GroveClient, UnreachableError } from '../client/index.js';
-import { EXIT, UsageError, flag, parseCommandArgs, str, type Command, type Context } from './command.js';
-import { resolveConnection } from './connection.js';
+import { ConfigFileError, configDir, configPath, loadConfigFile, type ConfigFile } from '../config/file.js';
+import { EXIT, UsageError, flag, parseCommandArgs, str, vmArgIndex, type Command, type Context, type Values } from './command.js';
+import { LOCAL_REMOTE, plainHttpRefusal, remoteConnection, resolveConnection, splitRemote, type Connection } from './connection.js';
+import { lookup } from './dispatch.js';
+import { parseFormat, render } from './format.js';
+import { setCommandTable } from './table.js';
+import { bundleExport, bundleImport } from './commands/bundle.js';
+import { consoleClear, errors, metrics, reorder, stopAll, update } from './commands/manage.js';
+import { webhookDeliveries, webhookTest } from './commands/webhook.js';
+import { remoteAdd, remoteDefault, remoteLs, remoteRm } from './commands/remote.js';
+import { completion, completeWords } from './commands/completion.js';
 import { consoleAttach, consoleRead, send } from './commands/console.js';
 import { cp, exec } from './commands/agent.js';
 import { events } from './commands/events.js';
@@ -23,16 +32,26 @@ const VERSION: string = (require('../../../package.json') as { version: string }
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
-  images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall, logs, top];
-const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
+  images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall, logs, top,
+  bundleExport, bundleImport, update, stopAll, metrics, errors, consoleClear, webhookTest, webhookDeliveries, reorder,
+  remoteAdd, remoteLs, remoteRm, remoteDefault, completion, completeWords];
+setCommandTable(COMMANDS);
 
 const CONNECTION_HELP = `Connection (every command except serve):
+  --remote NAME    a remote of 'grove remote ls' (or REMOTE:VM wherever a VM is named);
+                   else --url, GROVE_URL, NEMETON_PORT, GROVE_PORT; else the config file's
+                   default remote; else the local daemon at http://127.0.0.1:22100
   --url URL        daemon URL; else GROVE_URL, else http://127.0.0.1:$NEMETON_PORT,
                    else http://127.0.0.1:$GROVE_PORT, else http://127.0.0.1:22100
   --token TOKEN    API token; else GROVE_TOKEN, else NEMETON_TOKEN, else <data-dir>/token
+                   (a remote's token: its token file, <config dir>/tokens/NAME)
   --data-dir DIR   the local daemon's data dir (for its token); else GROVE_DATA_DIR,
                    else $XDG_DATA_HOME/grove or ~/.local/share/grove
+  --insecure       allow plain http:// to a non-loopback address (the token goes in the clear)
+  --config FILE    the config file; else GROVE_CONFIG, else $XDG_CONFIG_HOME/grove/config.toml
   --json           machine-readable output (JSON; events: one envelope per line)
+  -o, --format F   listings: table (default; fits the terminal), json, yaml or csv
+  --columns A,B    listings: the columns to show, in this order (also picks json/yaml fields)
   -h, --help       help for a command (also: grove help COMMAND)`;
 
 const EXIT_HELP = `Exit codes:
@@ -46,8 +65,9 @@ const EXIT_HELP = `Exit codes:
 
 function usage(): string {
   const brief = (c: Command) => c.brief ?? c.synopsis[0]!.replace(/ \[.*$/, '');
-  const w = Math.max(...COMMANDS.map((c) => brief(c).length), 13);
-  const lines = COMMANDS.map((c) => `  ${brief(c).padEnd(w)}  ${c.summary}`);
+  const shown = COMMANDS.filter((c) => !c.hidden);
+  const w = Math.max(...shown.map((c) => brief(c).length), 13);
+  const lines = shown.map((c) => `  ${brief(c).padEnd(w)}  ${c.summary}${c.aliases?.length ? ` (also: ${c.aliases.join(', ')})` : ''}`);
   return `grove ${VERSION} — headless QEMU VM manager
 
 Usage: grove COMMAND [ARGS] [FLAGS]
@@ -65,12 +85,17 @@ ${EXIT_HELP}
 `;
 }
 
+/** Synopsis lines; a line that continues the one before (it starts with spaces) gets no `grove`. */
+function synopsisLines(c: Command): string {
+  return c.synopsis.map((s) => (/^\s/.test(s) ? `        ${s.trimStart()}` : `  grove ${s}`)).join('\n');
+}
+
 function commandHelp(c: Command): string {
   return `grove ${c.name} — ${c.summary}
 
 Usage:
-${c.synopsis.map((s) => `  grove ${s}`).join('\n')}
-${c.help ? `\n${c.help}\n` : ''}
+${synopsisLines(c)}
+${c.aliases?.length ? `\nAlso: ${c.aliases.map((a) => (c.name.includes(' ') ? `grove ${c.name.split(' ')[0]} ${a}` : `grove ${a}`)).join(', ')}\n` : ''}${c.help ? `\n${c.help}\n` : ''}
 ${CONNECTION_HELP}
 
 ${EXIT_HELP}
@@ -88,24 +113,22 @@ async function runCommand(cmd: Command, argv: string[]): Promise<number> {
   } catch (e) {
     if (!(e instanceof UsageError)) throw e;
     fail(`${cmd.name}: ${e.message}`, 'USAGE');
-    process.stderr.write(`usage:\n${cmd.synopsis.map((s) => `  grove ${s}`).join('\n')}\n(grove ${cmd.name} --help for more)\n`);
+    process.stderr.write(`usage:\n${synopsisLines(cmd)}\n(grove ${cmd.name} --help for more)\n`);
     return EXIT.USAGE;
   }
   const { values, positionals, tail } = parsed;
   if (flag(values, 'help')) { process.stdout.write(commandHelp(cmd)); return EXIT.OK; }
-  const conn = resolveConnection({ url: str(values, 'url'), token: str(values, 'token'), dataDir: str(values, 'data-dir') }, process.env);
-  if (!/^https?:$/.test(URL.canParse(conn.url) ? new URL(conn.url).protocol : '')) {
-    fail(`invalid daemon URL '${conn.url}' (from ${conn.urlSource}); expected http://HOST:PORT`, 'USAGE');
-    return EXIT.USAGE;
+  let ctx: Context;
+  try {
+    ctx = makeContext(cmd, values, positionals);
+  } catch (e) {
+    if (e instanceof UsageError || e instanceof ConfigFileError) {
+      fail(`${cmd.name}: ${e.message}`, 'USAGE');
+      return EXIT.USAGE;
+    }
+    throw e;
   }
-  const ctx: Context = {
-    client: new GroveClient({ url: conn.url, token: conn.token }),
-    conn,
-    json: flag(values, 'json'),
-    out: (t) => { if (t) process.stdout.write(t); },
-    err: (t) => { process.stderr.write(t); },
-    outBytes: (b) => new Promise((resolve) => { process.stdout.write(b, () => resolve()); }),
-  };
+  const conn = ctx.conn;
   try {
     return await cmd.run(ctx, values, positionals, tail);
   } catch (e) {
@@ -146,37 +169,110 @@ async function main(argv: string[]): Promise<number> {
       process.stdout.write(usage());
       return EXIT.OK;
     case 'help': {
-      const target = rest.slice(0, 2).join(' ') && BY_NAME.has(rest.slice(0, 2).join(' ')) ? rest.slice(0, 2).join(' ') : rest[0];
-      if (target === 'serve') { const { SERVE_USAGE } = await import('./serve.js'); process.stdout.write(SERVE_USAGE); return EXIT.OK; }
-      const c = target !== undefined ? BY_NAME.get(target) : undefined;
-      const members = COMMANDS.filter((x) => x.name.startsWith(`${target} `));
-      if (!c && members.length > 0) { process.stdout.write(members.map(commandHelp).join('\n')); return EXIT.OK; }
-      if (target !== undefined && !c) { fail(`unknown command '${target}'`, 'USAGE'); return EXIT.USAGE; }
-      process.stdout.write(c ? commandHelp(c) : usage());
+      if (rest[0] === undefined) { process.stdout.write(usage()); return EXIT.OK; }
+      if (rest[0] === 'serve') { const { SERVE_USAGE } = await import('./serve.js'); process.stdout.write(SERVE_USAGE); return EXIT.OK; }
+      const members = COMMANDS.filter((x) => x.name.startsWith(`${rest[0]} `) && !x.hidden);
+      const found = lookup(COMMANDS, rest.slice(0, 2));
+      if ('error' in found) {
+        if (members.length > 0) { process.stdout.write(members.map(commandHelp).join('\n')); return EXIT.OK; }
+        fail(found.error, 'USAGE');
+        return EXIT.USAGE;
+      }
+      process.stdout.write(commandHelp(found.cmd));
       return EXIT.OK;
     }
     default: {
-      // Groups (`webhook ls|add|rm`) are looked up with their sub-command.
-      const group = COMMANDS.some((c) => c.name.startsWith(`${name} `));
-      if (group) {
-        const c = BY_NAME.get(`${name} ${rest[0] ?? ''}`);
-        // A group that is also a command of its own (`images` lists, `images rm` removes).
-        const own = BY_NAME.get(name);
-        if (!c && own && (rest[0] === undefined || rest[0].startsWith('-'))) return runCommand(own, rest);
-        if (!c) {
-          fail(`${name}: ${rest[0] === undefined ? 'missing sub-command' : `unknown sub-command '${rest[0]}'`}; one of: ${COMMANDS.filter((x) => x.name.startsWith(`${name} `)).map((x) => x.name.split(' ')[1]).join(', ')}`, 'USAGE');
-          return EXIT.USAGE;
-        }
-        return runCommand(c, rest.slice(1));
-      }
-      const c = BY_NAME.get(name);
-      if (!c) {
-        fail(`unknown command '${name}'; see grove --help`, 'USAGE');
+      const found = lookup(COMMANDS, argv);
+      if ('error' in found) {
+        fail(found.error, 'USAGE');
         return EXIT.USAGE;
       }
-      return runCommand(c, rest);
+      return runCommand(found.cmd, found.rest);
     }
   }
+}
+
+/**
+ * The connection a command uses: `REMOTE:VM` or `--remote` names a remote; else --url and the variables
+ * (as before remotes existed); else the config file's default remote; else the local daemon.
+ */
+function makeContext(cmd: Command, values: Values, positionals: string[]): Context {
+  const env = process.env;
+  const config = loadConfigFile(str(values, 'config'), env);
+  const cfgDir = configDir(env);
+  const flags = { url: str(values, 'url'), token: str(values, 'token'), dataDir: str(values, 'data-dir') };
+  let remote = str(values, 'remote') ?? null;
+  if (remote !== null && remote !== LOCAL_REMOTE && !config.remotes.has(remote)) throw new UsageError(`unknown remote '${remote}'; see grove remote ls`);
+  for (const i of remoteArgs(cmd, positionals)) {
+    const split = cmd.name === 'cp' ? splitCpRemote(positionals[i]!, config) : splitRemote(positionals[i]!, config.remotes);
+    if (split.remote === null) continue;
+    if (remote !== null && remote !== split.remote) throw new UsageError(`'${positionals[i]}' names remote '${split.remote}' but --remote says '${remote}'`);
+    remote = split.remote;
+    positionals[i] = split.ref;
+  }
+  // `events --vm REMOTE:VM` too.
+  const vmFlag = str(values, 'vm');
+  if (vmFlag !== undefined) {
+    const split = splitRemote(vmFlag, config.remotes);
+    if (split.remote !== null) {
+      if (remote !== null && remote !== split.remote) throw new UsageError(`--vm '${vmFlag}' names remote '${split.remote}' but the command speaks to '${remote}'`);
+      remote = split.remote;
+      values['vm'] = split.ref;
+    }
+  }
+  const explicitLocal = flags.url !== undefined || ['GROVE_URL', 'NEMETON_PORT', 'GROVE_PORT'].some((k) => env[k]);
+  if (remote === null && !explicitLocal && config.defaultRemote !== null) remote = config.defaultRemote;
+  const connect = (name: string | null): { conn: Connection; insecure: boolean } => {
+    // `local`: this host's daemon, found by the usual rules (--url, the variables, the defaults).
+    if (name === null || name === LOCAL_REMOTE) return { conn: resolveConnection(flags, env), insecure: flag(values, 'insecure') };
+    const entry = config.remotes.get(name);
+    if (!entry) throw new UsageError(`unknown remote '${name}' (the config file's default-remote?); see grove remote ls`);
+    return { conn: remoteConnection(name, entry, name === remote ? flags : {}, cfgDir), insecure: flag(values, 'insecure') || entry.insecure };
+  };
+  const clientOf = (name: string | null): { conn: Connection; client: GroveClient } => {
+    const { conn, insecure } = connect(name);
+    if (!/^https?:$/.test(URL.canParse(conn.url) ? new URL(conn.url).protocol : '')) {
+      throw new UsageError(`invalid daemon URL '${conn.url}' (from ${conn.urlSource}); expected http(s)://HOST:PORT`);
+    }
+    const refusal = plainHttpRefusal(conn.url, insecure);
+    if (refusal) throw new UsageError(refusal);
+    return { conn, client: new GroveClient({ url: conn.url, token: conn.token }) };
+  };
+  // A local command (completion, remote) talks to no daemon: its client is the local one, never called.
+  const localConn = cmd.local ? resolveConnection(flags, env) : null;
+  const main = localConn ? { conn: localConn, client: new GroveClient({ url: localConn.url, token: localConn.token }) } : clientOf(remote);
+  const json = flag(values, 'json');
+  const format = cmd.listing ? parseFormat(str(values, 'format'), json) : json ? 'json' : 'table';
+  const columnsText = str(values, 'columns');
+  const columns = columnsText !== undefined ? columnsText.split(',').map((c) => c.trim()).filter(Boolean) : null;
+  const width = process.stdout.isTTY ? process.stdout.columns : null;
+  return {
+    client: main.client,
+    conn: main.conn,
+    json: format === 'json',
+    format,
+    out: (t) => { if (t) process.stdout.write(t); },
+    err: (t) => { process.stderr.write(t); },
+    outBytes: (b) => new Promise((resolve) => { process.stdout.write(b, () => resolve()); }),
+    listing: (rows, cols, raw) => { const t = render(rows, cols, { format, columns, width }, raw); if (t) process.stdout.write(t); },
+    config: config satisfies ConfigFile,
+    configPath: configPath(str(values, 'config'), env).path,
+    configDir: cfgDir,
+    remote: remote === LOCAL_REMOTE ? null : remote,
+    clientFor: (name) => clientOf(name).client,
+  };
+}
+
+/** The positionals that may carry a `REMOTE:` prefix. */
+function remoteArgs(cmd: Command, positionals: string[]): number[] {
+  if (cmd.name === 'cp') return positionals.map((_, i) => i);
+  const i = vmArgIndex(cmd);
+  return i !== null && i < positionals.length ? [i] : [];
+}
+
+/** cp's `REMOTE:VM:/path` (one colon is `VM:/path`, which stays as it is). */
+function splitCpRemote(arg: string, config: ConfigFile): { remote: string | null; ref: string } {
+  return /^[^:/]+:[^:/]+:/.test(arg) ? splitRemote(arg, config.remotes) : { remote: null, ref: arg };
 }
 
 main(process.argv.slice(2)).then(

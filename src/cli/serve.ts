@@ -6,10 +6,17 @@ import { logUnhandledRejections } from '../daemon/unhandled-rejections.js';
 export const SERVE_USAGE = `Usage:
   grove serve [--port N] [--host ADDR] [--data-dir DIR] [--token-file FILE] [--accel auto|kvm|tcg]
               [--allowed-host NAME]... [--qemu PATH] [--qemu-img PATH] [--event-retention N] [--log-level LEVEL]
-              [--catalog FILE|URL] [--console-history-bytes N]
+              [--catalog FILE|URL] [--console-history-bytes N] [--tls-cert FILE --tls-key FILE] [--config FILE]
 
 Environment: GROVE_PORT, GROVE_HOST, GROVE_DATA_DIR, GROVE_TOKEN, GROVE_ACCEL, GROVE_ALLOWED_HOSTS,
-             GROVE_QEMU, GROVE_QEMU_IMG, GROVE_EVENT_RETENTION, GROVE_LOG_LEVEL, GROVE_CATALOG
+             GROVE_QEMU, GROVE_QEMU_IMG, GROVE_EVENT_RETENTION, GROVE_LOG_LEVEL, GROVE_CATALOG,
+             GROVE_TLS_CERT, GROVE_TLS_KEY, GROVE_WEBHOOK_BACKOFF_MS, GROVE_CONFIG,
+             GROVE_CONSOLE_HISTORY_BYTES
+
+Config file: --config FILE, else GROVE_CONFIG, else $XDG_CONFIG_HOME/grove/config.toml (~/.config/grove/...).
+Its [daemon] table takes the flag names as keys (port = 22100, data-dir = "...", allowed-hosts = ["a"],
+tls-cert = "...", webhook-backoff-ms = 1000). Flags win over variables, variables over the file, the file
+over the defaults.
 `;
 
 export async function serve(args: string[]): Promise<void> {
@@ -35,6 +42,7 @@ export async function serve(args: string[]): Promise<void> {
     `Grove ${GROVE_VERSION} listening on ${daemon.url}`,
     `  API docs:  ${daemon.url}/api/v1/docs`,
     `  Data dir:  ${cfg.dataDir}`,
+    ...(cfg.configFile ? [`  Config:    ${cfg.configFile}`] : []),
     daemon.tokenCreated
       ? `  Token (shown once, saved to ${daemon.tokenOrigin}, mode 0600):\n    ${daemon.token}`
       : `  Token:     from ${daemon.tokenOrigin}`,

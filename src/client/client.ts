@@ -1,9 +1,12 @@
+import type { Readable } from 'node:stream';
 import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './errors.js';
+import { DEFAULT_TIMEOUT_MS, readText, send, waitBound, type Deadline, type HttpAnswer } from './http.js';
 import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download, LaunchOutcome, LaunchVm,
   GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp, QemuLog,
+  WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm,
 } from './types.js';
 
 export interface ClientOptions {
@@ -11,6 +14,8 @@ export interface ClientOptions {
   url: string;
   /** Bearer token; requests go without one when it is absent (and the daemon answers 401). */
   token?: string | undefined;
+  /** Bound of a call that names no wait of its own (default 300 s); calls that wait pass their own. */
+  defaultTimeoutMs?: number | undefined;
 }
 
 export interface ConsoleReadOptions {
@@ -20,8 +25,8 @@ export interface ConsoleReadOptions {
 }
 
 /**
- * Node's fetch (undici) gives up on a response whose headers take more than 300 s. Long waits (start
- * --wait-for, stop, execute with timeouts above that) then end here: a timeout, not a dead daemon.
+ * Streams still go through fetch (undici), which gives up on headers or a silent body after 300 s; JSON
+ * calls go through node:http (see http.ts) with the call's own bound.
  */
 function clientTimeout(e: unknown): ApiError | null {
   const code = (e as { cause?: { code?: string } }).cause?.code;
@@ -29,7 +34,21 @@ function clientTimeout(e: unknown): ApiError | null {
   return new ApiError(504, 'TIMEOUT', 'no answer from the daemon within 300 s (the client\'s limit); the operation may still be running');
 }
 
+/** Export and import move whole disks: bounded by hours, not the default. */
+const BUNDLE_TIMEOUT_MS = 6 * 3_600_000;
+
+/** A launch may first download its image, which its own timeout does not count. */
+const DOWNLOAD_ALLOWANCE_MS = 3_600_000;
+
 type Query = Record<string, string | number | boolean | undefined>;
+
+interface RequestOptions {
+  body?: unknown;
+  query?: Query;
+  headers?: Record<string, string>;
+  signal?: AbortSignal | undefined;
+  timeoutMs?: number;
+}
 
 /**
  * Typed REST client of the Grove API. Every failure is one of two errors: `ApiError` (the daemon answered
@@ -39,11 +58,18 @@ export class GroveClient {
   readonly url: string;
   readonly apiBase: string;
   readonly token: string | undefined;
+  readonly defaultTimeoutMs: number;
 
   constructor(opts: ClientOptions) {
     this.url = opts.url.replace(/\/+$/, '');
     this.apiBase = `${this.url}/api/v1`;
     this.token = opts.token;
+    this.defaultTimeoutMs = opts.defaultTimeoutMs ?? DEFAULT_TIMEOUT_MS;
+  }
+
+  /** The bound of a call that waits `seconds` (or the daemon's default for it) on the daemon side. */
+  private waits(seconds: number | undefined, daemonDefault: number): number {
+    return Math.max(waitBound(seconds, daemonDefault), this.defaultTimeoutMs);
   }
 
   /** Headers every request carries (also used by the event and console streams). */
@@ -58,17 +84,31 @@ export class GroveClient {
     return `${this.apiBase}${path}${qs ? `?${qs}` : ''}`;
   }
 
-  /** One request; JSON in, JSON out (undefined for 204). */
-  async request<T>(method: string, path: string, opts: { body?: unknown; query?: Query; headers?: Record<string, string>; signal?: AbortSignal } = {}): Promise<T> {
-    const res = await this.fetchRaw(method, path, opts);
-    const text = await res.text().catch((e: unknown) => { throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e)); });
-    if (!res.ok) throw apiErrorFrom(res.status, res.statusText, text);
+  /**
+   * One request; JSON in, JSON out (undefined for 204). Over node:http, bounded by `timeoutMs` (default:
+   * the client's) from the request to the end of the answer, and by nothing else.
+   */
+  async request<T>(method: string, path: string, opts: RequestOptions = {}): Promise<T> {
+    const { answer: res, deadline } = await this.send(method, path, opts);
+    const text = await readText(res, deadline, this.url);
+    if (res.status < 200 || res.status > 299) throw apiErrorFrom(res.status, res.statusText, text);
     if (res.status === 204 || text === '') return undefined as T;
     try {
       return JSON.parse(text) as T;
     } catch {
       throw new ApiError(res.status, 'BAD_RESPONSE', `the daemon sent a response that is not JSON: ${text.slice(0, 120)}`);
     }
+  }
+
+  /** The answer as a stream (its deadline ends when the headers arrive); bodies may be streams too. */
+  async send(method: string, path: string, opts: RequestOptions & { raw?: Readable | Buffer } = {}): Promise<{ answer: HttpAnswer; deadline: Deadline }> {
+    const headers: Record<string, string> = { accept: 'application/json', ...this.authHeaders(), ...(opts.headers ?? {}) };
+    let body: string | Buffer | Readable | undefined = opts.raw;
+    if (opts.body !== undefined) {
+      headers['content-type'] = 'application/json';
+      body = JSON.stringify(opts.body);
+    }
+    return send({ method, url: this.endpoint(path, opts.query), headers, body, timeoutMs: opts.timeoutMs ?? this.defaultTimeoutMs, signal: opts.signal }, this.url);
   }
 
   /** The response itself, for streams; network failures become UnreachableError, HTTP errors are left to the caller. */
@@ -102,20 +142,28 @@ export class GroveClient {
   getVm(ref: string): Promise<Vm> { return this.request('GET', this.vm(ref)); }
   createVm(body: CreateVm): Promise<Vm> { return this.request('POST', '/vms', { body }); }
   /** Create from a distro + download if needed + start + wait until ready (see POST /vms/launch). */
-  launchVm(body: LaunchVm): Promise<LaunchOutcome> { return this.request('POST', '/vms/launch', { body }); }
+  launchVm(body: LaunchVm): Promise<LaunchOutcome> { return this.request('POST', '/vms/launch', { body, timeoutMs: this.waits(body.timeoutSeconds, 300) + DOWNLOAD_ALLOWANCE_MS }); }
   cloneVm(ref: string, body: CloneVm = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/clone'), { body }); }
   updateVm(ref: string, body: UpdateVm): Promise<Vm> { return this.request('PATCH', this.vm(ref), { body }); }
   deleteVm(ref: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.request('DELETE', this.vm(ref), { query: { force: opts.force ? true : undefined } });
   }
   reorderVms(order: string[]): Promise<Vm[]> { return this.request('PUT', '/vms/order', { body: { order } }); }
-  stopAll(opts: StopOptions = {}): Promise<StopAllOutcome> { return this.request('POST', '/vms/stop-all', { body: opts }); }
+  stopAll(opts: StopOptions = {}): Promise<StopAllOutcome> {
+    return this.request('POST', '/vms/stop-all', { body: opts, timeoutMs: this.waits(opts.timeoutSeconds, 60) });
+  }
 
   // ---- lifecycle --------------------------------------------------------------------------------
-  startVm(ref: string, opts: StartOptions = {}): Promise<StartOutcome> { return this.request('POST', this.vm(ref, '/start'), { body: opts }); }
-  stopVm(ref: string, opts: StopOptions = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/stop'), { body: opts }); }
+  startVm(ref: string, opts: StartOptions = {}): Promise<StartOutcome> {
+    return this.request('POST', this.vm(ref, '/start'), { body: opts, timeoutMs: this.waits(opts.waitFor?.timeoutSeconds, 60) });
+  }
+  stopVm(ref: string, opts: StopOptions = {}): Promise<Vm> {
+    return this.request('POST', this.vm(ref, '/stop'), { body: opts, timeoutMs: this.waits(opts.timeoutSeconds, 60) });
+  }
   forceStopVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/force-stop'), { body: {} }); }
-  restartVm(ref: string, opts: RestartOptions = {}): Promise<Vm> { return this.request('POST', this.vm(ref, '/restart'), { body: opts }); }
+  restartVm(ref: string, opts: RestartOptions = {}): Promise<Vm> {
+    return this.request('POST', this.vm(ref, '/restart'), { body: opts, timeoutMs: this.waits(opts.timeoutSeconds, 60) });
+  }
   pauseVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/pause'), { body: {} }); }
   resumeVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/resume'), { body: {} }); }
   runtime(ref: string): Promise<VmRuntime> { return this.request('GET', this.vm(ref, '/runtime')); }
@@ -150,7 +198,7 @@ export class GroveClient {
   clearConsole(ref: string): Promise<ConsoleCleared> { return this.request('DELETE', this.vm(ref, '/console')); }
   /** Runs a shell command over the serial console (not the guest agent). */
   consoleExecute(ref: string, req: ExecuteRequest): Promise<ExecuteOutcome> {
-    return this.request('POST', this.vm(ref, '/console/execute'), { body: req });
+    return this.request('POST', this.vm(ref, '/console/execute'), { body: req, timeoutMs: this.waits(req.timeoutSeconds, 30) });
   }
   /** ws:// URL of the interactive console of a VM. */
   consoleSocketUrl(ref: string): string {
@@ -159,7 +207,9 @@ export class GroveClient {
 
   // ---- guest agent ------------------------------------------------------------------------------
   /** Runs a command in the guest through its QEMU guest agent. */
-  execInGuest(ref: string, req: GuestExecRequest): Promise<GuestExecOutcome> { return this.request('POST', this.vm(ref, '/exec'), { body: req }); }
+  execInGuest(ref: string, req: GuestExecRequest): Promise<GuestExecOutcome> {
+    return this.request('POST', this.vm(ref, '/exec'), { body: req, timeoutMs: this.waits(req.timeoutSeconds, 30) });
+  }
   vmIp(ref: string): Promise<VmIp> { return this.request('GET', this.vm(ref, '/ip')); }
   osInfo(ref: string): Promise<GuestOsInfo> { return this.request('GET', this.vm(ref, '/osinfo')); }
   listGuestFiles(ref: string, path: string): Promise<GuestFileList> { return this.request('GET', this.vm(ref, '/files'), { query: { path } }); }
@@ -197,6 +247,38 @@ export class GroveClient {
   listWebhooks(): Promise<Webhook[]> { return this.request('GET', '/webhooks'); }
   registerWebhook(body: RegisterWebhook): Promise<Webhook> { return this.request('POST', '/webhooks', { body }); }
   deleteWebhook(id: string): Promise<void> { return this.request('DELETE', `/webhooks/${encodeURIComponent(id)}`); }
+  testWebhook(id: string): Promise<WebhookTestOutcome> { return this.request('POST', `/webhooks/${encodeURIComponent(id)}/test`, { body: {} }); }
+  async webhookDeliveries(id: string, limit?: number): Promise<WebhookDelivery[]> {
+    return (await this.request<{ deliveries: WebhookDelivery[] }>('GET', `/webhooks/${encodeURIComponent(id)}/deliveries`, { query: { limit } })).deliveries;
+  }
+
+  // ---- bundles ----------------------------------------------------------------------------------
+  /** Writes the bundle into the daemon's `<data>/transfer` (the path is relative to it). */
+  exportToTransfer(ref: string, path: string, gzip: boolean): Promise<ExportWrittenOutcome> {
+    return this.request('POST', this.vm(ref, '/export'), { body: { path, compression: gzip ? 'gzip' : 'none' }, timeoutMs: BUNDLE_TIMEOUT_MS });
+  }
+  /** The bundle's bytes as a stream (tar, or gzip'd tar). */
+  async exportStream(ref: string, gzip: boolean): Promise<Readable> {
+    const { answer, deadline } = await this.send('POST', this.vm(ref, '/export'), {
+      body: { compression: gzip ? 'gzip' : 'none' }, headers: { accept: 'application/x-tar, application/gzip, application/problem+json' }, timeoutMs: BUNDLE_TIMEOUT_MS,
+    });
+    deadline.clear();
+    if (answer.status !== 200) throw apiErrorFrom(answer.status, answer.statusText, await readText(answer, deadline, this.url));
+    return answer.body;
+  }
+  /** Imports a bundle named in the daemon's `<data>/transfer`. */
+  importFromTransfer(path: string, name?: string): Promise<ImportedVm> {
+    return this.request('POST', '/vms/import', { body: { path, ...(name !== undefined ? { name } : {}) }, timeoutMs: BUNDLE_TIMEOUT_MS });
+  }
+  /** Uploads a bundle (streamed, never buffered whole). */
+  async importStream(data: Readable, gzip: boolean, name?: string): Promise<ImportedVm> {
+    const { answer, deadline } = await this.send('POST', '/vms/import', {
+      raw: data, query: { name }, headers: { 'content-type': gzip ? 'application/gzip' : 'application/x-tar' }, timeoutMs: BUNDLE_TIMEOUT_MS,
+    });
+    const text = await readText(answer, deadline, this.url);
+    if (answer.status !== 201) throw apiErrorFrom(answer.status, answer.statusText, text);
+    return JSON.parse(text) as ImportedVm;
+  }
 
   // ---- distro images ----------------------------------------------------------------------------
   listDistros(): Promise<Distro[]> { return this.request('GET', '/distros'); }

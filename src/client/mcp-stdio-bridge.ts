@@ -1,4 +1,5 @@
 import { errorMessage } from '../util/errors.js';
+import { fetchWithoutTimeouts } from './http.js';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
@@ -8,10 +9,11 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 
 /**
- * Node's fetch gives up on an answer after 300 s (undici's headers timeout), so that bounds one forwarded
- * call; the SDK's own 60 s default would cut off tools that wait on the guest (waitFor, console_execute).
+ * One forwarded call may take as long as the longest wait a tool accepts (3600 s) and a margin; the SDK's
+ * own 60 s default would cut off tools that wait on the guest (waitFor, console_execute, exec). The HTTP
+ * side has no limit of its own: the transport uses node:http, not fetch with its 300 s headers timeout.
  */
-const FORWARD_TIMEOUT_MS = 300_000;
+const FORWARD_TIMEOUT_MS = 3_630_000;
 
 export interface StdioBridgeOptions {
   /** The daemon's base URL, e.g. http://127.0.0.1:22100 (the bridge talks to `<url>/mcp`). */
@@ -28,7 +30,9 @@ export interface StdioBridgeOptions {
 export async function runStdioBridge(opts: StdioBridgeOptions): Promise<void> {
   const endpoint = new URL(`${opts.url.replace(/\/+$/, '')}/mcp`);
   const client = new Client({ name: 'grove-mcp-bridge', version: '1' });
-  const upstream = new StreamableHTTPClientTransport(endpoint, { requestInit: { headers: { authorization: `Bearer ${opts.token}` } } });
+  const upstream = new StreamableHTTPClientTransport(endpoint, {
+    requestInit: { headers: { authorization: `Bearer ${opts.token}` } }, fetch: fetchWithoutTimeouts,
+  });
   try {
     await client.connect(upstream);
   } catch (e) {

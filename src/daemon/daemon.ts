@@ -1,5 +1,5 @@
 import { errorMessage } from '../util/errors.js';
-import { mkdir, realpath } from 'node:fs/promises';
+import { mkdir, readFile, realpath } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import pino, { type Logger } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -174,10 +174,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     token: tok.token,
     allowedHosts: cfg.allowedHosts,
     logger: log.child({ component: 'http' }),
+    ...(cfg.tls ? { https: { cert: await readFile(cfg.tls.cert), key: await readFile(cfg.tls.key) } } : {}),
   });
   if (!isLoopbackName(cfg.host)) log.warn({ host: cfg.host }, 'listening on a non-loopback address: anyone who can reach it and holds the token controls every VM');
   await app.listen({ host: cfg.host, port: cfg.port });
-  const url = `http://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
+  const url = `${cfg.tls ? 'https' : 'http'}://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
   let closed = false;

@@ -28,6 +28,8 @@ export interface AppOptions {
   services: ApiServices;
   token: string;
   allowedHosts?: string[];
+  /** Serve HTTPS with this PEM certificate and key. */
+  https?: { cert: Buffer; key: Buffer };
   logger?: FastifyBaseLogger;
   /** The extra surfaces (MCP, webhooks) register themselves here without the REST layer knowing them. */
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
@@ -51,6 +53,8 @@ function validators() {
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const app = Fastify({
+    // Typed as the plain HTTP instance (the spread of `object` adds no type): routes and hooks are the same over TLS.
+    ...(opts.https ? ({ https: opts.https } as object) : {}),
     ...(opts.logger ? { loggerInstance: opts.logger } : { logger: false }),
     // Per-request lines would drown the log (and cost throughput); errors are still logged.
     logController: new LogController({ disableRequestLogging: true }),

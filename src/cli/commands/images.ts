@@ -1,27 +1,35 @@
-import { followEvents, type Download, type GroveEvent } from '../../client/index.js';
+import { followEvents, type Distro, type Download, type GroveEvent } from '../../client/index.js';
+import type { Column } from '../format.js';
 import { EXIT, type Command, type Context } from '../command.js';
-import { bytes, json, table } from '../output.js';
+import { bytes, json } from '../output.js';
 import { progressLine } from '../progress.js';
 
+function localState(d: Distro): string {
+  const dl = d.download;
+  return d.downloaded ? 'yes'
+    : dl?.state === 'running' ? `downloading${dl.totalBytes ? ` ${Math.floor((dl.bytes / dl.totalBytes) * 100)}%` : ''}`
+      : dl?.state === 'queued' ? 'queued' : '-';
+}
+
+const DISTRO_COLUMNS: Column<Distro>[] = [
+  { name: 'distro', value: (d) => d.id },
+  { name: 'name', value: (d) => d.name },
+  { name: 'version', value: (d) => d.version },
+  { name: 'format', value: (d) => d.format },
+  { name: 'local', value: localState },
+  { name: 'size', value: (d) => (d.image ? bytes(d.image.bytes) : d.download ? `${bytes(d.download.bytes)}${d.download.totalBytes ? ` / ${bytes(d.download.totalBytes)}` : ''}` : '-') },
+];
+
 export const images: Command = {
-  name: 'images', synopsis: ['images'], summary: 'The distro catalog: what is local, its size, downloads under way', args: [0, 0],
+  name: 'images', synopsis: ['images'], summary: 'The distro catalog: what is local, its size, downloads under way', args: [0, 0], listing: true,
   async run(ctx) {
-    const distros = await ctx.client.listDistros();
-    if (ctx.json) { ctx.out(json(distros)); return EXIT.OK; }
-    ctx.out(table(['DISTRO', 'NAME', 'VERSION', 'FORMAT', 'LOCAL', 'SIZE'], distros.map((d) => {
-      const dl = d.download;
-      const local = d.downloaded ? 'yes'
-        : dl?.state === 'running' ? `downloading${dl.totalBytes ? ` ${Math.floor((dl.bytes / dl.totalBytes) * 100)}%` : ''}`
-          : dl?.state === 'queued' ? 'queued' : '-';
-      const size = d.image ? bytes(d.image.bytes) : dl ? `${bytes(dl.bytes)}${dl.totalBytes ? ` / ${bytes(dl.totalBytes)}` : ''}` : '-';
-      return [d.id, d.name, d.version, d.format, local, size];
-    })));
+    ctx.listing(await ctx.client.listDistros(), DISTRO_COLUMNS);
     return EXIT.OK;
   },
 };
 
 export const imagesRm: Command = {
-  name: 'images rm', synopsis: ['images rm DISTRO'], summary: 'Remove a distro\'s local image', args: [1, 1],
+  name: 'images rm', aliases: ['delete', 'remove'], synopsis: ['images rm DISTRO'], summary: 'Remove a distro\'s local image', args: [1, 1],
   async run(ctx, _v, [distro]) {
     await ctx.client.removeImage(distro!);
     ctx.out(ctx.json ? json({ removed: true, distro }) : `Removed the image of ${distro}.\n`);

@@ -155,7 +155,6 @@ class BootView {
 
 /** Console text as a terminal status line can hold it: no escape sequences or control characters. */
 function plain(s: string): string {
-  // eslint-disable-next-line no-control-regex
   return s.replace(/\x1b\[[0-9;?]*[ -/]*[@-~]/g, '').replace(/\x1b[@-_]/g, '').replace(/[\x00-\x08\x0b-\x1f\x7f]/g, '');
 }
 

@@ -1,7 +1,8 @@
 import { writeFile } from 'node:fs/promises';
-import type { CreateSnapshot } from '../../client/index.js';
+import type { CreateSnapshot, Snapshot } from '../../client/index.js';
+import type { Column } from '../format.js';
 import { EXIT, UsageError, flag, str, type Command } from '../command.js';
-import { bytes, json, table } from '../output.js';
+import { bytes, json } from '../output.js';
 
 export const suspend: Command = {
   name: 'suspend', synopsis: ['suspend VM'], summary: 'Save RAM and device state to disk and stop QEMU (start resumes exactly there)', args: [1, 1],
@@ -40,12 +41,19 @@ export const screenshot: Command = {
   },
 };
 
+const SNAPSHOT_COLUMNS: Column<Snapshot>[] = [
+  { name: 'name', value: (s) => s.name },
+  { name: 'kind', value: (s) => s.kind },
+  { name: 'restores-to', value: (s) => s.vmState },
+  { name: 'created', value: (s) => s.createdAt },
+  { name: 'id', value: (s) => s.id },
+  { name: 'description', value: (s) => s.description ?? '' },
+];
+
 export const snapshotLs: Command = {
-  name: 'snapshot ls', synopsis: ['snapshot ls VM'], summary: 'List the snapshots of a VM', args: [1, 1],
+  name: 'snapshot ls', aliases: ['list'], synopsis: ['snapshot ls VM'], summary: 'List the snapshots of a VM', args: [1, 1], listing: true,
   async run(ctx, _v, [ref]) {
-    const list = await ctx.client.listSnapshots(ref!);
-    ctx.out(ctx.json ? json(list) : table(['NAME', 'KIND', 'RESTORES TO', 'CREATED', 'ID', 'DESCRIPTION'],
-      list.map((s) => [s.name, s.kind, s.vmState, s.createdAt, s.id, s.description ?? ''])));
+    ctx.listing(await ctx.client.listSnapshots(ref!), SNAPSHOT_COLUMNS);
     return EXIT.OK;
   },
 };
@@ -80,7 +88,7 @@ export const snapshotRestore: Command = {
 };
 
 export const snapshotRm: Command = {
-  name: 'snapshot rm', synopsis: ['snapshot rm VM SNAPSHOT'], summary: 'Delete a snapshot', args: [2, 2],
+  name: 'snapshot rm', aliases: ['delete', 'remove'], synopsis: ['snapshot rm VM SNAPSHOT'], summary: 'Delete a snapshot', args: [2, 2],
   async run(ctx, _v, [ref, sid]) {
     await ctx.client.deleteSnapshot(ref!, sid!);
     ctx.out(ctx.json ? json({ deleted: true, vm: ref, snapshot: sid }) : `Deleted snapshot '${sid}' of VM ${ref}.\n`);

@@ -2,7 +2,9 @@ import { readFileSync } from 'node:fs';
 import type { CreateVm, GroveClient, Vm, VmIp, VmRuntime } from '../../client/index.js';
 import { localPublicKeys } from '../ssh-keys.js';
 import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context, type Values } from '../command.js';
-import { bytes, duration, fields, json, mib, since, table } from '../output.js';
+import { bytes, duration, fields, json, mib, since } from '../output.js';
+import type { Column } from '../format.js';
+import { errorMessage } from '../../util/errors.js';
 
 function ports(vm: Vm): string {
   if (vm.network.mode === 'none') return 'no network';
@@ -13,13 +15,25 @@ function isLive(vm: Vm): boolean {
   return vm.state === 'running' || vm.state === 'paused' || vm.state === 'stopping' || vm.state === 'starting';
 }
 
-function vmTable(vms: Vm[], ips: Map<string, string>): string {
-  return table(
-    ['NAME', 'STATE', 'CPU', 'MEMORY', 'DISK', 'IP', 'PORTS', 'UPTIME', 'ID'],
-    vms.map((vm) => [vm.name, vm.state, String(vm.cpu), mib(vm.memoryMB), `${vm.diskGB} GiB`, ips.get(vm.id) ?? '-', ports(vm),
-      isLive(vm) ? duration(since(vm.startedAt)) : '-', vm.id.slice(0, 8)]),
-  );
-}
+/** A VM row of `ls`: the VM, its guest address when known, and its remote with --all-remotes. */
+export interface VmRow { vm: Vm; ip: string | null; remote: string }
+
+export const VM_COLUMNS: Column<VmRow>[] = [
+  { name: 'remote', value: (r) => r.remote, extra: true },
+  { name: 'name', value: (r) => r.vm.name },
+  { name: 'state', value: (r) => r.vm.state },
+  { name: 'cpu', value: (r) => String(r.vm.cpu) },
+  { name: 'memory', value: (r) => mib(r.vm.memoryMB) },
+  { name: 'disk', value: (r) => `${r.vm.diskGB} GiB` },
+  { name: 'ip', value: (r) => r.ip ?? '-' },
+  { name: 'ports', value: (r) => ports(r.vm) },
+  { name: 'uptime', value: (r) => (isLive(r.vm) ? duration(since(r.vm.startedAt)) : '-') },
+  { name: 'id', value: (r) => r.vm.id.slice(0, 8) },
+  { name: 'uuid', value: (r) => r.vm.id, extra: true },
+  { name: 'distro', value: (r) => r.vm.distro ?? '-', extra: true },
+  { name: 'created', value: (r) => r.vm.createdAt, extra: true },
+  { name: 'error', value: (r) => r.vm.lastError ?? '', extra: true },
+];
 
 /** Guest addresses of the VMs whose agent answers (asked in parallel; a VM that cannot say shows none). */
 async function guestIps(client: GroveClient, vms: Vm[]): Promise<Map<string, string>> {
@@ -49,11 +63,37 @@ function done(ctx: Context, vm: unknown, message: string): number {
 }
 
 export const ls: Command = {
-  name: 'ls', synopsis: ['ls'], summary: 'List VMs (in their configured order)', args: [0, 0],
-  async run(ctx) {
-    const vms = await ctx.client.listVms();
-    ctx.out(ctx.json ? json(vms) : vmTable(vms, await guestIps(ctx.client, vms)));
-    return EXIT.OK;
+  name: 'ls', aliases: ['list'], synopsis: ['ls [--all-remotes]'], summary: 'List VMs (in their configured order)', args: [0, 0], listing: true,
+  help: `--all-remotes lists the VMs of the local daemon and of every remote ('grove remote ls'), with a REMOTE
+column (json/yaml: each VM gets a "remote" field); a remote that does not answer is reported on stderr
+and the others are still listed (exit 1).
+Columns: remote, name, state, cpu, memory, disk, ip, ports, uptime, id (default set without remote),
+and uuid, distro, created, error on request (--columns name,uuid).`,
+  options: { 'all-remotes': { type: 'boolean' } },
+  async run(ctx, v) {
+    if (!flag(v, 'all-remotes')) {
+      const vms = await ctx.client.listVms();
+      const ips = ctx.format === 'table' || ctx.format === 'csv' ? await guestIps(ctx.client, vms) : new Map<string, string>();
+      ctx.listing(vms.map((vm) => ({ vm, ip: ips.get(vm.id) ?? null, remote: ctx.remote ?? 'local' })), VM_COLUMNS, vms);
+      return EXIT.OK;
+    }
+    const names = ['local', ...ctx.config.remotes.keys()];
+    const rows: VmRow[] = [];
+    let failed = false;
+    const answers = await Promise.all(names.map(async (name) => {
+      try {
+        const client = ctx.clientFor(name);
+        const vms = await client.listVms();
+        return { name, vms, ips: await guestIps(client, vms) };
+      } catch (e) {
+        failed = true;
+        ctx.err(`grove: remote '${name}': ${errorMessage(e)}\n`);
+        return { name, vms: [] as Vm[], ips: new Map<string, string>() };
+      }
+    }));
+    for (const a of answers) for (const vm of a.vms) rows.push({ vm, ip: a.ips.get(vm.id) ?? null, remote: a.name });
+    ctx.listing(rows, VM_COLUMNS.map((c) => (c.name === 'remote' ? { ...c, extra: false } : c)), rows.map((r) => ({ remote: r.remote, ...r.vm })));
+    return failed ? EXIT.ERROR : EXIT.OK;
   },
 };
 
@@ -64,7 +104,7 @@ export function parsePortForward(spec: string): { host: number; guest: number; p
 }
 
 export const create: Command = {
-  name: 'create',
+  name: 'create', vmArg: 0,
   synopsis: ['create NAME [--kernel FILE --initrd FILE --cmdline TEXT] [--image FILE [--image-format qcow2|raw]] [--iso FILE]',
     '            [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...',
     '            [--cloud-init] [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]'],
@@ -156,7 +196,7 @@ export const clone: Command = {
 };
 
 export const show: Command = {
-  name: 'show', synopsis: ['show VM'], summary: 'Show one VM (with runtime figures when it runs)', args: [1, 1],
+  name: 'show', aliases: ['info', 'inspect'], synopsis: ['show VM'], summary: 'Show one VM (with runtime figures when it runs)', args: [1, 1],
   async run(ctx, _v, [ref]) {
     const vm = await ctx.client.getVm(ref!);
     if (ctx.json) { ctx.out(json(vm)); return EXIT.OK; }
@@ -212,7 +252,7 @@ export const stop: Command = {
 };
 
 export const kill: Command = {
-  name: 'kill', synopsis: ['kill VM'], summary: 'Cut the power at once (force-stop)', args: [1, 1],
+  name: 'kill', aliases: ['force-stop'], synopsis: ['kill VM'], summary: 'Cut the power at once (force-stop)', args: [1, 1],
   async run(ctx, _v, [ref]) {
     const vm = await ctx.client.forceStopVm(ref!);
     return done(ctx, vm, `Killed VM '${vm.name}'.`);
@@ -220,7 +260,7 @@ export const kill: Command = {
 };
 
 export const restart: Command = {
-  name: 'restart', synopsis: ['restart VM [--hard] [--timeout S]'], summary: 'ACPI power cycle (forced after --timeout), or --hard reset',
+  name: 'restart', aliases: ['reboot'], synopsis: ['restart VM [--hard] [--timeout S]'], summary: 'ACPI power cycle (forced after --timeout), or --hard reset',
   options: { hard: { type: 'boolean' }, timeout: { type: 'string' } },
   args: [1, 1],
   async run(ctx, v, [ref]) {
@@ -247,7 +287,7 @@ export const resume: Command = {
 };
 
 export const rm: Command = {
-  name: 'rm', synopsis: ['rm VM [--force]'], summary: 'Delete a stopped VM and its files (--force: kill it first if running)',
+  name: 'rm', aliases: ['delete', 'remove'], synopsis: ['rm VM [--force]'], summary: 'Delete a stopped VM and its files (--force: kill it first if running)',
   options: { force: { type: 'boolean' } },
   args: [1, 1],
   async run(ctx, v, [ref]) {

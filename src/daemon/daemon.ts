@@ -15,6 +15,7 @@ import { DiskService } from '../app/disk-service.js';
 import { BundleService } from '../app/bundle-service.js';
 import { TarArchive } from '../storage/tar-archive.js';
 import { ScreenshotService } from '../app/screenshot-service.js';
+import { ScreenService } from '../app/screen-service.js';
 import { JsImageEncoder } from '../system/image-encoder.js';
 import { SqliteSnapshotRepo } from '../store/snapshot-repo.js';
 import { buildApp } from '../api/rest/app.js';
@@ -152,6 +153,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
+      screen: new ScreenService({ vms }),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

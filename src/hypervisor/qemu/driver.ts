@@ -43,7 +43,7 @@ export class QemuDriver implements Hypervisor {
 
   async launch(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
     const { paths } = spec;
-    await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.vncSocket, paths.pidFile].map((p) => rm(p, { force: true })));
     await prepareConsoleFiles(paths);
     const logStart = await sizeOr0(paths.qemuLog);
     const log = await open(paths.qemuLog, 'a');

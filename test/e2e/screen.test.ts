@@ -182,6 +182,48 @@ test('screenshots scale down for agents: ?scale= and ?maxWidth=', async () => {
   assertProblem(await d.call('GET', '/vms/scr/screenshot?scale=2'), 400, 'VALIDATION_FAILED');
 });
 
+async function mcpCall(name: string, args: Record<string, unknown>): Promise<any> {
+  const r = await fetch(`${d.url}/mcp`, {
+    method: 'POST',
+    headers: { ...auth(), 'content-type': 'application/json' },
+    body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name, arguments: args } }),
+  });
+  assert.equal(r.status, 200);
+  return ((await r.json()) as any).result;
+}
+
+test('MCP: type_text, send_keys, mouse_click, mouse_move and a shrunk take_screenshot (see, act, see)', async () => {
+  await readTty1();
+  const typed = await mcpCall('type_text', { vm: 'scr', text: 'Mcp!' });
+  assert.equal(typed.isError, undefined, JSON.stringify(typed));
+  assert.deepEqual(typed.structuredContent, { events: 4 });
+  assert.deepEqual((await mcpCall('send_keys', { vm: 'scr', keys: ['ctrl-c', 'enter'] })).structuredContent, { events: 2 });
+  assert.equal((await typedBytes(6)).toString('latin1'), 'Mcp!\x03\r');
+  await sh('pkill -x cat; true');
+  const click = await mcpCall('mouse_click', { vm: 'scr', x: 10, y: 10, button: 'right', doubleClick: true });
+  assert.equal(click.structuredContent.events, 6);
+  assert.equal((await mcpCall('mouse_move', { vm: 'scr', x: 1, y: 2 })).structuredContent.events, 2);
+  const bad = await mcpCall('send_keys', { vm: 'scr', keys: ['ctrl-nope'] });
+  assert.equal(bad.isError, true);
+  assert.match(bad.content[0].text, /VALIDATION_FAILED/);
+  const shot = await mcpCall('take_screenshot', { vm: 'scr', maxWidth: 200 });
+  assert.equal(shot.structuredContent.width, 200);
+  assert.equal(shot.content.find((c: any) => c.type === 'image').mimeType, 'image/jpeg');
+});
+
+test('the screen survives suspend and resume, and a daemon restart (re-adoption)', async () => {
+  assertOk(await d.call('POST', '/vms/scr/suspend'), 200, 'suspend');
+  assertOk(await d.call('POST', '/vms/scr/start'), 200, 'resume');
+  let rfb = await RfbClient.overWebSocket(wsUrl('scr'), auth());
+  assert.equal((await rfb.handshake()).version, 'RFB 003.008\n');
+  rfb.close();
+  d = await d.restart();
+  rfb = await RfbClient.overWebSocket(wsUrl('scr'), auth());
+  assert.equal((await rfb.handshake()).bitsPerPixel, 32);
+  rfb.close();
+  assert.equal(assertOk(await input({ mouse: { x: 3, y: 3, action: 'move' } }), 200, 'input after re-adoption').events, 2);
+});
+
 test('a viewer is disconnected when the VM stops', async () => {
   const rfb = await RfbClient.overWebSocket(wsUrl('scr'), auth());
   await rfb.handshake();

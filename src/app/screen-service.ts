@@ -12,6 +12,11 @@ import type { VmService } from './vm-service.js';
 
 /** How long each key is held (and the gap QEMU leaves between key events): its own default key delay. */
 const KEY_HOLD_MS = 10;
+/**
+ * Key events handed to QEMU at a time. Its key queue drops events beyond 1024 entries (three per key
+ * event), so a long text goes in batches, each sent once the one before has been typed.
+ */
+const KEY_BATCH = 48;
 
 export type ScreenInput =
   | { keys: string[] }
@@ -31,6 +36,9 @@ export interface InputResult {
  * agents that have no VNC client. Input goes in through QMP, so it works whether or not anyone views.
  */
 export class ScreenService {
+  /** Input of one VM, one request at a time: two texts typed at once would interleave their characters. */
+  private readonly queues = new Map<string, Promise<unknown>>();
+
   constructor(private readonly d: { vms: VmService }) {}
 
   /** The VM whose VNC server a viewer may attach to: running or paused (a paused screen still shows). */
@@ -45,6 +53,16 @@ export class ScreenService {
   }
 
   async input(ref: string, input: ScreenInput): Promise<InputResult> {
+    const id = this.d.vms.get(ref).id;
+    const prev = this.queues.get(id) ?? Promise.resolve();
+    const run = prev.catch(() => undefined).then(() => this.inputNow(ref, input));
+    const tail = run.catch(() => undefined);
+    this.queues.set(id, tail);
+    tail.then(() => { if (this.queues.get(id) === tail) this.queues.delete(id); }, () => undefined);
+    return run;
+  }
+
+  private async inputNow(ref: string, input: ScreenInput): Promise<InputResult> {
     const { vm, instance } = this.d.vms.liveInstance(ref);
     // A paused guest would take the input only once resumed, as a burst: refuse rather than surprise.
     if (vm.state !== 'running') {
@@ -74,9 +92,17 @@ export class ScreenService {
 
   /** Waits until QEMU has delivered the keys, so a screenshot taken next shows their effect. */
   private async type(instance: VmInstance, chords: KeyChord[], step: <T>(w: string, f: () => Promise<T>) => Promise<T>): Promise<InputResult> {
-    await step('typing', () => instance.sendKeys(chords, KEY_HOLD_MS));
-    const keyEvents = chords.reduce((n, c) => n + 2 * c.length, 0);
-    await sleep(keyEvents * KEY_HOLD_MS);
+    for (let i = 0; i < chords.length;) {
+      const batch: KeyChord[] = [];
+      let keyEvents = 0;
+      // At least one chord a batch, however long.
+      while (i < chords.length && (batch.length === 0 || keyEvents + 2 * chords[i]!.length <= KEY_BATCH)) {
+        keyEvents += 2 * chords[i]!.length;
+        batch.push(chords[i++]!);
+      }
+      await step('typing', () => instance.sendKeys(batch, KEY_HOLD_MS));
+      await sleep(keyEvents * KEY_HOLD_MS);
+    }
     return { events: chords.length };
   }
 

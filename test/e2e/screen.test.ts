@@ -99,6 +99,15 @@ test('the VNC WebSocket is refused without a token, from a foreign Origin, for a
 async function readTty1(): Promise<void> {
   await sh(": >/tmp/typed && (sh -c 'stty raw -echo && exec cat' </dev/tty1 >>/tmp/typed 2>/dev/null &)");
 }
+/** Runs `fn` with a reader on tty1, ended afterwards (each test stands alone). */
+async function withTty1(fn: () => Promise<void>): Promise<void> {
+  await readTty1();
+  try {
+    await fn();
+  } finally {
+    await sh('pkill -x cat; true');
+  }
+}
 async function typedBytes(length: number): Promise<Buffer> {
   let got: Buffer = Buffer.alloc(0);
   await waitFor(`${length} bytes typed on tty1`, async () => { got = await guestFile('/tmp/typed'); return got.length >= length; }, 20_000)
@@ -107,21 +116,31 @@ async function typedBytes(length: number): Promise<Buffer> {
   return got;
 }
 
-test('typed text arrives in the guest as typed: US layout, shift states, newline as enter', async () => {
-  await readTty1();
+test('typed text arrives in the guest as typed: US layout, shift states, newline as enter', () => withTty1(async () => {
   const text = 'Hello, World! ~`1@#$%^&*()_+-=[]{}|\\;:\'",.<>/? az AZ 09\n';
   const r = assertOk(await input({ text }), 200, 'type');
   assert.equal(r.events, text.length);
   assert.equal((await typedBytes(text.length)).toString('latin1'), text.replace('\n', '\r'));
-});
+}));
 
-test('keys with modifiers: shift, ctrl-c, ctrl-d, alt, and named keys', async () => {
+test('a long text arrives whole (more keys than QEMU queues at once), and a second request waits its turn', () => withTty1(async () => {
+  const long = 'The Quick Brown Fox Jumps Over The Lazy Dog! '.repeat(5);
+  assert.equal(assertOk(await input({ text: long }), 200, 'long text').events, long.length);
+  assert.equal((await typedBytes(long.length)).toString('latin1'), long);
+  const first = input({ text: 'a'.repeat(40) });
+  await waitFor('the first text to begin arriving', async () => (await guestFile('/tmp/typed')).length > 0, 20_000);
+  const second = input({ text: 'b'.repeat(10) });
+  assertOk(await first, 200, 'first');
+  assertOk(await second, 200, 'second');
+  assert.equal((await typedBytes(50)).toString('latin1'), `${'a'.repeat(40)}${'b'.repeat(10)}`);
+}));
+
+test('keys with modifiers: shift, ctrl-c, ctrl-d, alt, and named keys', () => withTty1(async () => {
   const r = assertOk(await input({ keys: ['shift-a', 'ctrl-c', 'ctrl-d', 'alt-x', 'tab', 'enter', 'escape', 'up', 'minus', 'ctrl--', 'Shift-Slash'] }), 200, 'keys');
   assert.equal(r.events, 11);
   const expected = 'A\x03\x04\x1bx\t\r\x1b\x1b[A-\x1f?';
   assert.equal((await typedBytes(expected.length)).toString('latin1'), expected);
-  await sh('pkill -x cat; true');
-});
+}));
 
 /** The virtio tablet's events: {type, code, value} from 24-byte struct input_event records. */
 async function tabletEvents(file: string): Promise<{ type: number; code: number; value: number }[]> {
@@ -193,13 +212,13 @@ async function mcpCall(name: string, args: Record<string, unknown>): Promise<any
 }
 
 test('MCP: type_text, send_keys, mouse_click, mouse_move and a shrunk take_screenshot (see, act, see)', async () => {
-  await readTty1();
-  const typed = await mcpCall('type_text', { vm: 'scr', text: 'Mcp!' });
-  assert.equal(typed.isError, undefined, JSON.stringify(typed));
-  assert.deepEqual(typed.structuredContent, { events: 4 });
-  assert.deepEqual((await mcpCall('send_keys', { vm: 'scr', keys: ['ctrl-c', 'enter'] })).structuredContent, { events: 2 });
-  assert.equal((await typedBytes(6)).toString('latin1'), 'Mcp!\x03\r');
-  await sh('pkill -x cat; true');
+  await withTty1(async () => {
+    const typed = await mcpCall('type_text', { vm: 'scr', text: 'Mcp!' });
+    assert.equal(typed.isError, undefined, JSON.stringify(typed));
+    assert.deepEqual(typed.structuredContent, { events: 4 });
+    assert.deepEqual((await mcpCall('send_keys', { vm: 'scr', keys: ['ctrl-c', 'enter'] })).structuredContent, { events: 2 });
+    assert.equal((await typedBytes(6)).toString('latin1'), 'Mcp!\x03\r');
+  });
   const click = await mcpCall('mouse_click', { vm: 'scr', x: 10, y: 10, button: 'right', doubleClick: true });
   assert.equal(click.structuredContent.events, 6);
   assert.equal((await mcpCall('mouse_move', { vm: 'scr', x: 1, y: 2 })).structuredContent.events, 2);

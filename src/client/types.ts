@@ -65,3 +65,6 @@ export type AgentStatus = Static<typeof AgentStatusSchema>;
 import type { LaunchBody, LaunchResult as LaunchResultSchema } from '../api/schemas/launch.js';
 export type LaunchVm = Static<typeof LaunchBody>;
 export type LaunchOutcome = Omit<Static<typeof LaunchResultSchema>, 'vm'> & { vm: Vm };
+import type { InputBody, InputResult } from '../api/schemas/screen.js';
+export type ScreenInputBody = Static<typeof InputBody>;
+export type ScreenInputResult = Static<typeof InputResult>;

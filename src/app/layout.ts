@@ -60,6 +60,7 @@ export class DataLayout {
       savedStateMeta: join(dir, 'state.json'),
       migrationSocket: join(dir, 'migrate.sock'),
       seed: join(dir, SEED_FILE),
+      vncSocket: join(dir, 'vnc.sock'),
     };
   }
 }

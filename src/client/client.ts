@@ -8,6 +8,7 @@ import type {
   GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp, QemuLog,
   WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm,
 } from './types.js';
+import type { ScreenInputBody, ScreenInputResult } from './types.js';
 
 export interface ClientOptions {
   /** Daemon base URL, e.g. `http://127.0.0.1:22100` (the `/api/v1` prefix is added here). */
@@ -176,9 +177,11 @@ export class GroveClient {
   suspendVm(ref: string): Promise<Vm> { return this.request('POST', this.vm(ref, '/suspend'), { body: {} }); }
   suspendStatus(ref: string): Promise<SuspendStatus> { return this.request('GET', this.vm(ref, '/suspend-status')); }
   resizeDisk(ref: string, sizeGB: number): Promise<Vm> { return this.request('POST', this.vm(ref, '/disk/resize'), { body: { sizeGB } }); }
-  screenshot(ref: string, format: 'jpeg' | 'png' = 'jpeg'): Promise<Screenshot> {
-    return this.request('GET', this.vm(ref, '/screenshot'), { query: { format } });
+  screenshot(ref: string, format: 'jpeg' | 'png' = 'jpeg', size: { scale?: number; maxWidth?: number } = {}): Promise<Screenshot> {
+    return this.request('GET', this.vm(ref, '/screenshot'), { query: { format, scale: size.scale, maxWidth: size.maxWidth } });
   }
+  /** Keyboard or mouse input to the VM's screen: `{ keys }`, `{ text }`, `{ mouse }` or `{ scroll }`. */
+  sendInput(ref: string, body: ScreenInputBody): Promise<ScreenInputResult> { return this.request('POST', this.vm(ref, '/input'), { body }); }
 
   // ---- snapshots --------------------------------------------------------------------------------
   listSnapshots(ref: string): Promise<Snapshot[]> { return this.request('GET', this.vm(ref, '/snapshots')); }

@@ -73,3 +73,6 @@ export type WebhookDelivery = Static<typeof DeliverySchema>;
 export type WebhookTestOutcome = Static<typeof WebhookTestResult>;
 export type ExportWrittenOutcome = Static<typeof ExportWritten>;
 export type ImportedVm = Vm;
+import type { InputBody, InputResult } from '../api/schemas/screen.js';
+export type ScreenInputBody = Static<typeof InputBody>;
+export type ScreenInputResult = Static<typeof InputResult>;

@@ -18,6 +18,7 @@ import { DiskService } from '../app/disk-service.js';
 import { BundleService } from '../app/bundle-service.js';
 import { TarArchive } from '../storage/tar-archive.js';
 import { ScreenshotService } from '../app/screenshot-service.js';
+import { ScreenService } from '../app/screen-service.js';
 import { JsImageEncoder } from '../system/image-encoder.js';
 import { SqliteSnapshotRepo } from '../store/snapshot-repo.js';
 import { buildApp } from '../api/rest/app.js';
@@ -170,6 +171,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       logs: new VmLogService({ vms, layout, files: new FsLogFiles() }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION, checkManifest: checkBundleManifest }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
+      screen: new ScreenService({ vms }),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

@@ -1,4 +1,6 @@
+import type { Duplex } from 'node:stream';
 import type { Accelerator, Vm } from '../domain/vm.js';
+import type { KeyChord, PointerEvent, ScreenSize } from '../domain/screen-input.js';
 
 /** Where a VM's runtime files live; all inside `<data>/vms/<id>/`. */
 export interface VmPaths {
@@ -22,6 +24,8 @@ export interface VmPaths {
   migrationSocket: string;
   /** The cloud-init seed image, attached read-only when the VM has cloud-init. */
   seed: string;
+  /** QEMU's VNC server (RFB), a unix socket only: the screen is never on a TCP port. */
+  vncSocket: string;
 }
 
 export interface LaunchSpec {
@@ -110,6 +114,17 @@ export interface VmInstance {
    * layer while the guest runs: from here on every write lands in it and the old top is read-only.
    */
   switchDiskTo(overlay: string): Promise<void>;
+  /**
+   * Queues chords on the VM's keyboard, each key held `holdMs` (QEMU paces them, so a guest's small PS/2
+   * buffer never overflows); resolves once queued, before the guest has them all.
+   */
+  sendKeys(chords: KeyChord[], holdMs: number): Promise<void>;
+  /** Pointer events (absolute position, buttons, wheel) delivered at once, in order, to the active pointer. */
+  sendPointer(events: PointerEvent[]): Promise<void>;
+  /** The display's current size in pixels (what absolute pointer coordinates are relative to). */
+  displaySize(): Promise<ScreenSize>;
+  /** A new connection to the VM's VNC server, RFB from its first byte; one per viewer. */
+  openVnc(): Promise<Duplex>;
 }
 
 export interface Hypervisor {

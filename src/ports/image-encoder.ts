@@ -10,4 +10,6 @@ export interface ImageEncoder {
   fromPpm(ppm: Buffer): RgbImage;
   jpeg(image: RgbImage, quality: number): Buffer;
   png(image: RgbImage): Buffer;
+  /** A smaller copy (each target pixel the average of the source pixels it covers). */
+  shrink(image: RgbImage, width: number, height: number): RgbImage;
 }

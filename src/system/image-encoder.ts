@@ -32,4 +32,28 @@ export class JsImageEncoder implements ImageEncoder {
     image.rgba.copy(png.data);
     return PNG.sync.write(png);
   }
+
+  shrink(image: RgbImage, width: number, height: number): RgbImage {
+    const out = Buffer.alloc(width * height * 4);
+    const sx = image.width / width;
+    const sy = image.height / height;
+    for (let y = 0; y < height; y++) {
+      const y0 = Math.floor(y * sy);
+      const y1 = Math.max(y0 + 1, Math.min(image.height, Math.floor((y + 1) * sy)));
+      for (let x = 0; x < width; x++) {
+        const x0 = Math.floor(x * sx);
+        const x1 = Math.max(x0 + 1, Math.min(image.width, Math.floor((x + 1) * sx)));
+        let r = 0, g = 0, b = 0;
+        for (let yy = y0; yy < y1; yy++) {
+          for (let xx = x0, i = (yy * image.width + x0) * 4; xx < x1; xx++, i += 4) {
+            r += image.rgba[i]!; g += image.rgba[i + 1]!; b += image.rgba[i + 2]!;
+          }
+        }
+        const n = (y1 - y0) * (x1 - x0);
+        const o = (y * width + x) * 4;
+        out[o] = Math.round(r / n); out[o + 1] = Math.round(g / n); out[o + 2] = Math.round(b / n); out[o + 3] = 255;
+      }
+    }
+    return { width, height, rgba: out };
+  }
 }

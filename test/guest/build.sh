@@ -23,7 +23,7 @@ CMDLINE='console=ttyS0 quiet panic=-1'
 # devices; button delivers the ACPI power button as an input event that
 # acpid reads through evdev. isofs lets tests mount a cloud-init seed (ISO 9660)
 # inside the guest.
-MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng button evdev isofs)
+MODULES=(virtio_pci virtio_blk virtio_net virtio_console virtio_rng virtio_input button evdev isofs)
 # Metapackage tracking the current bookworm cloud kernel; override with a
 # concrete package name (e.g. linux-image-6.1.0-56-cloud-amd64) to pin.
 KERNEL_META=${GROVE_GUEST_KERNEL_PKG:-linux-image-cloud-amd64}

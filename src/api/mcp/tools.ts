@@ -19,6 +19,7 @@ import { ExecBody, ExecResult, FileList, UploadQuery, UploadResult, VmIp } from 
 import { LaunchBody, LaunchResult } from '../schemas/launch.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
+import { InputResult, KeysInput, MouseInput, TextInput } from '../schemas/screen.js';
 
 /**
  * One MCP tool: a thin face over one service call. Its input and output are the REST schemas (a tool's
@@ -265,10 +266,13 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'take_screenshot',
-      description: 'Capture a running or paused VM\'s display (the emulated VGA screen; useful before a console is up or for graphical guests). Returns the image (JPEG by default, `format: "png"` for PNG) as MCP image content, plus { format, width, height }.',
+      description: 'Capture a running or paused VM\'s display (the emulated VGA screen; useful before a console is up or for graphical guests). Returns the image (JPEG by default, `format: "png"` for PNG) as MCP image content, plus { format, width, height }. `scale` (e.g. 0.5) or `maxWidth` shrink it; mouse_click and mouse_move take full-size screen pixels, so multiply back by the factor.',
       input: withVm(ScreenshotQuery.properties), output: ScreenshotInfo,
       run: async (a) => {
-        const shot = await s.screenshots.take(a.vm, { format: a.format ?? 'jpeg', quality: a.quality ?? 80 });
+        const shot = await s.screenshots.take(a.vm, {
+          format: a.format ?? 'jpeg', quality: a.quality ?? 80,
+          ...(a.scale !== undefined ? { scale: a.scale } : {}), ...(a.maxWidth !== undefined ? { maxWidth: a.maxWidth } : {}),
+        });
         return new ToolOutput({ format: shot.format, width: shot.width, height: shot.height }, [
           { type: 'image', data: shot.data.toString('base64'), mimeType: shot.format === 'png' ? 'image/png' : 'image/jpeg' },
         ]);
@@ -427,6 +431,42 @@ export function mcpTools(s: ApiServices): ToolDef[] {
         s.webhooks.delete(a.id);
         return { id: a.id, deleted: true };
       },
+    }),
+
+    // ---- screen input (see, act, see) -----------------------------------------------------------
+    ...screenTools(s),
+  ];
+}
+
+const ScreenPixel = MouseInput.properties.mouse.properties;
+const SCREEN_NOTE = 'Input goes to the VM\'s screen (its keyboard and absolute pointer), not the serial console; take_screenshot shows the effect. The VM must be running (INVALID_STATE otherwise).';
+
+/** Keyboard and mouse for agents driving a graphical guest (an installer): thin faces over ScreenService. */
+function screenTools(s: ApiServices): ToolDef[] {
+  return [
+    tool({
+      name: 'send_keys',
+      description: `Press keys on the VM's screen keyboard, in order: names such as enter, tab, escape, backspace, up, f1–f12, single letters/digits/punctuation, with modifiers joined by '-' (ctrl-alt-delete, ctrl-c, shift-tab, alt-f4, super). Returns { events }. ${SCREEN_NOTE}`,
+      input: withVm(KeysInput.properties), output: InputResult,
+      run: (a) => s.screen.input(a.vm, { keys: a.keys }),
+    }),
+    tool({
+      name: 'type_text',
+      description: `Type text on the VM's screen keyboard with a US layout (right key codes and shift states; "\\n" presses enter). Characters a US keyboard cannot type are refused. Returns once typed. ${SCREEN_NOTE}`,
+      input: withVm(TextInput.properties), output: InputResult,
+      run: (a) => s.screen.input(a.vm, { text: a.text }),
+    }),
+    tool({
+      name: 'mouse_click',
+      description: `Move the pointer to (x, y) in screen pixels (as in a full-size take_screenshot) and click: \`button\` left (default), right or middle; \`doubleClick\` for a double click. Returns { events, screen: { width, height } }. ${SCREEN_NOTE}`,
+      input: withVm({ x: ScreenPixel.x, y: ScreenPixel.y, button: ScreenPixel.button, doubleClick: Type.Optional(Type.Boolean({ default: false })) }), output: InputResult,
+      run: (a) => s.screen.input(a.vm, { mouse: { x: a.x, y: a.y, button: a.button ?? 'left', action: a.doubleClick ? 'double-click' : 'click' } }),
+    }),
+    tool({
+      name: 'mouse_move',
+      description: `Move the pointer to (x, y) in screen pixels without clicking (hover). Returns { events, screen: { width, height } }. ${SCREEN_NOTE}`,
+      input: withVm({ x: ScreenPixel.x, y: ScreenPixel.y }), output: InputResult,
+      run: (a) => s.screen.input(a.vm, { mouse: { x: a.x, y: a.y, action: 'move' } }),
     }),
   ];
 }

@@ -23,6 +23,7 @@ import { launchRoutes } from './launch-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
+import { screenRoutes } from './screen-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -134,6 +135,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Webhooks', description: 'Signed HTTP POSTs of events to registered receivers, from a durable outbox: retried with exponential backoff for 24 h, at-least-once, with a stable delivery id.' },
         { name: 'Host', description: 'Liveness, host facts and usage.' },
         { name: 'Images', description: 'The distro catalog and verified, resumable image downloads.' },
+        { name: 'Screen', description: 'The VM\'s screen as a device: VNC over WebSocket for viewers, keyboard and mouse input for scripts and agents.' },
         { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
       ],
     },
@@ -154,6 +156,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(fileContentRoutes, { services: opts.services });
     await api.register(launchRoutes, { services: opts.services });
     await api.register(logRoutes, { services: opts.services });
+    await api.register(screenRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

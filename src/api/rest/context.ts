@@ -16,6 +16,7 @@ import type { GuestFileService } from '../../app/agent/file-service.js';
 import type { LaunchService } from '../../app/launch/launch-service.js';
 import type { ObservabilityService } from '../../app/observability/observability-service.js';
 import type { VmLogService } from '../../app/vm-log-service.js';
+import type { ScreenService } from '../../app/screen-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -37,6 +38,7 @@ export interface ApiServices {
   launch: LaunchService;
   observability: ObservabilityService;
   logs: VmLogService;
+  screen: ScreenService;
   version: string;
   startedAt: number;
 }

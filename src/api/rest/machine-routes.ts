@@ -20,7 +20,7 @@ export async function machineRoutes(app: FastifyInstance, { services: s }: { ser
   app.get<Ref & { Querystring: Static<typeof ScreenshotQuery> }>('/vms/:id/screenshot', {
     schema: {
       tags: ['VMs'], summary: 'Screenshot of the display', operationId: 'takeScreenshot',
-      description: 'JPEG by default, PNG with `?format=png`. With `Accept: application/json`: `{ format, width, height, data }` (base64). The VM must be running or paused.',
+      description: 'JPEG by default, PNG with `?format=png`. `?scale=0.5` or `?maxWidth=640` shrink it (smaller images for agents). With `Accept: application/json`: `{ format, width, height, data }` (base64). The VM must be running or paused.',
       params: VmRefParams, querystring: ScreenshotQuery,
       response: responses({
         200: {
@@ -30,7 +30,11 @@ export async function machineRoutes(app: FastifyInstance, { services: s }: { ser
       }, [404, 409, 502]),
     },
   }, async (req, reply) => {
-    const shot = await s.screenshots.take(req.params.id, { format: req.query.format ?? 'jpeg', quality: req.query.quality ?? 80 });
+    const q = req.query;
+    const shot = await s.screenshots.take(req.params.id, {
+      format: q.format ?? 'jpeg', quality: q.quality ?? 80,
+      ...(q.scale !== undefined ? { scale: q.scale } : {}), ...(q.maxWidth !== undefined ? { maxWidth: q.maxWidth } : {}),
+    });
     if ((req.headers.accept ?? '').includes('application/json')) {
       return reply.type('application/json').send({ format: shot.format, width: shot.width, height: shot.height, data: shot.data.toString('base64') });
     }

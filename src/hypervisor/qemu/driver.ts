@@ -51,7 +51,7 @@ export class QemuDriver implements Hypervisor {
 
   async launch(spec: LaunchSpec, consoleFromOffset: number): Promise<VmInstance> {
     const { paths } = spec;
-    await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.pidFile].map((p) => rm(p, { force: true })));
+    await Promise.all([paths.qmpSocket, paths.guestAgentSocket, paths.vncSocket, paths.pidFile].map((p) => rm(p, { force: true })));
     await prepareConsoleFiles(paths);
     // QEMU opens its -D log for writing from the start (truncating it): the previous start's log is kept
     // beside it, and this start's reason for failing is read from the beginning.

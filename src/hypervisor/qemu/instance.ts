@@ -9,6 +9,9 @@ import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
 import { DISK_DEVICE, DISK_NODE } from './config/argv.js';
 import { readRange, sizeOr0 } from '../../util/files.js';
+import type { Duplex } from 'node:stream';
+import type { KeyChord, PointerEvent, ScreenSize } from '../../domain/screen-input.js';
+import { connectVnc, toQmpInput, vncDisplaySize } from './screen.js';
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
@@ -160,6 +163,22 @@ export class QemuInstance implements VmInstance {
 
   async screendump(file: string): Promise<void> {
     await qmp.screendump(this.qmpClient, file, 'ppm');
+  }
+
+  async sendKeys(chords: KeyChord[], holdMs: number): Promise<void> {
+    for (const chord of chords) await qmp.sendKey(this.qmpClient, chord, holdMs);
+  }
+
+  async sendPointer(events: PointerEvent[]): Promise<void> {
+    await qmp.inputSendEvent(this.qmpClient, events.map(toQmpInput));
+  }
+
+  displaySize(): Promise<ScreenSize> {
+    return vncDisplaySize(this.paths.vncSocket);
+  }
+
+  openVnc(): Promise<Duplex> {
+    return connectVnc(this.paths.vncSocket);
   }
 
   async diskSnapshot(tag: string): Promise<void> {

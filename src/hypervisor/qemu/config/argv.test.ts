@@ -20,6 +20,7 @@ function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {
       dir, disk: `${dir}/disk.qcow2`, qmpSocket: `${dir}/qmp.sock`, consolePipe: `${dir}/console`,
       consoleIn: `${dir}/console.in`, consoleOut: `${dir}/console.out`, consoleHistory: `${dir}/console.history`, consoleStart: `${dir}/console.start`, guestAgentSocket: `${dir}/qga.sock`, pidFile: `${dir}/qemu.pid`,
       qemuLog: `${dir}/qemu.log`, savedState: `${dir}/state.bin`, savedStateMeta: `${dir}/state.json`, migrationSocket: `${dir}/migrate.sock`, seed: `${dir}/seed.iso`,
+      vncSocket: `${dir}/vnc.sock`,
     },
   };
 }
@@ -79,4 +80,14 @@ test('a VM with cloud-init gets its seed as a read-only virtio disk; one without
 
   const plain = renderArgv(buildQemuOptions(spec()));
   assert.equal(plain.some((a) => a.includes('seed')), false);
+});
+
+test('the screen is a VNC server on a unix socket in the VM folder, with absolute pointers', () => {
+  const argv = renderArgv(buildQemuOptions(spec({}, '/d/vms/a,b')));
+  assert.deepEqual(argv.flatMap((a, i) => (a === '-vnc' ? [argv[i + 1]] : [])), ['unix:/d/vms/a,,b/vnc.sock']);
+  const devices = argv.flatMap((a, i) => (a === '-device' ? [argv[i + 1]!] : []));
+  assert.ok(devices.includes('usb-tablet,id=tablet0,bus=usb0.0'));
+  assert.ok(devices.includes('virtio-tablet-pci,id=tablet1'));
+  // After the disk and network devices: their PCI slots stay where saved states put them.
+  assert.ok(devices.indexOf('qemu-xhci,id=usb0') > devices.findIndex((d) => d.startsWith('virtio-net-pci')));
 });

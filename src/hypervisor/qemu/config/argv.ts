@@ -1,6 +1,6 @@
 import type { Accelerator } from '../../../domain/vm.js';
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
-import { renderOpts } from '../../../util/qemu-opts.js';
+import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
 
 /**
  * Names the VM's disk is given on the command line. The driver finds the disk by them in QMP answers;
@@ -49,6 +49,9 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
   add('-display', 'none');
   // A display device without a window, so screendump works on a headless host.
   add('-device', renderOpts('VGA', { id: 'video0' }));
+  // The screen for viewers (noVNC through the daemon's WebSocket): a unix socket in the VM folder, never a
+  // TCP port; no password because only the daemon (and root) can open the folder. Several viewers share it.
+  add('-vnc', `unix:${escapeOptValue(paths.vncSocket)}`);
 
   add('-chardev', renderOpts('socket', { id: 'qmp', path: paths.qmpSocket, server: true, wait: false }));
   add('-mon', renderOpts(null, { chardev: 'qmp', mode: 'control' }));
@@ -92,6 +95,14 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
     // No option ROM: Grove never network-boots, and iPXE's start-up costs every boot time under TCG.
     add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', romfile: '' }));
   }
+
+  // Absolute pointers, so a click lands where it is aimed (a relative PS/2 mouse drifts with the guest's
+  // acceleration). A USB tablet for guests with USB (Windows, installers, desktop kernels) and a virtio one
+  // for kernels without USB (cloud kernels); QEMU routes the events to whichever the guest drives. Added
+  // after every other device so the PCI addresses of those stay what earlier saved states expect.
+  add('-device', renderOpts('qemu-xhci', { id: 'usb0' }));
+  add('-device', renderOpts('usb-tablet', { id: 'tablet0', bus: 'usb0.0' }));
+  add('-device', renderOpts('virtio-tablet-pci', { id: 'tablet1' }));
 
   if (spec.loadSnapshot !== undefined) add('-loadvm', spec.loadSnapshot);
   if (spec.incoming) add('-incoming', 'defer');

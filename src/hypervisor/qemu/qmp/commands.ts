@@ -245,6 +245,24 @@ export async function screendump(c: QmpClient, filename: string, format?: 'ppm' 
   await c.execute('screendump', format ? { filename, format } : { filename }, io);
 }
 
+/** One InputEvent of QAPI (QEMU 7.2): a pointer button or an absolute axis (0..32767). */
+export type InputEvent =
+  | { type: 'btn'; data: { down: boolean; button: string } }
+  | { type: 'abs'; data: { axis: 'x' | 'y'; value: number } };
+
+/** Delivered at once and in order, to the VM's keyboard and its active pointer (no display needed). */
+export async function inputSendEvent(c: QmpClient, events: InputEvent[]): Promise<void> {
+  await c.execute('input-send-event', { events }, quick);
+}
+
+/**
+ * Presses the keys (QKeyCodes) in order and releases them in reverse, each step `holdMs` apart on QEMU's
+ * own timer queue; later calls queue behind earlier ones. Answers once queued.
+ */
+export async function sendKey(c: QmpClient, keys: string[], holdMs: number): Promise<void> {
+  await c.execute('send-key', { keys: keys.map((k) => ({ type: 'qcode', data: k })), 'hold-time': holdMs }, quick);
+}
+
 /** HMP passthrough; the output uses "\r\n" line endings. */
 export function humanMonitorCommand(c: QmpClient, commandLine: string, opts: { timeoutMs?: number } = {}): Promise<string> {
   return c.execute<string>('human-monitor-command', { 'command-line': commandLine }, { timeoutMs: opts.timeoutMs ?? IO_TIMEOUT_MS });

@@ -20,6 +20,9 @@ import { launchRoutes } from './launch-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
+import { SessionKeys } from './session.js';
+import { sessionRoutes } from './session-routes.js';
+import { webRoutes } from './web-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -95,7 +98,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return sendProblem(reply, problem('NOT_FOUND', `no route ${req.method} ${path}`));
   });
 
-  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [] });
+  const sessions = new SessionKeys(opts.token);
+  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [], sessions });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
@@ -121,6 +125,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Webhooks', description: 'Signed HTTP POSTs of events to registered receivers, from a durable outbox: retried with exponential backoff for 24 h, at-least-once, with a stable delivery id.' },
         { name: 'Host', description: 'Liveness, host facts and usage.' },
         { name: 'Images', description: 'The distro catalog and verified, resumable image downloads.' },
+        { name: 'Sessions', description: 'Sign-in for the web UI: the token once, then a session cookie.' },
         { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
       ],
     },
@@ -141,8 +146,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(fileContentRoutes, { services: opts.services });
     await api.register(launchRoutes, { services: opts.services });
     await api.register(docsRoutes);
+    await api.register(sessionRoutes, { token: opts.token, sessions });
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });
+  await app.register(webRoutes);
 
   for (const p of opts.plugins ?? []) await p(app);
   return app;

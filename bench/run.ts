@@ -24,6 +24,7 @@ import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
 import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
+import { WEBUI_DEFAULTS, benchWebUi } from './webui.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -51,6 +52,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'download', run: () => benchDownload(quick ? { sizeMiB: 32, runs: 1, warmup: 0 } : DOWNLOAD_DEFAULTS) },
   { name: 'agent', run: () => benchAgent(quick ? { execRuns: 10, execBlock: 1, fileMiB: 8, fileRuns: 1 } : AGENT_DEFAULTS) },
   { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
+  { name: 'webui', run: () => benchWebUi(quick ? { vms: 20, paints: 2, starts: 1 } : WEBUI_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -1,6 +1,7 @@
 import { readFileSync, readdirSync } from 'node:fs';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { problem, sendProblem } from './problem.js';
 
@@ -21,7 +22,7 @@ export const CSP = [
   "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-interface Asset { body: Buffer; type: string }
+interface Asset { body: Buffer; gzip: Buffer; type: string }
 
 /**
  * The web UI: index.html at `/` (always revalidated) and content-hashed files under `/assets/` (cached for
@@ -33,7 +34,9 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
   try {
     index = readFileSync(join(dir, 'index.html'));
     for (const f of readdirSync(join(dir, 'assets'))) {
-      assets.set(f, { body: readFileSync(join(dir, 'assets', f)), type: TYPES[extname(f)] ?? 'application/octet-stream' });
+      const body = readFileSync(join(dir, 'assets', f));
+      // Compressed once at start: the bundle is mostly xterm.js and noVNC, a third of its size gzipped.
+      assets.set(f, { body, gzip: gzipSync(body, { level: 9 }), type: TYPES[extname(f)] ?? 'application/octet-stream' });
     }
   } catch {
     app.log.warn({ dir }, 'web UI assets not found (run npm run build); / will answer 404');
@@ -47,6 +50,8 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
   app.get<{ Params: { file: string } }>('/assets/:file', { schema: { hide: true }, config: { public: true } }, async (req, reply) => {
     const a = assets.get(req.params.file);
     if (!a) return sendProblem(reply, problem('NOT_FOUND', `no asset ${req.params.file}`));
-    return reply.headers({ ...common, 'cache-control': 'public, max-age=31536000, immutable' }).type(a.type).send(a.body);
+    reply.headers({ ...common, 'cache-control': 'public, max-age=31536000, immutable', vary: 'accept-encoding' }).type(a.type);
+    if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) return reply.header('content-encoding', 'gzip').send(a.gzip);
+    return reply.send(a.body);
   });
 }

@@ -21,7 +21,7 @@ export async function vmPage(main: HTMLElement, ref: string, tabName: string | u
 
   const renderHead = (): void => {
     replace(head, h('h1', {}, vm.name, ' ', h('span', { class: `state state-${vm.state}`, 'data-state': vm.state }, vm.state)), actionButtons(vm));
-    const boot = vm.distro ?? vm.boot.iso ?? vm.boot.kernel ?? 'disk';
+    const boot = vm.distro ?? (vm.boot.iso ? `ISO ${vm.boot.iso.split('/').pop()}` : vm.boot.kernel ? 'direct kernel boot' : 'disk boot');
     replace(info, `${vm.cpu} vCPU · ${vm.memoryMB} MiB · ${vm.diskGB} GiB disk · ${boot} · up ${vm.state === 'running' ? duration(vm.startedAt) : '—'}`,
       vm.lastError ? h('span', { class: 'error-text' }, ` · last error: ${vm.lastError}`) : null);
   };

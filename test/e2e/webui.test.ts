@@ -16,12 +16,16 @@ describe('web UI in Chromium', () => {
   let d: TestDaemon;
   let browser: Browser;
   let page: Page;
+  /** Script errors and console errors (a CSP violation is one) anywhere in the run. */
+  const pageErrors: string[] = [];
 
   before(async () => {
     d = await startDaemon();
     browser = await launchBrowser();
     page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
-    page.on('dialog', (dlg) => { void dlg.accept().catch(() => undefined); });
+    page.on('dialog', (dlg) => { dlg.accept().catch(() => undefined); });
+    page.on('pageerror', (e) => pageErrors.push(e.message));
+    page.on('console', (m) => { if (m.type() === 'error') pageErrors.push(m.text()); });
   });
   after(async () => {
     await browser?.close();
@@ -98,6 +102,32 @@ describe('web UI in Chromium', () => {
     const gone = await execute(d, VM, 'test -e /tmp/after-snapshot && echo STILL-$((6*7)) || echo GONE-$((6*7))');
     assert.match(gone.output, /GONE-42/);
     await shot(page, 'webui-snapshot-restored');
+  });
+
+  it('every page and tab renders without a script or CSP error', async () => {
+    const before = pageErrors.length;
+    for (const [link, heading] of [['Downloads', 'Downloads'], ['Host', 'Host'], ['Webhooks', 'Webhooks'], ['Create', 'Create VM']] as const) {
+      await page.getByRole('link', { name: link, exact: true }).click();
+      await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      await shot(page, `webui-page-${link.toLowerCase()}`);
+    }
+    await page.getByRole('link', { name: 'VMs', exact: true }).click();
+    await page.getByRole('link', { name: VM }).click();
+    for (const tab of ['Manage', 'Events', 'Settings']) {
+      await page.getByRole('tab', { name: tab }).click();
+      assert.equal(await page.getByRole('tab', { name: tab }).getAttribute('aria-selected'), 'true');
+      // This VM's history is replayed into the tab.
+      if (tab === 'Events') await page.locator('.events li', { hasText: 'vm.started' }).first().waitFor();
+      await shot(page, `webui-tab-${tab.toLowerCase()}`);
+    }
+    // A phone-sized window in the dark theme: the list becomes one card per VM.
+    await page.setViewportSize({ width: 390, height: 844 });
+    await page.getByRole('button', { name: 'Switch light or dark theme' }).click();
+    await page.getByRole('link', { name: 'VMs', exact: true }).click();
+    await page.locator(`tr[data-vm="${VM}"]`).waitFor();
+    await shot(page, 'webui-phone-dark');
+    await page.setViewportSize({ width: 1280, height: 800 });
+    assert.deepEqual(pageErrors.slice(before), []);
   });
 
   it('signs out, and the session is refused', async () => {

@@ -151,9 +151,14 @@ function eventsTab(vm: Vm): Tab {
     while (list.children.length > 300) list.lastElementChild!.remove();
   };
   // Its own stream, replaying this VM's history (since=0) before the live part.
-  const ws = new WebSocket(wsUrl('/events', { vm: vm.id, since: '0', types: 'vm.*,snapshot.*,agent.*,job.*' }));
-  ws.onmessage = (m) => add(JSON.parse(String(m.data)) as GroveEvent);
-  return { el: h('div', {}, list), dispose: () => ws.close() };
+  const note = h('p', { class: 'muted', role: 'status' });
+  const ws = new WebSocket(wsUrl('/events', { vm: vm.id, since: '0', types: 'vm.*,snapshot.*,agent.*' }));
+  ws.onmessage = (m) => {
+    const e = JSON.parse(String(m.data)) as GroveEvent;
+    if (typeof e.id === 'number' && e.timestamp) add(e);
+  };
+  ws.onclose = (c) => { if (c.code !== 1000 && c.code !== 1005) note.textContent = `The event stream closed: ${c.reason || `code ${c.code}`}`; };
+  return { el: h('div', {}, note, list), dispose: () => { ws.onclose = null; ws.close(); } };
 }
 
 function settingsTab(vm: Vm): Tab {

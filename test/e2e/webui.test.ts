@@ -109,6 +109,13 @@ describe('web UI in Chromium', () => {
     for (const [link, heading] of [['Downloads', 'Downloads'], ['Host', 'Host'], ['Webhooks', 'Webhooks'], ['Create', 'Create VM']] as const) {
       await page.getByRole('link', { name: link, exact: true }).click();
       await page.getByRole('heading', { name: heading, exact: true }).waitFor();
+      if (link === 'Host') {
+        await page.locator('dt', { hasText: 'Hostname' }).waitFor();
+        // uPlot draws both charts; a second sample puts a line on them.
+        assert.equal(await page.locator('.chart .uplot canvas').count(), 2);
+        await page.getByRole('status').filter({ hasText: 'Now: CPU' }).waitFor();
+      }
+      if (link === 'Downloads') await page.getByRole('table', { name: 'Downloads' }).getByText('No downloads').waitFor();
       await shot(page, `webui-page-${link.toLowerCase()}`);
     }
     await page.getByRole('link', { name: 'VMs', exact: true }).click();

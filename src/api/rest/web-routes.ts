@@ -22,7 +22,7 @@ export const CSP = [
   "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-interface Asset { body: Buffer; gzip: Buffer; type: string }
+interface Asset { body: Buffer; gzip: Buffer | null; type: string }
 
 /**
  * The web UI: index.html at `/` (always revalidated) and content-hashed files under `/assets/` (cached for
@@ -35,8 +35,7 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
     index = readFileSync(join(dir, 'index.html'));
     for (const f of readdirSync(join(dir, 'assets'))) {
       const body = readFileSync(join(dir, 'assets', f));
-      // Compressed once at start: the bundle is mostly xterm.js and noVNC, a third of its size gzipped.
-      assets.set(f, { body, gzip: gzipSync(body, { level: 9 }), type: TYPES[extname(f)] ?? 'application/octet-stream' });
+      assets.set(f, { body, gzip: null, type: TYPES[extname(f)] ?? 'application/octet-stream' });
     }
   } catch {
     app.log.warn({ dir }, 'web UI assets not found (run npm run build); / will answer 404');
@@ -51,7 +50,12 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
     const a = assets.get(req.params.file);
     if (!a) return sendProblem(reply, problem('NOT_FOUND', `no asset ${req.params.file}`));
     reply.headers({ ...common, 'cache-control': 'public, max-age=31536000, immutable', vary: 'accept-encoding' }).type(a.type);
-    if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) return reply.header('content-encoding', 'gzip').send(a.gzip);
+    if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
+      // Compressed once, on first use (not at start: every daemon start would pay for it): the bundle is
+      // mostly xterm.js and noVNC, a third of its size gzipped.
+      a.gzip ??= gzipSync(a.body, { level: 9 });
+      return reply.header('content-encoding', 'gzip').send(a.gzip);
+    }
     return reply.send(a.body);
   });
 }

@@ -39,6 +39,8 @@ class LiveEvents {
     ws.onopen = () => { this.retry = 500; document.body.dataset['live'] = 'on'; };
     ws.onmessage = (m) => {
       const e = JSON.parse(String(m.data)) as GroveEvent;
+      // A resync notice (replay point older than the retained log) carries no event id.
+      if (typeof e.id !== 'number') return;
       this.lastId = e.id;
       // bench/webui.ts measures from here to the row's change (Performance API).
       if (e.type === 'vm.started') performance.mark('grove:vm.started', { detail: e.vmId });

@@ -5,9 +5,9 @@ SHELL := /bin/bash
 # openssh-client: `grove ssh` (the daemon makes its own key pair; it needs no OpenSSH tool).
 APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
-# seeds back with isoinfo (genisoimage). The web UI tests drive Debian's chromium through playwright-core
-# (no browser download).
-TEST_APT_PACKAGES := xfsprogs genisoimage chromium
+# seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd). The
+# web UI tests drive Debian's chromium through playwright-core (no browser download).
+TEST_APT_PACKAGES := xfsprogs genisoimage systemd chromium
 # Benchmarks only: the download benchmark's reference is curl fetching the same file; the web UI
 # benchmark runs in chromium.
 BENCH_APT_PACKAGES := curl chromium

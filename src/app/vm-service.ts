@@ -3,7 +3,7 @@ import type { Vm } from '../domain/vm.js';
 import type { DiskPool } from '../ports/disk-pool.js';
 import type { DiskStore } from '../ports/disk-store.js';
 import type { EventSink } from '../ports/event-sink.js';
-import type { Hypervisor, VmInstance } from '../ports/hypervisor.js';
+import type { Hypervisor, ResourceUsage, VmInstance } from '../ports/hypervisor.js';
 import type { Logger } from '../ports/logger.js';
 import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../ports/repos.js';
 import type { SavedStateFiles, VmFiles } from '../ports/vm-files.js';
@@ -99,6 +99,7 @@ export class VmService {
   resume(ref: string): Promise<Vm> { return this.lifecycle.resume(ref); }
   stopAll(opts: { timeoutSeconds?: number; force?: boolean }): Promise<StopAllResult> { return this.lifecycle.stopAll(opts); }
   runtime(ref: string): Promise<RuntimeInfo> { return this.lifecycle.runtime(ref); }
+  usage(ref: string): Promise<{ usage: ResourceUsage; uptimeSeconds: number } | null> { return this.lifecycle.usage(ref); }
   liveInstance(ref: string): { vm: Vm; instance: VmInstance } { return this.lifecycle.liveInstance(ref); }
   consoleTarget(ref: string): Vm { return this.lifecycle.consoleTarget(ref); }
   exclusive<T>(ref: string, operation: VmOperation, fn: (ctx: ExclusiveContext) => Promise<T>): Promise<T> {

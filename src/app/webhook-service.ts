@@ -3,7 +3,7 @@ import { DomainError } from '../domain/errors.js';
 import { invalid } from '../domain/errors.js';
 import { WEBHOOKS_MAX, checkWebhookEvents, checkWebhookSecret, checkWebhookUrl } from '../domain/webhook.js';
 import type { EventSink } from '../ports/event-sink.js';
-import type { DeliveryRecord, DeliveryStatus, WebhookDispatcher, WebhookRecord, WebhookRepo } from '../ports/webhooks.js';
+import type { DeliveryOutcomes, DeliveryRecord, DeliveryStatus, WebhookDispatcher, WebhookRecord, WebhookRepo } from '../ports/webhooks.js';
 
 /** A hook as callers see it: never the secret, only whether there is one. */
 export interface WebhookView {
@@ -82,6 +82,16 @@ export class WebhookService {
     };
     this.d.repo.insert(rec);
     return view(rec);
+  }
+
+  /** Attempts by outcome since the daemon started, and the backlog: for /metrics. */
+  deliveryStats(now = Date.now()): { outcomes: DeliveryOutcomes; pending: number; oldestPendingAgeSeconds: number | null } {
+    const p = this.d.repo.pendingDeliveries();
+    return {
+      outcomes: this.d.dispatcher?.outcomes() ?? { delivered: 0, retry: 0, failed: 0 },
+      pending: p.count,
+      oldestPendingAgeSeconds: p.oldestCreatedAt === null ? null : Math.max(0, (now - p.oldestCreatedAt) / 1000),
+    };
   }
 
   list(): WebhookView[] {

@@ -10,6 +10,7 @@ import { DataLayout } from '../app/layout.js';
 import { sweepLeftovers } from '../app/leftovers.js';
 import { VmService } from '../app/vm-service.js';
 import { WebhookService } from '../app/webhook-service.js';
+import { ObservabilityService } from '../app/observability/observability-service.js';
 import { SnapshotService } from '../app/snapshot-service.js';
 import { DiskService } from '../app/disk-service.js';
 import { BundleService } from '../app/bundle-service.js';
@@ -150,6 +151,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       downloads,
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
+      observability: new ObservabilityService({ vms, events: bus, webhooks }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },

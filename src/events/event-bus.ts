@@ -57,6 +57,12 @@ export class EventBus implements EventSink {
     return stored;
   }
 
+  /** How many events the log holds now (ids are contiguous: pruning removes the oldest). */
+  retained(): number {
+    const oldest = this.repo.oldestId();
+    return oldest === undefined ? 0 : this.repo.latestId() - oldest + 1;
+  }
+
   latestId(): number {
     return this.repo.latestId();
   }

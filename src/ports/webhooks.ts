@@ -57,6 +57,8 @@ export interface WebhookRepo {
   count(): number;
   deliveries(hookId: string, limit: number): DeliveryRecord[];
   deliveryFor(hookId: string, eventId: number): DeliveryRecord | undefined;
+  /** Deliveries not finished yet, and when the oldest of them was written (epoch ms). */
+  pendingDeliveries(): { count: number; oldestCreatedAt: number | null };
 }
 
 /** The durable outbox the delivery worker drains. */
@@ -81,6 +83,10 @@ export interface WebhookOutbox {
 }
 
 /** Lets the app layer tell the delivery machinery that a hook is gone (so in-flight attempts stop). */
+/** What became of delivery attempts since the daemon started. */
+export interface DeliveryOutcomes { delivered: number; retry: number; failed: number }
+
 export interface WebhookDispatcher {
   hookRemoved(hookId: string): void;
+  outcomes(): DeliveryOutcomes;
 }

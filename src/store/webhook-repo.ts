@@ -57,6 +57,7 @@ export class SqliteWebhookRepo implements WebhookRepo, WebhookOutbox {
       delivered: db.prepare<[number, number, number, string]>("UPDATE webhook_deliveries SET status = 'delivered', attempts = attempts + 1, last_attempt_at = ?, finished_at = ?, last_status_code = ?, last_error = NULL, next_attempt_at = NULL WHERE id = ? AND status = 'pending'"),
       retry: db.prepare<[number, number, number | null, string, string]>("UPDATE webhook_deliveries SET attempts = attempts + 1, last_attempt_at = ?, next_attempt_at = ?, last_status_code = ?, last_error = ? WHERE id = ? AND status = 'pending'"),
       failed: db.prepare<[number, number, number | null, string, string]>("UPDATE webhook_deliveries SET status = 'failed', attempts = attempts + 1, last_attempt_at = ?, finished_at = ?, next_attempt_at = NULL, last_status_code = ?, last_error = ? WHERE id = ? AND status = 'pending'"),
+      pending: db.prepare<[], { n: number; oldest: number | null }>("SELECT COUNT(*) AS n, MIN(created_at) AS oldest FROM webhook_deliveries WHERE status = 'pending'"),
       prune: db.prepare<[number]>("DELETE FROM webhook_deliveries WHERE status <> 'pending' AND finished_at < ?"),
     };
   }
@@ -81,6 +82,11 @@ export class SqliteWebhookRepo implements WebhookRepo, WebhookOutbox {
   deliveryFor(hookId: string, eventId: number): DeliveryRecord | undefined {
     const r = this.q.deliveryFor.get(hookId, eventId);
     return r ? deliveryFromRow(r) : undefined;
+  }
+
+  pendingDeliveries(): { count: number; oldestCreatedAt: number | null } {
+    const r = this.q.pending.get()!;
+    return { count: r.n, oldestCreatedAt: r.oldest };
   }
 
   activeHooks(): readonly WebhookRecord[] {

@@ -1,5 +1,5 @@
 import type { Logger } from '../ports/logger.js';
-import type { DueDelivery, WebhookDispatcher, WebhookOutbox } from '../ports/webhooks.js';
+import type { DeliveryOutcomes, DueDelivery, WebhookDispatcher, WebhookOutbox } from '../ports/webhooks.js';
 import { nextAttemptAt, type RetryPolicy } from './backoff.js';
 import { deliveryHeaders } from './signer.js';
 
@@ -42,10 +42,13 @@ export class DeliveryWorker implements WebhookDispatcher {
   private started = false;
   private closed = false;
   private lastPrune = 0;
+  private readonly counted: DeliveryOutcomes = { delivered: 0, retry: 0, failed: 0 };
 
   constructor(private readonly outbox: WebhookOutbox, private readonly o: DeliveryWorkerOptions) {
     this.clock = o.clock ?? Date.now;
   }
+
+  outcomes(): DeliveryOutcomes { return { ...this.counted }; }
 
   /** Picks up whatever is pending (deliveries left by a previous run included). */
   start(): void {
@@ -159,8 +162,10 @@ export class DeliveryWorker implements WebhookDispatcher {
     const at = this.clock();
     if (status !== null && status >= 200 && status < 300) {
       this.outbox.markDelivered(d.id, at, status);
+      this.counted.delivered++;
     } else if (status === 410) {
       this.outbox.markFailed(d.id, at, 410, 'receiver answered 410 Gone; webhook disabled');
+      this.counted.failed++;
       this.outbox.disableHook(d.hookId, at, `receiver answered 410 Gone (delivery ${d.id})`);
       this.hookRemoved(d.hookId);
       this.o.log.warn({ webhook: d.hookId, url: d.url }, 'webhook disabled: receiver answered 410 Gone');
@@ -169,9 +174,11 @@ export class DeliveryWorker implements WebhookDispatcher {
       const next = nextAttemptAt(d.createdAt, d.attempts + 1, at, this.o.policy);
       if (next === null) {
         this.outbox.markFailed(d.id, at, status, `gave up after ${d.attempts + 1} attempts: ${why}`);
+        this.counted.failed++;
         this.o.log.warn({ webhook: d.hookId, delivery: d.id, attempts: d.attempts + 1 }, 'webhook delivery failed for good');
       } else {
         this.outbox.markRetry(d.id, at, next, status, why);
+        this.counted.retry++;
       }
     }
   }

@@ -11,9 +11,9 @@ import { createHash, randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
-import { assertOk, assertProblem, getVm, waitForState } from '../helpers/api.js';
+import { assertOk, assertProblem, getVm, rawCall, waitForState } from '../helpers/api.js';
 import { startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
-import { readEvents } from '../helpers/events.js';
+import { latestEventId, readEvents, waitForEvent } from '../helpers/events.js';
 import { REPO_ROOT } from '../helpers/guest.js';
 import { startImageServer, type ImageServer } from '../helpers/image-server.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
@@ -163,7 +163,7 @@ test('pull, then create from the local image: 201 stopped, the disk an empty lay
   assert.equal(existsSync(base), true, 'the pool keeps its own link');
 });
 
-test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key and sees the requested hostname, grove ssh works, a file round-trips, a live snapshot, ACPI stop', { timeout: BOOT_MS + 5 * 60_000 }, async () => {
+test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key and sees the requested hostname, grove ssh works, a file round-trips; the agent answers (exec, ip, files); a disk snapshot with fsfreeze, a live snapshot, ACPI stop', { timeout: BOOT_MS + 5 * 60_000 }, async () => {
   const started = assertOk(await d.call('POST', '/vms/web/start'), 200, 'start web');
   assert.equal(started.vm.state, 'running');
   const key = join(scratch, 'user-key');
@@ -185,6 +185,45 @@ test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key
   const back = await ssh(key, port, 'alice', 'cat /tmp/round-trip.txt');
   assert.equal(back.code, 0, back.stderr);
   assert.equal(createHash('sha256').update(back.stdout).digest('hex'), createHash('sha256').update(payload).digest('hex'), 'the file came back unchanged');
+
+  // The guest agent (Debian's qemu-guest-agent, started by systemd on its virtio-serial port).
+  await waitFor('the agent of web', async () => (await getVm(d, 'web')).agent?.connected === true, 120_000);
+  const agent = (await getVm(d, 'web')).agent;
+  assert.match(agent.version, /^7\.2\.\d+$/, 'bookworm ships qemu-guest-agent 7.2');
+  assert.equal(agent.os, 'Debian GNU/Linux 12 (bookworm)');
+  const host = assertOk(await d.call('POST', '/vms/web/exec', { argv: ['hostname'] }), 200, 'agent exec hostname');
+  assert.deepEqual([host.exitCode, host.stdout, host.stderr], [0, 'web-host\n', '']);
+  const who = assertOk(await d.call('POST', '/vms/web/exec', { command: 'id -un; cat /etc/debian_version | cut -d. -f1', env: { LC_ALL: 'C' } }), 200, 'agent exec');
+  assert.equal(who.stdout, 'root\n12\n', 'the agent runs as root in Debian 12');
+  const addr = await waitFor('an address from the agent', async () => {
+    const b = assertOk(await d.call('GET', '/vms/web/ip'), 200, 'ip');
+    return b.ip ? b : null;
+  }, 60_000);
+  assert.equal(addr.ip, '10.0.2.15');
+
+  // A binary file through the agent, read back by the agent and by alice over SSH.
+  const blob = randomBytes(3 * 1024 * 1024 + 17);
+  const digest = createHash('sha256').update(blob).digest('hex');
+  const put = await rawCall(d, 'PUT', '/vms/web/files/content?path=%2Fhome%2Falice%2Fblob.bin&mode=644', {
+    body: blob, headers: { 'content-type': 'application/octet-stream' }, timeoutMs: 180_000,
+  });
+  assertOk(put, 201, 'upload through the agent');
+  const got = await fetch(`${d.api}/vms/web/files/content?path=%2Fhome%2Falice%2Fblob.bin`, { headers: { authorization: `Bearer ${d.token}` }, signal: AbortSignal.timeout(180_000) });
+  assert.equal(got.status, 200);
+  assert.equal(createHash('sha256').update(Buffer.from(await got.arrayBuffer())).digest('hex'), digest, 'downloaded unchanged');
+  const seen = await ssh(key, port, 'alice', 'sha256sum /home/alice/blob.bin');
+  assert.equal(seen.code, 0, seen.stderr);
+  assert.equal(seen.stdout, `${digest}  /home/alice/blob.bin\n`);
+
+  // A disk-only snapshot of the running guest: its filesystems are frozen (synced) while it is taken, then thawed.
+  assert.equal((await ssh(key, port, 'alice', 'echo unsynced > /home/alice/marker')).code, 0);
+  const since = await latestEventId(d);
+  const cold = assertOk(await d.call('POST', '/vms/web/snapshots', { name: 'quiesced', memory: false }), 201, 'disk snapshot');
+  assert.equal(cold.kind, 'disk');
+  const created = await waitForEvent(d, (e) => e.type === 'snapshot.created' && e.vmName === 'web', { since });
+  assert.equal(created.data['quiesced'], true, 'fsfreeze through the agent');
+  const thawed = assertOk(await d.call('POST', '/vms/web/exec', { command: 'touch /home/alice/after-thaw && echo ok', timeoutSeconds: 30 }), 200, 'write after the thaw');
+  assert.deepEqual([thawed.exitCode, thawed.stdout], [0, 'ok\n']);
 
   const snap = assertOk(await d.call('POST', '/vms/web/snapshots', { name: 'booted' }), 201, 'live snapshot');
   assert.equal(snap.kind, 'live');

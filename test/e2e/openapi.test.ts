@@ -270,6 +270,20 @@ describe('OpenAPI document', () => {
     assert.deepEqual(wrong, [], 'request bodies with no required field are documented as required');
   });
 
+  it('serves the reference page and Redoc\'s bundle from the build (no Redoc package at run time, no CDN)', async () => {
+    const page = await fetch(`${d.api}/docs`);
+    assert.equal(page.status, 200);
+    const html = await page.text();
+    assert.match(html, /<redoc spec-url="\/api\/v1\/openapi.json"><\/redoc>/);
+    assert.doesNotMatch(html, /https?:\/\//, 'nothing loaded from elsewhere');
+    const js = await fetch(`${d.api}/docs/redoc.standalone.js`);
+    assert.equal(js.status, 200);
+    assert.equal(js.headers.get('content-type'), 'application/javascript');
+    const body = await js.text();
+    assert.ok(body.length > 500_000, `the whole bundle (${body.length} bytes)`);
+    assert.match(body.slice(0, 2000), /Redoc|redoc/);
+  });
+
   it('passes `redocly lint` (recommended ruleset) with zero errors', async (t) => {
     const file = join(tmp, 'openapi.json');
     writeFileSync(file, JSON.stringify(doc, null, 2));

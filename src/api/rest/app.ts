@@ -8,6 +8,8 @@ import type { ApiServices } from './context.js';
 import { consoleRoutes } from './console-routes.js';
 import { docsRoutes } from './docs-routes.js';
 import { hostRoutes } from './host-routes.js';
+import { RequestStats } from './request-stats.js';
+import { StreamClients } from '../stream/stream-clients.js';
 import { problem, sendProblem, toProblem } from './problem.js';
 import { registerSecurity } from './security.js';
 import { vmRoutes } from './vm-routes.js';
@@ -82,6 +84,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
+  // By route pattern, never the raw URL, so /metrics has a bounded set of series.
+  const stats = { requests: new RequestStats(), streams: new StreamClients() };
+  app.addHook('onResponse', async (req, reply) => {
+    stats.requests.record(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
   app.setErrorHandler(async (err, req, reply) => {
     const p = toProblem(err, req);
     if (p.status >= 500 && p.code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
@@ -133,10 +141,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   for (const schema of SHARED_SCHEMAS) app.addSchema(schema);
 
   await app.register(async (api) => {
-    await api.register(hostRoutes, { services: opts.services });
+    await api.register(hostRoutes, { services: opts.services, stats });
     await api.register(vmRoutes, { services: opts.services });
     await api.register(consoleRoutes, { services: opts.services });
-    await api.register(eventRoutes, { services: opts.services });
+    await api.register(eventRoutes, { services: opts.services, streams: stats.streams });
     await api.register(webhookRoutes, { services: opts.services });
     await api.register(snapshotRoutes, { services: opts.services });
     await api.register(machineRoutes, { services: opts.services });

@@ -1,8 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import type { FastifyInstance } from 'fastify';
-
-const require = createRequire(import.meta.url);
 
 const PAGE = `<!doctype html>
 <html><head><meta charset="utf-8"><title>Grove API</title>
@@ -10,9 +7,12 @@ const PAGE = `<!doctype html>
 <body><redoc spec-url="/api/v1/openapi.json"></redoc>
 <script src="/api/v1/docs/redoc.standalone.js"></script></body></html>`;
 
-/** Redoc from the local npm package: the docs work on a host without internet, and load no CDN. */
+/**
+ * Redoc's prebuilt bundle, copied from the npm package at build time (scripts/build-assets.mjs): the docs
+ * work on a host without internet, load no CDN, and the runtime needs no Redoc package.
+ */
 export async function docsRoutes(app: FastifyInstance): Promise<void> {
-  const bundlePath = require.resolve('redoc/bundles/redoc.standalone.js');
+  const bundlePath = new URL('../../../assets/redoc/redoc.standalone.js', import.meta.url);
   let bundle: Buffer | null = null;
 
   app.get('/openapi.json', { schema: { hide: true }, config: { public: true } }, async (_req, reply) => reply.type('application/json').send(app.swagger()));

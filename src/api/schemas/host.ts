@@ -16,6 +16,12 @@ export const HostInfo = Type.Object({
   groveVersion: Type.String(), daemonUptimeSeconds: Type.Integer(),
 });
 
+export const MetricsQuery = Type.Object({
+  format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('prometheus')], {
+    description: 'prometheus: the text exposition format. Without it, the Accept header decides: text/plain or application/openmetrics-text (what a Prometheus scraper sends) without application/json gives the text format, anything else JSON.',
+  })),
+}, { additionalProperties: false });
+
 export const Metrics = Type.Object({
   host: Type.Object({
     cpuPercent: Type.Number(), memoryBytes: Type.Integer(), freeMemoryBytes: Type.Integer(), freeDiskBytes: Type.Integer(),

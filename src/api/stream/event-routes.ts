@@ -6,11 +6,12 @@ import { EventsQuery } from '../schemas/events.js';
 import type { ApiServices } from '../rest/context.js';
 import { toProblem } from '../rest/problem.js';
 import { attachStream, parseFilter } from './event-stream.js';
+import type { StreamClients } from './stream-clients.js';
 
 const HEARTBEAT_MS = 15_000;
 type Q = { Querystring: Static<typeof EventsQuery> };
 
-export async function eventRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
+export async function eventRoutes(app: FastifyInstance, { services: s, streams }: { services: ApiServices; streams: StreamClients }): Promise<void> {
   const filterOf = (req: FastifyRequest<Q>) => {
     const vm = req.query.vm !== undefined ? s.vms.get(req.query.vm).id : undefined;
     return parseFilter(req.query.types, vm);
@@ -57,7 +58,8 @@ export async function eventRoutes(app: FastifyInstance, { services: s }: { servi
         },
       });
       const heartbeat = setInterval(() => write(': heartbeat\n\n'), HEARTBEAT_MS);
-      res.on('close', () => { clearInterval(heartbeat); detach(); });
+      const counted = streams.attach('sse');
+      res.on('close', () => { clearInterval(heartbeat); detach(); counted(); });
     },
     wsHandler: (socket: WebSocket, req) => {
       let filter;
@@ -78,7 +80,8 @@ export async function eventRoutes(app: FastifyInstance, { services: s }: { servi
           setTimeout(() => socket.terminate(), 2000).unref();
         },
       });
-      socket.on('close', detach);
+      const counted = streams.attach('websocket');
+      socket.on('close', () => { detach(); counted(); });
     },
   });
 }

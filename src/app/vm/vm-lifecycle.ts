@@ -4,7 +4,7 @@ import type { EventType } from '../../domain/events.js';
 import { assertCan, isUp } from '../../domain/vm-state.js';
 import type { Vm, VmState } from '../../domain/vm.js';
 import type { DiskPool } from '../../ports/disk-pool.js';
-import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
+import type { Hypervisor, LaunchSpec, ResourceUsage, VmInstance } from '../../ports/hypervisor.js';
 import type { VmFiles } from '../../ports/vm-files.js';
 import type { Logger } from '../../ports/logger.js';
 import { errorMessage } from '../../util/errors.js';
@@ -291,6 +291,14 @@ export class VmLifecycle {
       state: vm.state, pid: u.pid, uptimeSeconds: Math.round((now - live.startedAtMs) / 1000),
       cpuPercent: Math.round(cpuPercent * 10) / 10, rssBytes: u.rssBytes, disk: u.disk, accelerator: vm.accelerator,
     };
+  }
+
+  /** A VM's QEMU counters as they are now (no CPU sampling pause, for scrapes); null when none runs. */
+  async usage(ref: string): Promise<{ usage: ResourceUsage; uptimeSeconds: number } | null> {
+    const live = this.d.supervisor.get(this.d.records.get(ref).id);
+    if (!live) return null;
+    const usage = await live.instance.usage();
+    return { usage, uptimeSeconds: (Date.now() - live.startedAtMs) / 1000 };
   }
 
   /** Whether a QEMU of this VM is being watched (it may be on its way out). */

@@ -5,11 +5,13 @@ SHELL := /bin/bash
 # openssh-client: `grove ssh` (the daemon makes its own key pair; it needs no OpenSSH tool).
 APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
-# seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd);
-# the CLI remotes test makes a self-signed certificate with openssl.
-TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl
-# Benchmarks only: the download benchmark's reference is curl fetching the same file.
-BENCH_APT_PACKAGES := curl
+# seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd); the
+# CLI remotes test makes a self-signed certificate with openssl; the web UI tests drive Debian's chromium
+# through playwright-core (no browser download).
+TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium
+# Benchmarks only: the download benchmark's reference is curl fetching the same file; the web UI
+# benchmark runs in chromium.
+BENCH_APT_PACKAGES := curl chromium
 NPM_STAMP := node_modules/.grove-installed
 
 .PHONY: help run test build lint system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
@@ -45,8 +47,8 @@ test-deps:
 	fi
 
 bench-deps:
-	@if ! command -v curl >/dev/null; then \
-	  $(call apt_install,$(BENCH_APT_PACKAGES),curl); \
+	@if ! command -v curl >/dev/null || ! command -v chromium >/dev/null; then \
+	  $(call apt_install,$(BENCH_APT_PACKAGES),curl or chromium); \
 	fi
 
 $(NPM_STAMP): package.json package-lock.json

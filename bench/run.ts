@@ -25,6 +25,7 @@ import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
 import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
 import { VNC_DEFAULTS, benchVnc } from './vnc.js';
+import { WEBUI_DEFAULTS, benchWebUi } from './webui.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -53,6 +54,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'agent', run: () => benchAgent(quick ? { execRuns: 10, execBlock: 1, fileMiB: 8, fileRuns: 1 } : AGENT_DEFAULTS) },
   { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
   { name: 'vnc', run: () => benchVnc(quick ? { rounds: 1, seconds: 2 } : VNC_DEFAULTS) },
+  { name: 'webui', run: () => benchWebUi(quick ? { vms: 20, paints: 2, starts: 1 } : WEBUI_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -25,6 +25,7 @@ test('npm pack → npm install -g: grove on PATH, no dev dependencies, and the i
   const paths = info.files.map((f) => f.path);
   assert.ok(paths.includes('bin/grove') && paths.includes('dist/src/cli/main.js') && paths.includes('catalog/distros.json'));
   assert.ok(paths.includes('dist/assets/redoc/redoc.standalone.js'), 'the docs bundle is built in');
+  assert.ok(paths.includes('dist/web/index.html') && paths.some((p) => /^dist\/web\/assets\/app-.*\.js$/.test(p)), 'the web UI is built in');
   assert.deepEqual(paths.filter((p) => /\.test\.js$|^dist\/(test|bench)\/|^src\/|^test\//.test(p)), [], 'no tests, sources or benchmarks');
 
   const prefix = join(scratch, 'prefix');
@@ -51,6 +52,9 @@ test('npm pack → npm install -g: grove on PATH, no dev dependencies, and the i
     const docs = await fetch(`${api}/docs/redoc.standalone.js`);
     assert.equal(docs.status, 200);
     assert.ok((await docs.arrayBuffer()).byteLength > 500_000);
+    const ui = await fetch(`http://127.0.0.1:${port}/`);
+    assert.equal(ui.status, 200);
+    assert.match(await ui.text(), /<title>Grove<\/title>/);
     assert.ok(readdirSync(data).includes('grove.db'));
   } finally {
     daemon.kill('SIGTERM');

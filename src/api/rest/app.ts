@@ -24,6 +24,9 @@ import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
 import { screenRoutes } from './screen-routes.js';
+import { SessionKeys } from './session.js';
+import { sessionRoutes } from './session-routes.js';
+import { webRoutes } from './web-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -109,7 +112,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return sendProblem(reply, problem('NOT_FOUND', `no route ${req.method} ${path}`));
   });
 
-  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [] });
+  const sessions = new SessionKeys(opts.token);
+  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [], sessions });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
@@ -136,6 +140,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Host', description: 'Liveness, host facts and usage.' },
         { name: 'Images', description: 'The distro catalog and verified, resumable image downloads.' },
         { name: 'Screen', description: 'The VM\'s screen as a device: VNC over WebSocket for viewers, keyboard and mouse input for scripts and agents.' },
+        { name: 'Sessions', description: 'Sign-in for the web UI: the token once, then a session cookie.' },
         { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
       ],
     },
@@ -158,8 +163,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(logRoutes, { services: opts.services });
     await api.register(screenRoutes, { services: opts.services });
     await api.register(docsRoutes);
+    await api.register(sessionRoutes, { token: opts.token, sessions });
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });
+  await app.register(webRoutes);
 
   for (const p of opts.plugins ?? []) await p(app);
   return app;

@@ -2,12 +2,17 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problem, sendProblem, type ProblemBody } from './problem.js';
+import { SESSION_COOKIE, readCookie, type SessionKeys } from './session.js';
 
 export interface SecurityOptions {
   token: string;
   /** Extra Host names accepted besides loopback ones (e.g. a name the daemon is published under). */
   allowedHosts: string[];
+  /** The web UI's signed session cookies, accepted where no Authorization header is sent. */
+  sessions?: SessionKeys;
 }
+
+const SAFE_METHODS = new Set(['GET', 'HEAD', 'OPTIONS']);
 
 /** Per-route flags, set in a route's `config`: the decision follows the matched route, not URL spelling. */
 export interface RouteSecurity {
@@ -39,6 +44,20 @@ export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): v
     }
     if (flags.public) return;
     const auth = req.headers.authorization;
+    const cookie = auth === undefined && opts.sessions ? readCookie(req.headers.cookie, SESSION_COOKIE) : null;
+    if (cookie !== null) {
+      if (opts.sessions!.verify(cookie) === null) {
+        return refuse(req, reply, problem('UNAUTHORIZED', 'the session has expired or was signed out: sign in again'));
+      }
+      // A browser attaches cookies to whatever request a page makes: a change (or a WebSocket) made on the
+      // strength of the cookie must come from the daemon's own page, whatever SameSite does.
+      if ((!SAFE_METHODS.has(req.method) || isUpgrade) && (origin === undefined || !sameOrigin(origin, req.headers.host!))) {
+        return refuse(req, reply, problem('FORBIDDEN', origin === undefined
+          ? 'a request authenticated by the session cookie must carry an Origin header'
+          : `Origin '${origin}' may not use this endpoint`));
+      }
+      return;
+    }
     const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
       reply.header('www-authenticate', 'Bearer realm="grove"');

@@ -56,6 +56,9 @@ import { GuestReadiness } from '../app/launch/guest-readiness.js';
 import { SshReadiness } from '../app/launch/ssh-readiness.js';
 import { NetTcpGreeting } from '../net/tcp-greeting.js';
 import { FsSavedStateFiles } from '../storage/saved-state-files.js';
+import { JobService } from '../app/jobs/job-service.js';
+import { SqliteJobRepo } from '../store/job-repo.js';
+import { FsJobOutputFiles } from '../storage/job-output-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -143,6 +146,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const provisioning = vms.resumeProvisioning();
   if (provisioning.length > 0) log.info({ vms: provisioning }, 'VMs waiting for their distro image again');
   agents.start();
+  const jobs = new JobService({ vms, agents, repo: new SqliteJobRepo(db), files: new FsJobOutputFiles(), layout, events: bus, log: log.child({ component: 'jobs' }) });
+  const reattached = await jobs.start();
+  if (reattached > 0) log.info({ jobs: reattached }, 're-attached to jobs still running in their guests');
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
@@ -151,7 +157,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       downloads,
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
-      agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
+      agents, exec: new ExecService(agents, jobs), jobs, files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,
@@ -169,6 +175,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       if (closed) return;
       closed = true;
       await app.close();
+      await jobs.close();
       await agents.close();
       vms.detachAll();
       await downloads.close();

@@ -20,6 +20,7 @@ import { launchRoutes } from './launch-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
+import { jobRoutes } from './job-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -122,6 +123,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Host', description: 'Liveness, host facts and usage.' },
         { name: 'Images', description: 'The distro catalog and verified, resumable image downloads.' },
         { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
+        { name: 'Jobs', description: 'Durable exec jobs: output kept in the VM folder, followed live and resumable from any offset, re-attached after a daemon restart.' },
       ],
     },
   });
@@ -140,6 +142,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(agentRoutes, { services: opts.services });
     await api.register(fileContentRoutes, { services: opts.services });
     await api.register(launchRoutes, { services: opts.services });
+    await api.register(jobRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

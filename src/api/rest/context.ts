@@ -14,6 +14,7 @@ import type { AgentService } from '../../app/agent/agent-service.js';
 import type { ExecService } from '../../app/agent/exec-service.js';
 import type { GuestFileService } from '../../app/agent/file-service.js';
 import type { LaunchService } from '../../app/launch/launch-service.js';
+import type { JobService } from '../../app/jobs/job-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -33,6 +34,7 @@ export interface ApiServices {
   exec: ExecService;
   files: GuestFileService;
   launch: LaunchService;
+  jobs: JobService;
   version: string;
   startedAt: number;
 }

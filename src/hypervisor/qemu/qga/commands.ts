@@ -79,6 +79,9 @@ export const fileRead = (c: QgaClient, handle: number, count: number): Promise<Q
   c.execute('guest-file-read', { handle, count }, { timeoutMs: QGA_TIMEOUTS.io });
 export const fileWrite = (c: QgaClient, handle: number, dataBase64: string): Promise<{ count: number; eof: boolean }> =>
   c.execute('guest-file-write', { handle, 'buf-b64': dataBase64 }, { timeoutMs: QGA_TIMEOUTS.io });
+/** Moves a handle's position (fseek, which also clears a reached end of file so later reads see appended data). */
+export const fileSeek = (c: QgaClient, handle: number, offset: number, whence: 'set' | 'end' = 'set'): Promise<{ position: number; eof: boolean }> =>
+  c.execute('guest-file-seek', { handle, offset, whence }, { timeoutMs: QGA_TIMEOUTS.query });
 export const fileClose = (c: QgaClient, handle: number): Promise<void> =>
   c.execute('guest-file-close', { handle }, { timeoutMs: QGA_TIMEOUTS.io }).then(() => undefined);
 

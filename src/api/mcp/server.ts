@@ -6,7 +6,7 @@ import addFormats from 'ajv-formats';
 import { toProblem, type ProblemBody } from '../rest/problem.js';
 import { toJsonSchema } from './json-schema.js';
 import { stringifyWithKnownJson } from './known-json.js';
-import { ToolOutput, type ToolDef } from './tools.js';
+import { ToolOutput, type ToolContext, type ToolDef } from './tools.js';
 
 const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 
@@ -47,7 +47,7 @@ export class McpTools {
   }
 
   /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
-  async call(name: string, args: Record<string, unknown> | undefined): Promise<CallToolResult> {
+  async call(name: string, args: Record<string, unknown> | undefined, ctx: ToolContext = {}): Promise<CallToolResult> {
     const c = this.byName.get(name);
     // An unknown tool is the client's protocol mistake, not a tool failure.
     if (!c) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${name}'`);
@@ -57,7 +57,7 @@ export class McpTools {
       return toolError(toProblem({ validation: c.validate.errors ?? [], validationContext: 'arguments' }));
     }
     try {
-      const out = await c.def.run(input);
+      const out = await c.def.run(input, ctx);
       if (out instanceof ToolOutput) {
         return { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> };
       }

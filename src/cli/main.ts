@@ -14,13 +14,14 @@ import { clone, create, kill, ls, pause, restart, resume, rm, show, start, stop 
 import { ssh } from './commands/ssh.js';
 import { images, imagesRm, pull } from './commands/images.js';
 import { launch } from './commands/launch.js';
+import { execDetached, job, jobs } from './commands/jobs.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
-  images, imagesRm, pull, launch];
+  images, imagesRm, pull, launch, execDetached, jobs, job];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):

@@ -5,6 +5,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { ClearResult, ConsoleRead, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../api/schemas/console.js';
 import type { EventEnvelope } from '../api/schemas/events.js';
+import type { CreateJobBody, Job as JobSchema, JobOutput as JobOutputSchema } from '../api/schemas/jobs.js';
 import type { Health, HostInfo, Metrics } from '../api/schemas/host.js';
 import type {
   CloneVmBody, CreateVmBody, RestartBody, Runtime, StartBody, StartResult, StopAllResult, StopBody, UpdateVmBody, Vm as VmSchema, VmErrors,
@@ -65,3 +66,8 @@ export type AgentStatus = Static<typeof AgentStatusSchema>;
 import type { LaunchBody, LaunchResult as LaunchResultSchema } from '../api/schemas/launch.js';
 export type LaunchVm = Static<typeof LaunchBody>;
 export type LaunchOutcome = Omit<Static<typeof LaunchResultSchema>, 'vm'> & { vm: Vm };
+
+// ---- durable jobs ---------------------------------------------------------------------------------
+export type JobRequest = Static<typeof CreateJobBody>;
+export type Job = Static<typeof JobSchema>;
+export type JobOutputPage = Static<typeof JobOutputSchema>;

@@ -14,6 +14,8 @@ import { assertOk, assertProblem, sleep, startReady } from '../helpers/api.js';
 import { latestEventId, readEvents, waitForEvent } from '../helpers/events.js';
 import { RawQga } from '../../bench/lib/raw-qga.js';
 import { WsClient } from '../helpers/ws-client.js';
+import { runCommand } from '../helpers/run.js';
+import { REPO_ROOT } from '../helpers/guest.js';
 
 let d: TestDaemon;
 before(async () => {
@@ -207,6 +209,23 @@ test('unknown job: 404 NOT_FOUND; a job of another VM is not found through this 
   assertProblem(await d.call('GET', '/vms/jb/jobs/nope'), 404, 'NOT_FOUND');
   assertProblem(await d.call('GET', '/vms/nosuchvm/jobs'), 404, 'VM_NOT_FOUND');
   assertProblem(await d.call('POST', '/vms/jb/jobs', { command: 'true', bogus: 1 }), 400, 'VALIDATION_FAILED');
+});
+
+test('CLI: exec --detach prints the job id, job --follow streams it and exits with its code, jobs lists it', async () => {
+  const grove = (args: string[]) => runCommand(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), ...args], { env: { ...process.env, GROVE_URL: d.url, GROVE_TOKEN: d.token } });
+  const started = await grove(['exec', '--detach', 'jb', '--', 'sh', '-c', 'echo one; sleep 1; echo two; exit 2']);
+  assert.equal(started.code, 0, started.stderr);
+  const id = started.stdout.trim();
+  assert.match(id, /^[0-9a-f-]{36}$/);
+  const followed = await grove(['job', 'jb', id, '--follow']);
+  assert.equal(followed.code, 2);
+  assert.equal(followed.stdout, 'one\ntwo\n');
+  const listed = JSON.parse((await grove(['jobs', 'jb', '--json'])).stdout);
+  assert.equal(listed[0].id, id);
+  assert.equal(listed[0].exitCode, 2);
+  const sleeper = (await grove(['run', 'jb', '--', 'sleep', '1000'])).stdout.trim();
+  assert.equal((await grove(['job', 'jb', sleeper, '--kill', 'KILL'])).code, 0);
+  assert.equal((await grove(['job', 'jb', sleeper, '--follow'])).code, 137);
 });
 
 test('daemon SIGKILL while jobs run: re-attached, output complete, exit codes kept (also when the agent already forgot them)', { timeout: 300_000 }, async () => {

@@ -14,13 +14,14 @@ export interface McpVsRestOptions {
 
 export const MCP_VS_REST_DEFAULTS: McpVsRestOptions = { vms: 20, connections: 10, durationS: 3, warmupS: 1, rounds: 3 };
 
-interface Pair { tool: string; args: Record<string, unknown>; rest: string }
+/** `volatile`: figures that change between two calls (free memory, uptime): the same fields are enough. */
+interface Pair { tool: string; args: Record<string, unknown>; rest: string; volatile?: boolean }
 
 /** Five common calls an agent makes, each with the REST request that returns the same thing. */
 const PAIRS: Pair[] = [
   { tool: 'list_vms', args: {}, rest: '/vms' },
   { tool: 'get_vm', args: { vm: 'bench-000' }, rest: '/vms/bench-000' },
-  { tool: 'get_host_info', args: {}, rest: '/host' },
+  { tool: 'get_host_info', args: {}, rest: '/host', volatile: true },
   { tool: 'list_snapshots', args: { vm: 'bench-000' }, rest: '/vms/bench-000/snapshots' },
   { tool: 'vm_errors', args: { vm: 'bench-000' }, rest: '/vms/bench-000/errors' },
 ];
@@ -50,7 +51,8 @@ export async function benchMcpVsRest(o: McpVsRestOptions = MCP_VS_REST_DEFAULTS)
       const mcp = await fetch(mcpUrl, { method: 'POST', headers: mcpHeaders, body });
       const mcpBody = await mcp.json() as { result?: { isError?: boolean; structuredContent?: Record<string, unknown> } };
       const structured = mcpBody.result?.structuredContent;
-      const same = structured !== undefined && (JSON.stringify(structured) === JSON.stringify(restBody)
+      const keys = (v: unknown): string => JSON.stringify(Object.keys(v as object).sort());
+      const same = structured !== undefined && (JSON.stringify(structured) === JSON.stringify(restBody) || (p.volatile === true && keys(structured) === keys(restBody))
         || Object.values(structured).some((v) => JSON.stringify(v) === JSON.stringify(restBody)));
       if (rest.status !== 200 || mcp.status !== 200 || mcpBody.result?.isError || !same) {
         throw new Error(`${p.tool} and GET ${p.rest} do not agree: ${rest.status} / ${mcp.status} ${JSON.stringify(mcpBody).slice(0, 200)}`);

@@ -108,7 +108,7 @@ export async function jobRoutes(app: FastifyInstance, { services: s }: { service
       const q = (req as FastifyRequest<OutQ>).query;
       const stop = new AbortController();
       socket.on('close', () => stop.abort());
-      void (async () => {
+      (async () => {
         try {
           s.jobs.get(id, jid);
           for await (const c of s.jobs.followOutput(id, jid, q.stream ?? 'stdout', q.since ?? 0, stop.signal)) {
@@ -123,7 +123,7 @@ export async function jobRoutes(app: FastifyInstance, { services: s }: { service
           const p = toProblem(e, req);
           if (socket.readyState === socket.OPEN) socket.close(4000 + p.status, p.detail.slice(0, 120));
         }
-      })();
+      })().catch(() => undefined);
     },
   });
 

@@ -77,7 +77,7 @@ export class JobRunner {
         idle = Math.min(idle * 2, IDLE_MAX_MS);
       }
     } finally {
-      await Promise.all(JOB_STREAMS.map((s) => this.writers[s]?.close().catch(() => undefined)));
+      for (const s of JOB_STREAMS) await this.writers[s]?.close().catch(() => undefined);
     }
   }
 

@@ -175,7 +175,10 @@ export class JobService {
     if (this.closed) return;
     const runner = new JobRunner(job, this.host);
     this.runners.set(job.id, runner);
-    void runner.done.finally(() => { if (this.runners.get(job.id) === runner && job.state !== 'running') this.runners.delete(job.id); });
+    runner.done.then(
+      () => { if (this.runners.get(job.id) === runner && job.state !== 'running') this.runners.delete(job.id); },
+      (e: unknown) => this.d.log.error({ vm: job.vmId, job: job.id, err: errorMessage(e) }, 'following a job stopped; it is followed again on the next start'),
+    );
   }
 
   // ---- reading --------------------------------------------------------------------------------

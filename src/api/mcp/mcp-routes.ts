@@ -45,11 +45,11 @@ export async function mcpRoutes(app: FastifyInstance, { services }: { services: 
       // The hot path agents use. The SDK Server would validate the message with zod and dispatch it to
       // the very same catalogue call; on a per-request server that costs more than most tools do, so a
       // single, well-formed tools/call is answered here. Everything else goes through the SDK below.
-      const response = await tools.call(direct.name, direct.args).then(
-        (result) => ({ jsonrpc: '2.0' as const, id: direct.id, result }),
-        (e: unknown) => ({ jsonrpc: '2.0' as const, id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
+      const payload = await tools.call(direct.name, direct.args).then(
+        (result) => tools.encodeResponse(direct.id, result),
+        (e: unknown) => encodeWithKnownJson({ jsonrpc: '2.0', id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
       );
-      return reply.code(200).type('application/json; charset=utf-8').send(encodeWithKnownJson(response));
+      return reply.code(200).type('application/json; charset=utf-8').send(payload);
     }
     const parsed = parseMessages(req.body);
     if (!parsed.ok) return reply.code(400).send(rpcError(-32600, `invalid request: ${parsed.error}`));

@@ -69,8 +69,9 @@ export async function exec(c: QgaClient, req: { path: string; args: string[]; en
   return (await c.execute<{ pid: number }>('guest-exec', args, { timeoutMs: QGA_TIMEOUTS.query })).pid;
 }
 
+/** Its answer carries the captured output (up to 2 × 16 MiB as base64): given the time of a file chunk, not of a query. */
 export const execStatus = (c: QgaClient, pid: number): Promise<QgaExecStatus> =>
-  c.execute('guest-exec-status', { pid }, { timeoutMs: QGA_TIMEOUTS.query });
+  c.execute('guest-exec-status', { pid }, { timeoutMs: QGA_TIMEOUTS.io });
 
 /** `mode` is an fopen() mode the agent knows: r, w, a, r+, w+, a+ (with optional b). */
 export const fileOpen = (c: QgaClient, path: string, mode: string): Promise<number> =>

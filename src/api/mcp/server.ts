@@ -66,7 +66,14 @@ export class McpTools {
       bytes = encodeWithKnownJson(result);
       this.encoded.set(result, bytes);
     }
-    if (!bytes) return encodeWithKnownJson({ jsonrpc: '2.0', id, result });
+    if (!bytes) {
+      const only = result.content.length === 1 ? result.content[0] : undefined;
+      // call() makes the text the JSON of structuredContent: that JSON is written twice, built once.
+      if (only?.type === 'text' && result.structuredContent !== undefined && result.isError === undefined) {
+        return Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":${JSON.stringify(only.text)}}],"structuredContent":${only.text}}}`, 'utf8');
+      }
+      return encodeWithKnownJson({ jsonrpc: '2.0', id, result });
+    }
     return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`), bytes, CLOSE]);
   }
 

@@ -26,6 +26,8 @@ import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
 import { VNC_DEFAULTS, benchVnc } from './vnc.js';
 import { WEBUI_DEFAULTS, benchWebUi } from './webui.js';
+import { MCP_VS_REST_DEFAULTS, benchMcpVsRest } from './mcp-vs-rest.js';
+import { JOBS_DEFAULTS, benchJobs } from './jobs.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -55,6 +57,8 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
   { name: 'vnc', run: () => benchVnc(quick ? { rounds: 1, seconds: 2 } : VNC_DEFAULTS) },
   { name: 'webui', run: () => benchWebUi(quick ? { vms: 20, paints: 2, starts: 1 } : WEBUI_DEFAULTS) },
+  { name: 'mcp-vs-rest', run: () => benchMcpVsRest(quick ? { ...MCP_VS_REST_DEFAULTS, durationS: 1, warmupS: 1, rounds: 1 } : MCP_VS_REST_DEFAULTS) },
+  { name: 'jobs', run: () => benchJobs(quick ? { ...JOBS_DEFAULTS, sizeMiB: 8, runs: 1 } : JOBS_DEFAULTS) },
 ];
 
 if (values.help) {

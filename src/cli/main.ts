@@ -26,6 +26,7 @@ import { launch } from './commands/launch.js';
 import { serviceInstall, serviceStatus, serviceUninstall } from './commands/service.js';
 import { logs } from './commands/logs.js';
 import { top } from './commands/top.js';
+import { execDetached, job, jobs } from './commands/jobs.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -34,7 +35,7 @@ const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
   images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall, logs, top,
   bundleExport, bundleImport, update, stopAll, metrics, errors, consoleClear, webhookTest, webhookDeliveries, reorder,
-  remoteAdd, remoteLs, remoteRm, remoteDefault, completion, completeWords];
+  remoteAdd, remoteLs, remoteRm, remoteDefault, completion, completeWords, execDetached, jobs, job];
 setCommandTable(COMMANDS);
 
 const CONNECTION_HELP = `Connection (every command except serve):

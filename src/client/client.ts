@@ -6,7 +6,7 @@ import type {
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
   CreateSnapshot, RestoreOutcome, Screenshot, Snapshot, SshAccess, SuspendStatus, Distro, Download, LaunchOutcome, LaunchVm,
   GuestExecOutcome, GuestExecRequest, GuestFileList, GuestMkdir, GuestMkdirOutcome, GuestOsInfo, GuestUploadOutcome, VmIp, QemuLog,
-  WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm,
+  WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm, Job, JobRequest,
 } from './types.js';
 import type { ScreenInputBody, ScreenInputResult } from './types.js';
 
@@ -220,6 +220,26 @@ export class GroveClient {
     return this.request('DELETE', this.vm(ref, '/files'), { query: { path, recursive: opts.recursive ? true : undefined } });
   }
   makeGuestDirectory(ref: string, body: GuestMkdir): Promise<GuestMkdirOutcome> { return this.request('POST', this.vm(ref, '/files/mkdir'), { body }); }
+
+  // ---- durable jobs -----------------------------------------------------------------------------
+  createJob(ref: string, req: JobRequest): Promise<{ id: string; job: Job }> { return this.request('POST', this.vm(ref, '/jobs'), { body: req }); }
+  listJobs(ref: string): Promise<Job[]> { return this.request('GET', this.vm(ref, '/jobs')); }
+  getJob(ref: string, jobId: string): Promise<Job> { return this.request('GET', this.vm(ref, `/jobs/${encodeURIComponent(jobId)}`)); }
+  jobStdin(ref: string, jobId: string, body: { data?: string; encoding?: 'utf8' | 'base64'; eof?: boolean }): Promise<Job> {
+    return this.request('POST', this.vm(ref, `/jobs/${encodeURIComponent(jobId)}/stdin`), { body });
+  }
+  killJob(ref: string, jobId: string, signal?: 'TERM' | 'KILL' | 'INT' | 'HUP' | 'QUIT' | 'USR1' | 'USR2'): Promise<Job> {
+    return this.request('POST', this.vm(ref, `/jobs/${encodeURIComponent(jobId)}/kill`), { body: signal ? { signal } : {} });
+  }
+  /** A job's output stream as raw bytes from `since`; with `follow` until the job has ended. */
+  async jobOutput(ref: string, jobId: string, opts: { stream?: 'stdout' | 'stderr'; since?: number; follow?: boolean; signal?: AbortSignal } = {}): Promise<ReadableStream<Uint8Array>> {
+    const res = await this.fetchRaw('GET', this.vm(ref, `/jobs/${encodeURIComponent(jobId)}/output`), {
+      query: { stream: opts.stream, since: opts.since, follow: opts.follow ? true : undefined },
+      headers: { accept: 'application/octet-stream, application/problem+json' }, ...(opts.signal ? { signal: opts.signal } : {}),
+    });
+    if (!res.ok || !res.body) throw apiErrorFrom(res.status, res.statusText, await res.text().catch(() => ''));
+    return res.body;
+  }
 
   /** A guest file's bytes as a stream (the response body); a problem answer is thrown as ApiError. */
   async downloadGuestFile(ref: string, path: string): Promise<ReadableStream<Uint8Array>> {

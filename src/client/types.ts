@@ -5,6 +5,7 @@
 import type { Static } from '@sinclair/typebox';
 import type { ClearResult, ConsoleRead, ConsoleSendResult, ExecuteBody, ExecuteResult } from '../api/schemas/console.js';
 import type { EventEnvelope } from '../api/schemas/events.js';
+import type { CreateJobBody, Job as JobSchema, JobOutput as JobOutputSchema } from '../api/schemas/jobs.js';
 import type { Health, HostInfo, Metrics } from '../api/schemas/host.js';
 import type { QemuLogChunk } from '../api/schemas/logs.js';
 import type {
@@ -76,3 +77,8 @@ export type ImportedVm = Vm;
 import type { InputBody, InputResult } from '../api/schemas/screen.js';
 export type ScreenInputBody = Static<typeof InputBody>;
 export type ScreenInputResult = Static<typeof InputResult>;
+
+// ---- durable jobs ---------------------------------------------------------------------------------
+export type JobRequest = Static<typeof CreateJobBody>;
+export type Job = Static<typeof JobSchema>;
+export type JobOutputPage = Static<typeof JobOutputSchema>;

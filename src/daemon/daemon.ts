@@ -63,6 +63,9 @@ import { GuestReadiness } from '../app/launch/guest-readiness.js';
 import { SshReadiness } from '../app/launch/ssh-readiness.js';
 import { NetTcpGreeting } from '../net/tcp-greeting.js';
 import { FsSavedStateFiles } from '../storage/saved-state-files.js';
+import { JobService } from '../app/jobs/job-service.js';
+import { SqliteJobRepo } from '../store/job-repo.js';
+import { FsJobOutputFiles } from '../storage/job-output-files.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -160,6 +163,9 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const provisioning = vms.resumeProvisioning();
   if (provisioning.length > 0) log.info({ vms: provisioning }, 'VMs waiting for their distro image again');
   agents.start();
+  const jobs = new JobService({ vms, agents, repo: new SqliteJobRepo(db), files: new FsJobOutputFiles(), layout, events: bus, log: log.child({ component: 'jobs' }) });
+  const reattached = await jobs.start();
+  if (reattached > 0) log.info({ jobs: reattached }, 're-attached to jobs still running in their guests');
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
@@ -170,7 +176,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       observability: new ObservabilityService({ vms, events: bus, webhooks }),
       logs: new VmLogService({ vms, layout, files: new FsLogFiles() }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION, checkManifest: checkBundleManifest }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
-      agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
+      agents, exec: new ExecService(agents, jobs), jobs, files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
       screen: new ScreenService({ vms }),
     },
     token: tok.token,
@@ -190,6 +196,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       if (closed) return;
       closed = true;
       await app.close();
+      await jobs.close();
       await agents.close();
       vms.detachAll();
       await downloads.close();

@@ -6,6 +6,7 @@ export const EVENT_TYPES = [
   'download.started', 'download.progress', 'download.completed', 'download.failed',
   'agent.connected', 'agent.disconnected',
   'webhook.test',
+  'job.started', 'job.output', 'job.exited',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

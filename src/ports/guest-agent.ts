@@ -17,6 +17,11 @@ export interface GuestAgent {
   fileRead(handle: number, count: number): Promise<{ data: Buffer; eof: boolean }>;
   fileWrite(handle: number, data: Buffer): Promise<number>;
   fileClose(handle: number): Promise<void>;
+  /**
+   * Sets the position from the start (or the end) of the file; resolves with it. Also clears a reached end of file:
+   * qemu-ga reads with fread(), whose end-of-file is sticky, so a file that grows is read on after a seek.
+   */
+  fileSeek(handle: number, offset: number, from?: 'start' | 'end'): Promise<number>;
   /** Freezes the guest's filesystems; resolves with how many. */
   freezeFilesystems(): Promise<number>;
   thawFilesystems(): Promise<number>;

@@ -133,4 +133,28 @@ export const MIGRATIONS: readonly string[] = [
   ALTER TABLE snapshots ADD COLUMN disk_gb INTEGER NOT NULL DEFAULT 0;
   UPDATE snapshots SET disk_gb = (SELECT vms.disk_gb FROM vms WHERE vms.id = snapshots.vm_id);
   `,
+  // Durable exec jobs: what runs in which guest (the agent's pid), and how it ended.
+  `
+  CREATE TABLE jobs (
+    id               TEXT PRIMARY KEY,
+    vm_id            TEXT NOT NULL REFERENCES vms(id) ON DELETE CASCADE,
+    argv             TEXT NOT NULL,
+    state            TEXT NOT NULL,
+    guest_pid        INTEGER,
+    guest_dir        TEXT NOT NULL,
+    open_stdin       INTEGER NOT NULL,
+    stdin_closed     INTEGER NOT NULL,
+    exit_code        INTEGER,
+    signal           INTEGER,
+    timed_out        INTEGER NOT NULL DEFAULT 0,
+    reason           TEXT,
+    max_output_bytes INTEGER NOT NULL,
+    timeout_seconds  REAL,
+    streams          TEXT NOT NULL,
+    created_at       TEXT NOT NULL,
+    ended_at         TEXT
+  );
+  CREATE INDEX jobs_vm ON jobs(vm_id, created_at);
+  CREATE INDEX jobs_state ON jobs(state);
+  `,
 ];

@@ -91,3 +91,8 @@ export function encodeWithKnownJson(value: unknown): Buffer {
   });
   return Buffer.concat(chunks);
 }
+
+/** Whether `value` was registered with withKnownJson (it will not change, so what is built from it may be kept). */
+export function isKnownJson(value: unknown): boolean {
+  return typeof value === 'object' && value !== null && objects.has(value);
+}

@@ -5,8 +5,15 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { toProblem, type ProblemBody } from '../rest/problem.js';
 import { toJsonSchema } from './json-schema.js';
-import { stringifyWithKnownJson } from './known-json.js';
-import { ToolOutput, type ToolDef } from './tools.js';
+import { encodeWithKnownJson, isKnownJson, stringifyWithKnownJson } from './known-json.js';
+import { ToolOutput, type ToolContext, type ToolDef } from './tools.js';
+
+const CLOSE = Buffer.from('}');
+
+function isKeptResult(results: WeakMap<object, CallToolResult>, result: CallToolResult): boolean {
+  const out = result.structuredContent;
+  return out !== undefined && results.get(out) === result;
+}
 
 const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 
@@ -29,6 +36,9 @@ interface Compiled {
  */
 export class McpTools {
   private readonly byName = new Map<string, Compiled>();
+  /** Results built from outputs that do not change (the VM list until a VM changes), and their JSON bytes. */
+  private readonly results = new WeakMap<object, CallToolResult>();
+  private readonly encoded = new WeakMap<CallToolResult, Buffer>();
   readonly list: Tool[];
 
   /** `logBug` hears of failures that are not DomainErrors (they reach the client as INTERNAL only). */
@@ -46,8 +56,29 @@ export class McpTools {
     this.list = [...this.byName.values()].map((c) => c.listed);
   }
 
+  /**
+   * A JSON-RPC response carrying `result`, as bytes. A result kept by call() (built from an output that
+   * does not change) is encoded once; each answer then only puts its own id around those bytes.
+   */
+  encodeResponse(id: string | number, result: CallToolResult): Buffer {
+    let bytes = this.encoded.get(result);
+    if (!bytes && isKeptResult(this.results, result)) {
+      bytes = encodeWithKnownJson(result);
+      this.encoded.set(result, bytes);
+    }
+    if (!bytes) {
+      const only = result.content.length === 1 ? result.content[0] : undefined;
+      // call() makes the text the JSON of structuredContent: that JSON is written twice, built once.
+      if (only?.type === 'text' && result.structuredContent !== undefined && result.isError === undefined) {
+        return Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":${JSON.stringify(only.text)}}],"structuredContent":${only.text}}}`, 'utf8');
+      }
+      return encodeWithKnownJson({ jsonrpc: '2.0', id, result });
+    }
+    return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`), bytes, CLOSE]);
+  }
+
   /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
-  async call(name: string, args: Record<string, unknown> | undefined): Promise<CallToolResult> {
+  async call(name: string, args: Record<string, unknown> | undefined, ctx: ToolContext = {}): Promise<CallToolResult> {
     const c = this.byName.get(name);
     // An unknown tool is the client's protocol mistake, not a tool failure.
     if (!c) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${name}'`);
@@ -57,11 +88,15 @@ export class McpTools {
       return toolError(toProblem({ validation: c.validate.errors ?? [], validationContext: 'arguments' }));
     }
     try {
-      const out = await c.def.run(input);
+      const out = await c.def.run(input, ctx);
+      const kept = this.results.get(out);
+      if (kept) return kept;
       if (out instanceof ToolOutput) {
         return { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> };
       }
-      return { content: [{ type: 'text', text: stringifyWithKnownJson(out) }], structuredContent: out as Record<string, unknown> };
+      const result: CallToolResult = { content: [{ type: 'text', text: stringifyWithKnownJson(out) }], structuredContent: out as Record<string, unknown> };
+      if (isKnownJson(out)) this.results.set(out, result);
+      return result;
     } catch (e) {
       const p = toProblem(e);
       if (p.code === 'INTERNAL') this.logBug(e, name);

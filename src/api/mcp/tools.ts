@@ -16,6 +16,8 @@ import {
 import { RegisterWebhookBody, Webhook, WebhookList, WebhookParams } from '../schemas/webhooks.js';
 import { DistroList, Download, DownloadList, StartDownloadBody } from '../schemas/downloads.js';
 import { ExecBody, ExecResult, FileList, UploadQuery, UploadResult, VmIp } from '../schemas/agent.js';
+import { ExecDetachedResult, Job, JobKillBody, JobOutput, JobOutputQuery, JobParams } from '../schemas/jobs.js';
+import { asText } from '../../app/jobs/output-text.js';
 import { LaunchBody, LaunchResult } from '../schemas/launch.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
@@ -31,7 +33,13 @@ export interface ToolDef {
   input: TObject;
   output: TSchema;
   /** Called with arguments already validated against `input`. */
-  run(args: unknown): Promise<object> | object;
+  run(args: unknown, ctx: ToolContext): Promise<object> | object;
+}
+
+/** What a call carries besides its arguments. */
+export interface ToolContext {
+  /** Set when the client asked for progress (a progressToken) and the transport can carry notifications. */
+  progress?: (progress: number, message: string) => void;
 }
 
 /** A result with content of its own (an image) besides the structured output and its JSON text. */
@@ -39,8 +47,8 @@ export class ToolOutput {
   constructor(readonly structured: object, readonly content: CallToolResult['content']) {}
 }
 
-function tool<I extends TObject>(def: { name: string; description: string; input: I; output: TSchema; run: (args: Static<I>) => Promise<object> | object }): ToolDef {
-  return { ...def, run: (args) => def.run(args as Static<I>) };
+function tool<I extends TObject>(def: { name: string; description: string; input: I; output: TSchema; run: (args: Static<I>, ctx: ToolContext) => Promise<object> | object }): ToolDef {
+  return { ...def, run: (args, ctx) => def.run(args as Static<I>, ctx) };
 }
 
 /** `vm` (the VM's name or id, as the reference tool list calls it) plus the given REST body/query fields. */
@@ -317,9 +325,15 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     // ---- guest agent ----------------------------------------------------------------------------
     tool({
       name: 'exec',
-      description: 'Run a program in a running VM through its guest agent and wait for it: `argv` (run as given, no shell) or `command` (a shell line, run by /bin/sh -c), with optional `stdin`, `env`, `cwd`, `timeoutSeconds` (default 30; the command and everything it started are then killed) and `maxOutputBytes` (default 1 MiB per stream). Returns { exitCode, signal, stdout, stdoutEncoding, stderr, stderrEncoding, truncated, timedOut, durationMs }: output is text (encoding utf8) unless it is not valid UTF-8 (then base64). Keep timeoutSeconds below your MCP client\'s request timeout. ' + AGENT_NOTE,
-      input: withVm(ExecBody.properties), output: ExecResult,
-      run: ({ vm, ...req }) => s.exec.exec(vm, req),
+      description: 'Run a program in a running VM through its guest agent, as a durable job: `argv` (run as given, no shell) or `command` (a shell line, run by /bin/sh -c), with optional `stdin`, `env`, `cwd`. Waits at most `timeoutSeconds` (your budget, default 50: keep it below your MCP client\'s request timeout) and returns { exitCode, signal, stdout, stderr, ..., jobId, running }. When the command is still running then, it is NOT killed: `running` is true and you continue with job_wait / job_output (from `stdoutNext`) / job_kill on `jobId`. Output is text (utf8) unless not valid UTF-8 (then base64), at most `maxOutputBytes` per stream here (default 1 MiB; all of it stays readable with job_output). With a progressToken, notifications/progress carry the output as it arrives. ' + AGENT_NOTE,
+      input: McpExecInput, output: McpExecResult,
+      run: async ({ vm, timeoutSeconds, maxOutputBytes, ...req }, ctx) => {
+        let seen = 0;
+        const r = await s.jobs.runFor(vm, req, (timeoutSeconds ?? 50) * 1000, maxOutputBytes ?? 1024 * 1024, ctx.progress ? {
+          onOutput: (c) => { seen += c.data.length; ctx.progress!(seen, c.data.toString('utf8')); },
+        } : {});
+        return { ...r, running: r.detached === true, stdoutNext: Buffer.byteLength(r.stdout, r.stdoutEncoding === 'base64' ? 'base64' : 'utf8'), stderrNext: Buffer.byteLength(r.stderr, r.stderrEncoding === 'base64' ? 'base64' : 'utf8') };
+      },
     }),
     tool({
       name: 'ssh_execute',
@@ -435,6 +449,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
 
     // ---- screen input (see, act, see) -----------------------------------------------------------
     ...screenTools(s),
+    ...jobTools(s),
   ];
 }
 
@@ -467,6 +482,55 @@ function screenTools(s: ApiServices): ToolDef[] {
       description: `Move the pointer to (x, y) in screen pixels without clicking (hover). Returns { events, screen: { width, height } }. ${SCREEN_NOTE}`,
       input: withVm({ x: ScreenPixel.x, y: ScreenPixel.y }), output: InputResult,
       run: (a) => s.screen.input(a.vm, { mouse: { x: a.x, y: a.y, action: 'move' } }),
+    }),
+  ];
+}
+
+// ---- durable jobs -------------------------------------------------------------------------------
+
+const JobIdArg = { jobId: JobParams.properties.jid };
+const McpExecInput = withVm({
+  argv: ExecBody.properties.argv, command: ExecBody.properties.command, stdin: ExecBody.properties.stdin, stdinEncoding: ExecBody.properties.stdinEncoding,
+  env: ExecBody.properties.env, cwd: ExecBody.properties.cwd,
+  timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 50, description: 'How long to wait for the end before answering with the job id (the command goes on)' })),
+  maxOutputBytes: ExecBody.properties.maxOutputBytes,
+});
+const McpExecResult = Type.Composite([ExecDetachedResult, Type.Object({
+  running: Type.Boolean({ description: 'Still running: continue with job_wait / job_output / job_kill on jobId' }),
+  stdoutNext: Type.Integer({ description: 'job_output `since` to continue stdout from' }),
+  stderrNext: Type.Integer({ description: 'job_output `since` to continue stderr from' }),
+})]);
+
+function jobTools(s: ApiServices): ToolDef[] {
+  return [
+    tool({
+      name: 'job_status',
+      description: 'A job started by exec (or POST /vms/:id/jobs): { state (running, exited, lost), exitCode, signal, timedOut, stdout/stderr sizes, createdAt, endedAt }.',
+      input: withVm(JobIdArg), output: Job,
+      run: (a) => s.jobs.get(a.vm, a.jobId),
+    }),
+    tool({
+      name: 'job_output',
+      description: 'A page of a job\'s output: `stream` (stdout or stderr), from byte offset `since` (default 0), at most `limit` bytes (default 1 MiB). Returns { data, encoding, offset, nextOffset, size, ended }; call again from nextOffset until `ended`.',
+      input: withVm({ ...JobIdArg, stream: JobOutputQuery.properties.stream, since: JobOutputQuery.properties.since, limit: JobOutputQuery.properties.limit }), output: JobOutput,
+      run: async (a) => {
+        const stream = a.stream ?? 'stdout';
+        const r = await s.jobs.read(a.vm, a.jobId, stream, a.since ?? 0, a.limit);
+        const text = asText(r.data, r.ended);
+        return { stream, data: text.data, encoding: text.encoding, offset: r.offset, nextOffset: r.offset + text.used, size: r.size, ended: r.ended && text.used === r.data.length, state: r.job.state };
+      },
+    }),
+    tool({
+      name: 'job_wait',
+      description: 'Wait for a job to end, at most `timeoutSeconds` (default 50: keep it below your client\'s request timeout), and return it as job_status does (still `running` if it has not ended by then; call again).',
+      input: withVm({ ...JobIdArg, timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 50 })) }), output: Job,
+      run: (a) => s.jobs.waitEnd(a.vm, a.jobId, (a.timeoutSeconds ?? 50) * 1000),
+    }),
+    tool({
+      name: 'job_kill',
+      description: 'Send `signal` (TERM by default, or KILL, HUP, USR1, USR2) to a running job\'s command and everything it started. Returns the job; it ends as the command reacts (job_wait).',
+      input: withVm({ ...JobIdArg, signal: JobKillBody.properties.signal }), output: Job,
+      run: (a) => s.jobs.kill(a.vm, a.jobId, a.signal ?? 'TERM'),
     }),
   ];
 }

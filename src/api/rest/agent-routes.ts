@@ -3,8 +3,9 @@ import type { Static } from '@sinclair/typebox';
 import type { Readable } from 'node:stream';
 import { VmRefParams, responses } from '../schemas/common.js';
 import {
-  DeleteFileQuery, ExecBody, ExecResult, FileList, FilePathQuery, MkdirBody, MkdirResult, OsInfo, UploadQuery, UploadResult, VmIp,
+  DeleteFileQuery, ExecBody, FileList, FilePathQuery, MkdirBody, MkdirResult, OsInfo, UploadQuery, UploadResult, VmIp,
 } from '../schemas/agent.js';
+import { ExecDetachedResult } from '../schemas/jobs.js';
 import type { ApiServices } from './context.js';
 
 type Ref = { Params: Static<typeof VmRefParams> };
@@ -20,10 +21,14 @@ export async function agentRoutes(app: FastifyInstance, { services: s }: { servi
       description: 'Runs `argv` (as given) or `command` (through /bin/sh -c) with guest-exec and waits for it: exit code, stdout and stderr apart, '
         + 'each as text when it is valid UTF-8 or else base64 (`stdoutEncoding`, `stderrEncoding`). `stdin` is fed and closed; `env` is added to the '
         + 'agent\'s environment; `cwd` is entered first. Output beyond `maxOutputBytes` per stream is cut (`truncated`). After `timeoutSeconds` the '
-        + 'command and every process it started are killed (`timedOut`, `signal` 9, `exitCode` null). A program that does not exist is 404. ' + AGENT_NOTE,
-      params: VmRefParams, body: ExecBody, response: responses({ 200: ExecResult }, [404, 409, 502]),
+        + 'command and every process it started are killed (`timedOut`, `signal` 9, `exitCode` null) — unless `detachOnTimeout`: then it runs as a '
+        + 'durable job and, past the timeout, the answer is 202 with `detached`, its `jobId` and the output so far (see Jobs). A program that does not exist is 404. ' + AGENT_NOTE,
+      params: VmRefParams, body: ExecBody, response: responses({ 200: ExecDetachedResult, 202: ExecDetachedResult }, [404, 409, 502]),
     },
-  }, async (req) => s.exec.exec(req.params.id, req.body));
+  }, async (req, reply) => {
+    const r = await s.exec.exec(req.params.id, req.body);
+    return reply.code(r.detached ? 202 : 200).send(r);
+  });
 
   app.get<Ref>('/vms/:id/ip', {
     schema: {

@@ -27,6 +27,7 @@ import { screenRoutes } from './screen-routes.js';
 import { SessionKeys } from './session.js';
 import { sessionRoutes } from './session-routes.js';
 import { webRoutes } from './web-routes.js';
+import { jobRoutes } from './job-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -142,6 +143,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
         { name: 'Screen', description: 'The VM\'s screen as a device: VNC over WebSocket for viewers, keyboard and mouse input for scripts and agents.' },
         { name: 'Sessions', description: 'Sign-in for the web UI: the token once, then a session cookie.' },
         { name: 'Guest agent', description: 'Commands, addresses, OS facts and files inside the guest, through its QEMU guest agent (qemu-guest-agent).' },
+        { name: 'Jobs', description: 'Durable exec jobs: output kept in the VM folder, followed live and resumable from any offset, re-attached after a daemon restart.' },
       ],
     },
   });
@@ -162,6 +164,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(launchRoutes, { services: opts.services });
     await api.register(logRoutes, { services: opts.services });
     await api.register(screenRoutes, { services: opts.services });
+    await api.register(jobRoutes, { services: opts.services });
     await api.register(docsRoutes);
     await api.register(sessionRoutes, { token: opts.token, sessions });
   }, { prefix: '/api/v1' });

@@ -17,6 +17,7 @@ import type { LaunchService } from '../../app/launch/launch-service.js';
 import type { ObservabilityService } from '../../app/observability/observability-service.js';
 import type { VmLogService } from '../../app/vm-log-service.js';
 import type { ScreenService } from '../../app/screen-service.js';
+import type { JobService } from '../../app/jobs/job-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -39,6 +40,7 @@ export interface ApiServices {
   observability: ObservabilityService;
   logs: VmLogService;
   screen: ScreenService;
+  jobs: JobService;
   version: string;
   startedAt: number;
 }

@@ -16,6 +16,7 @@ export const ExecBody = Type.Object({
   cwd: Type.Optional(GuestPath('Working directory (absolute); exit code 125 with the shell\'s message on stderr when it cannot be entered')),
   timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 30, description: 'The command and everything it started are killed (SIGKILL) after this' })),
   maxOutputBytes: Type.Optional(Type.Integer({ minimum: 1, maximum: 16777216, default: 1048576, description: 'Per stream; more is cut and `truncated` is set' })),
+  detachOnTimeout: Type.Optional(Type.Boolean({ default: false, description: 'Run it as a durable job: past timeoutSeconds answer 202 with the job id (and the output so far) instead of killing it' })),
 }, { additionalProperties: false });
 export type ExecBody = Static<typeof ExecBody>;
 

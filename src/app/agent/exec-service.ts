@@ -1,5 +1,6 @@
 import { invalid } from '../../domain/errors.js';
 import type { AgentService } from './agent-service.js';
+import type { JobService } from '../jobs/job-service.js';
 import { encodeOutput, execArgv, runInGuest, type Encoding, type ExecSpec } from './guest-exec.js';
 
 export interface ExecRequest extends ExecSpec {
@@ -8,6 +9,8 @@ export interface ExecRequest extends ExecSpec {
   stdinEncoding?: Encoding;
   timeoutSeconds?: number;
   maxOutputBytes?: number;
+  /** Run as a durable job and, past the timeout, answer with its id instead of killing it. */
+  detachOnTimeout?: boolean;
 }
 
 export interface ExecResponse {
@@ -20,6 +23,10 @@ export interface ExecResponse {
   truncated: boolean;
   timedOut: boolean;
   durationMs: number;
+  /** With detachOnTimeout: the job the command runs as. */
+  jobId?: string;
+  /** The command outlived the timeout and goes on as job `jobId`. */
+  detached?: boolean;
 }
 
 export const EXEC_LIMITS = {
@@ -31,9 +38,13 @@ export const EXEC_LIMITS = {
 
 /** Commands run in the guest through its agent (not the serial console): exit code, separate streams, binary-safe. */
 export class ExecService {
-  constructor(private readonly agents: AgentService) {}
+  constructor(private readonly agents: AgentService, private readonly jobs?: JobService) {}
 
   async exec(ref: string, req: ExecRequest): Promise<ExecResponse> {
+    if (req.detachOnTimeout && this.jobs) {
+      const { detachOnTimeout: _, timeoutSeconds, maxOutputBytes, ...spec } = req;
+      return this.jobs.runFor(ref, spec, (timeoutSeconds ?? EXEC_LIMITS.defaultTimeoutSeconds) * 1000, maxOutputBytes ?? EXEC_LIMITS.defaultMaxOutputBytes);
+    }
     // An unknown VM is a 404 before anything about the request is judged.
     const vm = this.agents.find(ref);
     const argv = execArgv(req);

@@ -8,6 +8,7 @@ import { ApiError, type GuestExecOutcome, type GuestExecRequest, type Vm } from 
 import { EXIT, UsageError, flag, list, seconds, str, type Command, type Context } from '../command.js';
 import { bytes, json } from '../output.js';
 import { commandLine } from './console.js';
+import { execDetached } from './jobs.js';
 
 const ENV = /^([A-Za-z_][A-Za-z0-9_]*)=(.*)$/s;
 const REMOTE = /^([A-Za-z0-9][A-Za-z0-9._-]{0,62}):(\/.*)$/s;
@@ -24,7 +25,7 @@ async function readStdin(): Promise<Buffer> {
 
 export const exec: Command = {
   name: 'exec', brief: 'exec VM -- CMD...',
-  synopsis: ['exec VM [--timeout S] [--env NAME=VALUE]... [--cwd DIR] [--stdin] [--serial] -- CMD [ARG...]'],
+  synopsis: ['exec VM [--timeout S] [--env NAME=VALUE]... [--cwd DIR] [--stdin] [--serial] [--detach] -- CMD [ARG...]'],
   summary: 'Run a command in the guest (guest agent, else the serial console); exits with its exit code',
   help: `Runs the command through the VM's QEMU guest agent when it answers: stdout and stderr are kept
 apart and passed through byte for byte, and grove exits with the command's exit code (128+N when a
@@ -35,12 +36,14 @@ killed). Several words are an argv, run as given; a single word is a shell comma
 Without an answering agent (none installed, not started yet) grove says so on stderr and types the
 command into the shell on the serial console instead (as --serial always does): stdout and stderr come
 mixed as the terminal showed them, the guest needs a shell prompt there, and --stdin is not available.
---json prints the result object, with "via": "agent" or "serial".`,
-  options: { timeout: { type: 'string' }, env: { type: 'string', multiple: true }, cwd: { type: 'string' }, stdin: { type: 'boolean' }, serial: { type: 'boolean' } },
+--json prints the result object, with "via": "agent" or "serial".
+--detach starts it as a durable job and prints the job id (see 'grove run', 'grove job').`,
+  options: { timeout: { type: 'string' }, env: { type: 'string', multiple: true }, cwd: { type: 'string' }, stdin: { type: 'boolean' }, serial: { type: 'boolean' }, detach: { type: 'boolean' } },
   args: [1, 1],
   tail: true,
   async run(ctx, v, [ref], tail) {
     if (tail.length === 0) throw new UsageError('missing the command to run (exec VM -- CMD...)');
+    if (flag(v, 'detach')) return execDetached.run(ctx, v, [ref!], tail);
     const timeoutSeconds = seconds(v, 'timeout');
     const env: Record<string, string> = {};
     for (const e of list(v, 'env')) {

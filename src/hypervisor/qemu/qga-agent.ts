@@ -76,6 +76,9 @@ class QgaAgent implements GuestAgent {
 
   fileOpen(path: string, mode: string): Promise<number> { return call(() => qga.fileOpen(this.c, path, mode)); }
   fileClose(handle: number): Promise<void> { return call(() => qga.fileClose(this.c, handle)); }
+  fileSeek(handle: number, offset: number, from: 'start' | 'end' = 'start'): Promise<number> {
+    return call(async () => (await qga.fileSeek(this.c, handle, offset, from === 'end' ? 'end' : 'set')).position);
+  }
 
   fileRead(handle: number, count: number): Promise<{ data: Buffer; eof: boolean }> {
     return call(async () => {

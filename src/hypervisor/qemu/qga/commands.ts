@@ -69,8 +69,9 @@ export async function exec(c: QgaClient, req: { path: string; args: string[]; en
   return (await c.execute<{ pid: number }>('guest-exec', args, { timeoutMs: QGA_TIMEOUTS.query })).pid;
 }
 
+/** Its answer carries the captured output (up to 2 × 16 MiB as base64): given the time of a file chunk, not of a query. */
 export const execStatus = (c: QgaClient, pid: number): Promise<QgaExecStatus> =>
-  c.execute('guest-exec-status', { pid }, { timeoutMs: QGA_TIMEOUTS.query });
+  c.execute('guest-exec-status', { pid }, { timeoutMs: QGA_TIMEOUTS.io });
 
 /** `mode` is an fopen() mode the agent knows: r, w, a, r+, w+, a+ (with optional b). */
 export const fileOpen = (c: QgaClient, path: string, mode: string): Promise<number> =>
@@ -79,6 +80,9 @@ export const fileRead = (c: QgaClient, handle: number, count: number): Promise<Q
   c.execute('guest-file-read', { handle, count }, { timeoutMs: QGA_TIMEOUTS.io });
 export const fileWrite = (c: QgaClient, handle: number, dataBase64: string): Promise<{ count: number; eof: boolean }> =>
   c.execute('guest-file-write', { handle, 'buf-b64': dataBase64 }, { timeoutMs: QGA_TIMEOUTS.io });
+/** Moves a handle's position (fseek, which also clears a reached end of file so later reads see appended data). */
+export const fileSeek = (c: QgaClient, handle: number, offset: number, whence: 'set' | 'end' = 'set'): Promise<{ position: number; eof: boolean }> =>
+  c.execute('guest-file-seek', { handle, offset, whence }, { timeoutMs: QGA_TIMEOUTS.query });
 export const fileClose = (c: QgaClient, handle: number): Promise<void> =>
   c.execute('guest-file-close', { handle }, { timeoutMs: QGA_TIMEOUTS.io }).then(() => undefined);
 

@@ -7,8 +7,9 @@ import { SqliteSnapshotRepo } from './snapshot-repo.js';
 
 test('the snapshot size migration gives every existing snapshot its VM\'s disk size (the only size it could have had)', () => {
   const db = new Database(':memory:');
-  // The schema as the previous release left it, with a VM of 7 GiB and one snapshot.
-  for (const [v, sql] of MIGRATIONS.slice(0, -1).entries()) {
+  // The schema as it was before the size migration, with a VM of 7 GiB and one snapshot.
+  const sizeMigration = MIGRATIONS.findIndex((m) => m.includes('ADD COLUMN disk_gb'));
+  for (const [v, sql] of MIGRATIONS.slice(0, sizeMigration).entries()) {
     db.exec(sql);
     db.pragma(`user_version = ${v + 1}`);
   }

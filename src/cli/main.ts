@@ -14,13 +14,14 @@ import { clone, create, kill, ls, pause, restart, resume, rm, show, start, stop 
 import { ssh } from './commands/ssh.js';
 import { images, imagesRm, pull } from './commands/images.js';
 import { launch } from './commands/launch.js';
+import { fork, wait } from './commands/wait-fork.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
 
 const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart, pause, resume, suspend, rm, resize, snapshotLs, snapshotCreate,
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
-  images, imagesRm, pull, launch];
+  images, imagesRm, pull, launch, wait, fork];
 const BY_NAME = new Map(COMMANDS.map((c) => [c.name, c]));
 
 const CONNECTION_HELP = `Connection (every command except serve):
@@ -38,7 +39,7 @@ const EXIT_HELP = `Exit codes:
        exec: the guest command's own exit code instead
   2    usage error (unknown command or flag, bad value)
   3    daemon unreachable
-  124  timed out (start --wait-for, stop, exec --timeout, launch --timeout)
+  124  timed out (start --wait-for, stop, exec --timeout, launch --timeout, wait --timeout)
   128+N  exec: the guest command was ended by signal N`;
 
 function usage(): string {

@@ -65,3 +65,12 @@ export type AgentStatus = Static<typeof AgentStatusSchema>;
 import type { LaunchBody, LaunchResult as LaunchResultSchema } from '../api/schemas/launch.js';
 export type LaunchVm = Static<typeof LaunchBody>;
 export type LaunchOutcome = Omit<Static<typeof LaunchResultSchema>, 'vm'> & { vm: Vm };
+import type { WaitBody, WaitResult } from '../api/schemas/wait.js';
+import type { ForkBody, ForkResult } from '../api/schemas/fork.js';
+export type WaitRequest = Static<typeof WaitBody>;
+export type WaitOutcome = Static<typeof WaitResult>;
+export type WaitConditionInput = WaitRequest['until'][number];
+export type ForkRequest = Static<typeof ForkBody>;
+export type ForkOutcome = Omit<Static<typeof ForkResult>, 'parent' | 'children'> & {
+  parent: Vm; children: (Omit<Static<typeof ForkResult>['children'][number], 'vm'> & { vm: Vm })[];
+};

@@ -56,6 +56,8 @@ import { GuestReadiness } from '../app/launch/guest-readiness.js';
 import { SshReadiness } from '../app/launch/ssh-readiness.js';
 import { NetTcpGreeting } from '../net/tcp-greeting.js';
 import { FsSavedStateFiles } from '../storage/saved-state-files.js';
+import { WaitService } from '../app/wait/wait-service.js';
+import { ForkService } from '../app/fork/fork-service.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -143,6 +145,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const provisioning = vms.resumeProvisioning();
   if (provisioning.length > 0) log.info({ vms: provisioning }, 'VMs waiting for their distro image again');
   agents.start();
+  const wait = new WaitService({ vms, console: consoleService, agents, feed: bus, greeting: new NetTcpGreeting() });
+  const forks = new ForkService({
+    vms, pool, disks, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(), ports: new LoopbackPorts(), layout, agents, wait, log: log.child({ component: 'fork' }),
+  });
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
@@ -152,6 +158,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
       launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents), files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
+      wait, forks,
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

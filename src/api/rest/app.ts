@@ -20,6 +20,8 @@ import { launchRoutes } from './launch-routes.js';
 import { eventRoutes } from '../stream/event-routes.js';
 import { mcpRoutes } from '../mcp/mcp-routes.js';
 import { agentRoutes, fileContentRoutes } from './agent-routes.js';
+import { waitRoutes } from './wait-routes.js';
+import { forkRoutes } from './fork-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -140,6 +142,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(agentRoutes, { services: opts.services });
     await api.register(fileContentRoutes, { services: opts.services });
     await api.register(launchRoutes, { services: opts.services });
+    await api.register(waitRoutes, { services: opts.services });
+    await api.register(forkRoutes, { services: opts.services });
     await api.register(docsRoutes);
   }, { prefix: '/api/v1' });
   await app.register(mcpRoutes, { services: opts.services });

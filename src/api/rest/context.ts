@@ -14,6 +14,8 @@ import type { AgentService } from '../../app/agent/agent-service.js';
 import type { ExecService } from '../../app/agent/exec-service.js';
 import type { GuestFileService } from '../../app/agent/file-service.js';
 import type { LaunchService } from '../../app/launch/launch-service.js';
+import type { WaitService } from '../../app/wait/wait-service.js';
+import type { ForkService } from '../../app/fork/fork-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -33,6 +35,8 @@ export interface ApiServices {
   exec: ExecService;
   files: GuestFileService;
   launch: LaunchService;
+  wait: WaitService;
+  forks: ForkService;
   version: string;
   startedAt: number;
 }

@@ -180,7 +180,7 @@ export class ConsoleService {
    * Waits until output after `fromOffset` matches. Only a bounded window of recent text is matched each
    * time, so a pathological pattern cannot scan an unbounded log.
    */
-  async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number): Promise<WaitResult> {
+  async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
     const re = compileWaitPattern(pattern);
     const started = Date.now();
     const a = this.attached.get(vm.id);
@@ -221,6 +221,9 @@ export class ConsoleService {
           clearInterval(gone);
           if (r instanceof Error) reject(r); else resolve(r);
         };
+        // A wait on several conditions gives this one up once it is decided elsewhere.
+        signal?.addEventListener('abort', () => settle?.(new DomainError('TIMEOUT', 'console wait abandoned')), { once: true });
+        if (signal?.aborted) settle(new DomainError('TIMEOUT', 'console wait abandoned'));
         for (const c of early.splice(0)) feed(c);
       });
     } finally {

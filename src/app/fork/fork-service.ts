@@ -150,8 +150,11 @@ export class ForkService {
         });
         await qemuStep(`state capture of '${parent.name}'`, () => live.saveState(stateFile));
       } finally {
-        // A completed outgoing migration leaves QEMU in postmigrate; `cont` takes its disk back and runs on.
-        if (wasRunning && !input.keepParentPaused) await qemuStep(`resume of '${parent.name}'`, () => live.resume());
+        // A completed outgoing migration leaves QEMU in postmigrate with its disk given up (inactivated for a
+        // destination); only `cont` takes it back in QEMU 7.2. A parent that is to stay paused is stopped again
+        // right after: it runs for the few milliseconds in between.
+        await qemuStep(`resume of '${parent.name}'`, () => live.resume());
+        if (!wasRunning || input.keepParentPaused) await qemuStep(`pause of '${parent.name}'`, () => live.pause());
       }
       if (wasRunning && input.keepParentPaused) await ctx.setRunState('paused');
       await this.d.pool.freeze(base);

@@ -24,6 +24,8 @@ import { WEBHOOKS_DEFAULTS, benchWebhooks } from './webhooks.js';
 import { DOWNLOAD_DEFAULTS, benchDownload } from './download.js';
 import { AGENT_DEFAULTS, benchAgent } from './agent.js';
 import { LAUNCH_DEFAULTS, benchLaunch } from './launch.js';
+import { FORK_DEFAULTS, benchFork } from './fork.js';
+import { WAIT_DEFAULTS, benchWait } from './wait.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -51,6 +53,8 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'download', run: () => benchDownload(quick ? { sizeMiB: 32, runs: 1, warmup: 0 } : DOWNLOAD_DEFAULTS) },
   { name: 'agent', run: () => benchAgent(quick ? { execRuns: 10, execBlock: 1, fileMiB: 8, fileRuns: 1 } : AGENT_DEFAULTS) },
   { name: 'launch', run: () => benchLaunch(quick ? { runs: 1 } : LAUNCH_DEFAULTS) },
+  { name: 'fork', run: () => benchFork(quick ? { runs: 1, copies: 2 } : FORK_DEFAULTS) },
+  { name: 'wait', run: () => benchWait(quick ? { runs: 3, pollMs: 100 } : WAIT_DEFAULTS) },
 ];
 
 if (values.help) {

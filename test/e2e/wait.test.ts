@@ -59,7 +59,7 @@ test('ip: the guest address through the agent', async () => {
 
 test('port: a server the guest starts 5 s after the wait began', async () => {
   assertTimeout(await wait({ until: [{ port: 7777 }], timeoutSeconds: 1 }));
-  await later(5, 'exec nc -lk -p 7777 -e /bin/cat');
+  await later(5, 'exec nc -ll -p 7777 -e /bin/cat');
   const r = assertOk(await wait({ until: [{ port: 7777 }], timeoutSeconds: 60 }), 200, 'wait port');
   assert.equal(r.matched[0].kind, 'port');
   assert.match(r.matched[0].evidence, /^tcp6? socket listening on [0-9A-F]+:7777$/);

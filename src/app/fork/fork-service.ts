@@ -82,7 +82,7 @@ export class ForkService {
     const started = await Promise.allSettled(captured.children.map((c) => this.d.vms.start(c.id)));
     const failed = started.findIndex((s) => s.status === 'rejected');
     if (failed >= 0) {
-      const why = (started[failed] as PromiseRejectedResult).reason;
+      const why: unknown = (started[failed] as PromiseRejectedResult).reason;
       throw new DomainError('QEMU_FAILED', `fork child '${captured.children[failed]!.name}' did not resume: ${errorMessage(why)}; the children are kept for inspection`,
         { children: captured.children.map((c) => c.name) });
     }

@@ -25,9 +25,10 @@ const EXPECTED_TOOLS = [
   'list_distros', 'list_downloads', 'download_distro',
   'launch_vm',
   'exec', 'ssh_execute', 'vm_ip', 'file_upload', 'file_download', 'file_list',
+  'wait_until', 'fork_vm',
 ];
 /** Our own tools, not in the reference list. */
-const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec', 'launch_vm'];
+const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec', 'launch_vm', 'wait_until', 'fork_vm'];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
 

@@ -221,7 +221,7 @@ export class ForkService {
     try {
       await this.d.wait.wait(child.id, { until: [{ agent: true }], timeoutSeconds: waitS });
       const steps = await this.d.agents.use(child.id, 're-identifying the fork', async (agent) => {
-        const r = await runInGuest(agent, ['/bin/sh', '-c', REIDENTIFY_SCRIPT, 'grove-reidentify', child.name, mac, input.regenerateSshHostKeys ? '1' : '0'],
+        const r = await runInGuest(agent, ['/bin/sh', '-c', REIDENTIFY_SCRIPT, 'grove-reidentify', child.name, mac, input.regenerateSshHostKeys ? '1' : '0', randomBytes(16).toString('hex')],
           { stdin: randomBytes(64), timeoutMs: REIDENTIFY_TIMEOUT_MS, maxOutputBytes: 16 * 1024 });
         return parseReidentify(r.stdout.toString('utf8'));
       });

@@ -14,6 +14,6 @@ test('the script\'s report lines become steps; other lines are ignored', () => {
 });
 
 test('the script takes its values as arguments, never inside its text', () => {
-  assert.match(REIDENTIFY_SCRIPT, /^\s*name=\$1 mac=\$2 keys=\$3$/m);
+  assert.match(REIDENTIFY_SCRIPT, /^\s*name=\$1 mac=\$2 keys=\$3 id=\$4$/m);
   assert.doesNotMatch(REIDENTIFY_SCRIPT, /\$\{/);
 });

@@ -7,7 +7,8 @@
  *   parent's RNG state at the moment of the fork, and would otherwise draw the same "random" numbers.
  * - hostname: set to the child's VM name (`hostnamectl` where systemd runs, else `hostname` and
  *   /etc/hostname).
- * - machine-id: a new random /etc/machine-id (and /var/lib/dbus/machine-id when it is a file of its own).
+ * - machine-id: a new /etc/machine-id (and /var/lib/dbus/machine-id when it is a file of its own), drawn on
+ *   the host: the guest's own RNG would give every child the same one (it is reseeded only later).
  * - mac: the NIC carrying the default route gets the child's own MAC (its RAM came with the parent's).
  * - dhcp: the lease is renewed under that MAC (networkctl, udhcpc's SIGUSR1, or dhclient).
  * - ssh-host-keys (only when asked): new host keys (`ssh-keygen -A`), and the SSH server reloaded.
@@ -16,7 +17,7 @@ export const REIDENTIFY_ITEMS = ['entropy', 'hostname', 'machine-id', 'mac', 'dh
 export type ReidentifyItem = (typeof REIDENTIFY_ITEMS)[number];
 
 export const REIDENTIFY_SCRIPT = String.raw`
-name=$1 mac=$2 keys=$3
+name=$1 mac=$2 keys=$3 id=$4
 say() { echo "$1 $2 $3"; }
 if cat >/dev/urandom 2>/dev/null; then say entropy ok "64 bytes from the host"; else say entropy failed "cannot write /dev/urandom"; fi
 if command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$name" >/dev/null 2>&1; then
@@ -28,7 +29,6 @@ else
   say hostname failed "hostname refused"
 fi
 if [ -e /etc/machine-id ]; then
-  id=$(head -c 16 /dev/urandom | od -An -tx1 | tr -d ' \n')
   if echo "$id" >/etc/machine-id 2>/dev/null; then
     [ -f /var/lib/dbus/machine-id ] && [ ! -L /var/lib/dbus/machine-id ] && echo "$id" >/var/lib/dbus/machine-id
     say machine-id ok "$id"

@@ -9,7 +9,7 @@ export interface ForkOptions {
   copies: number;
 }
 
-export const FORK_DEFAULTS: ForkOptions = { runs: 3, copies: 4 };
+export const FORK_DEFAULTS: ForkOptions = { runs: 2, copies: 4 };
 
 const TARGET: Target = { op: '>=', value: 5 };
 const AGENT_READY = { until: [{ agent: true }], timeoutSeconds: 300 };

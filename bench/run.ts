@@ -28,6 +28,8 @@ import { VNC_DEFAULTS, benchVnc } from './vnc.js';
 import { WEBUI_DEFAULTS, benchWebUi } from './webui.js';
 import { MCP_VS_REST_DEFAULTS, benchMcpVsRest } from './mcp-vs-rest.js';
 import { JOBS_DEFAULTS, benchJobs } from './jobs.js';
+import { FORK_DEFAULTS, benchFork } from './fork.js';
+import { WAIT_DEFAULTS, benchWait } from './wait.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -59,6 +61,8 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'webui', run: () => benchWebUi(quick ? { vms: 20, paints: 2, starts: 1 } : WEBUI_DEFAULTS) },
   { name: 'mcp-vs-rest', run: () => benchMcpVsRest(quick ? { ...MCP_VS_REST_DEFAULTS, durationS: 1, warmupS: 1, rounds: 1 } : MCP_VS_REST_DEFAULTS) },
   { name: 'jobs', run: () => benchJobs(quick ? { ...JOBS_DEFAULTS, sizeMiB: 8, runs: 1 } : JOBS_DEFAULTS) },
+  { name: 'fork', run: () => benchFork(quick ? { runs: 1, copies: 2 } : FORK_DEFAULTS) },
+  { name: 'wait', run: () => benchWait(quick ? { runs: 3, pollMs: 100 } : WAIT_DEFAULTS) },
 ];
 
 if (values.help) {

@@ -30,8 +30,8 @@ export class DataLayout {
    * A private folder under vms/ where a VM is put together (import, clone) before it is renamed into
    * place; one left by a crash is removed at start-up.
    */
-  stagingDir(kind: 'import' | 'clone', id: string): string { return join(this.vms, `.${kind}-${id}`); }
-  isStaging(name: string): boolean { return /^\.(import|clone)-/.test(name); }
+  stagingDir(kind: 'import' | 'clone' | 'fork', id: string): string { return join(this.vms, `.${kind}-${id}`); }
+  isStaging(name: string): boolean { return /^\.(import|clone|fork)-/.test(name); }
 
   /** A flattened copy of a layered disk, in its VM folder while an export reads it. */
   exportTemp(id: string): string { return join(this.vmDir(id), `export-${randomBytes(4).toString('hex')}.qcow2`); }
@@ -42,8 +42,12 @@ export class DataLayout {
   /** Whether a file in a VM folder is one of the temporary files above (a crash can leave them). */
   isVmTemp(name: string): boolean { return /^(export-[0-9a-f]{8}\.qcow2|screendump-[0-9a-f]{8}\.ppm|state\.bin\.consumed)$/.test(name); }
 
+  /** A VM's file names inside another folder (a staging folder that becomes the VM's). */
   vmPaths(id: string): VmPaths {
-    const dir = this.vmDir(id);
+    return this.pathsIn(this.vmDir(id));
+  }
+
+  pathsIn(dir: string): VmPaths {
     return {
       dir,
       disk: join(dir, 'disk.qcow2'),

@@ -6,7 +6,7 @@ import { DomainError } from '../domain/errors.js';
  */
 export const VM_OPERATIONS = [
   'provision', 'update', 'delete', 'start', 'stop', 'force-stop', 'restart', 'pause', 'resume', 'suspend',
-  'snapshot', 'restore', 'snapshot-delete', 'snapshot-reconcile', 'clone', 'export', 'disk-resize',
+  'snapshot', 'restore', 'snapshot-delete', 'snapshot-reconcile', 'clone', 'export', 'disk-resize', 'fork',
 ] as const;
 export type VmOperation = (typeof VM_OPERATIONS)[number];
 

@@ -91,7 +91,8 @@ test('launch: flags become the launch body; cloud-init always, with the caller\'
     });
     const bare = parseCommandArgs(launch, ['debian-12']);
     assert.deepEqual(launchBody(bare.values, 'debian-12', undefined).cloudInit, { sshAuthorizedKeys: ['ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIMine me@laptop'] });
-    assert.throws(() => launchBody(parseCommandArgs(launch, ['debian-12', '--wait-for', 'agent']).values, 'debian-12', undefined), UsageError);
+    assert.deepEqual(launchBody(parseCommandArgs(launch, ['debian-12', '--wait-for', 'agent']).values, 'debian-12', undefined).waitFor, { until: [{ agent: true }] });
+    assert.throws(() => launchBody(parseCommandArgs(launch, ['debian-12', '--wait-for', 'port']).values, 'debian-12', undefined), UsageError);
   } finally {
     if (saved === undefined) delete process.env['HOME']; else process.env['HOME'] = saved;
     rmSync(home, { recursive: true, force: true });

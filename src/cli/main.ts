@@ -27,6 +27,7 @@ import { serviceInstall, serviceStatus, serviceUninstall } from './commands/serv
 import { logs } from './commands/logs.js';
 import { top } from './commands/top.js';
 import { execDetached, job, jobs } from './commands/jobs.js';
+import { fork, wait } from './commands/wait-fork.js';
 
 const require = createRequire(import.meta.url);
 const VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -35,7 +36,7 @@ const COMMANDS: Command[] = [ls, show, create, clone, start, stop, kill, restart
   snapshotRestore, snapshotRm, screenshot, consoleAttach, consoleRead, send, exec, cp, events, host, webhookLs, webhookAdd, webhookRm, mcp, ssh,
   images, imagesRm, pull, launch, serviceInstall, serviceStatus, serviceUninstall, logs, top,
   bundleExport, bundleImport, update, stopAll, metrics, errors, consoleClear, webhookTest, webhookDeliveries, reorder,
-  remoteAdd, remoteLs, remoteRm, remoteDefault, completion, completeWords, execDetached, jobs, job];
+  remoteAdd, remoteLs, remoteRm, remoteDefault, completion, completeWords, execDetached, jobs, job, wait, fork];
 setCommandTable(COMMANDS);
 
 const CONNECTION_HELP = `Connection (every command except serve):
@@ -61,7 +62,7 @@ const EXIT_HELP = `Exit codes:
        exec: the guest command's own exit code instead
   2    usage error (unknown command or flag, bad value)
   3    daemon unreachable
-  124  timed out (start --wait-for, stop, exec --timeout, launch --timeout)
+  124  timed out (start --wait-for, stop, exec --timeout, launch --timeout, wait --timeout)
   128+N  exec: the guest command was ended by signal N`;
 
 function usage(): string {

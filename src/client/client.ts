@@ -9,6 +9,7 @@ import type {
   WebhookDelivery, WebhookTestOutcome, ExportWrittenOutcome, ImportedVm, Job, JobRequest,
 } from './types.js';
 import type { ScreenInputBody, ScreenInputResult } from './types.js';
+import type { ForkOutcome, ForkRequest, WaitOutcome, WaitRequest } from './types.js';
 
 export interface ClientOptions {
   /** Daemon base URL, e.g. `http://127.0.0.1:22100` (the `/api/v1` prefix is added here). */
@@ -311,4 +312,10 @@ export class GroveClient {
   getDownload(id: string): Promise<Download> { return this.request('GET', `/downloads/${encodeURIComponent(id)}`); }
   cancelDownload(id: string): Promise<Download> { return this.request('DELETE', `/downloads/${encodeURIComponent(id)}`); }
   removeImage(distro: string): Promise<void> { return this.request('DELETE', `/images/${encodeURIComponent(distro)}`); }
+
+  // ---- wait and fork ----------------------------------------------------------------------------
+  /** Waits server-side until the conditions hold (see POST /vms/:id/wait). */
+  waitVm(ref: string, body: WaitRequest): Promise<WaitOutcome> { return this.request('POST', this.vm(ref, '/wait'), { body }); }
+  /** N running copies of a running VM from its live state (see POST /vms/:id/fork). */
+  forkVm(ref: string, body: ForkRequest): Promise<ForkOutcome> { return this.request('POST', this.vm(ref, '/fork'), { body }); }
 }

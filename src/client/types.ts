@@ -82,3 +82,12 @@ export type ScreenInputResult = Static<typeof InputResult>;
 export type JobRequest = Static<typeof CreateJobBody>;
 export type Job = Static<typeof JobSchema>;
 export type JobOutputPage = Static<typeof JobOutputSchema>;
+import type { WaitBody, WaitResult } from '../api/schemas/wait.js';
+import type { ForkBody, ForkResult } from '../api/schemas/fork.js';
+export type WaitRequest = Static<typeof WaitBody>;
+export type WaitOutcome = Static<typeof WaitResult>;
+export type WaitConditionInput = WaitRequest['until'][number];
+export type ForkRequest = Static<typeof ForkBody>;
+export type ForkOutcome = Omit<Static<typeof ForkResult>, 'parent' | 'children'> & {
+  parent: Vm; children: (Omit<Static<typeof ForkResult>['children'][number], 'vm'> & { vm: Vm })[];
+};

@@ -66,6 +66,8 @@ import { FsSavedStateFiles } from '../storage/saved-state-files.js';
 import { JobService } from '../app/jobs/job-service.js';
 import { SqliteJobRepo } from '../store/job-repo.js';
 import { FsJobOutputFiles } from '../storage/job-output-files.js';
+import { WaitService } from '../app/wait/wait-service.js';
+import { ForkService } from '../app/fork/fork-service.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -166,18 +168,23 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const jobs = new JobService({ vms, agents, repo: new SqliteJobRepo(db), files: new FsJobOutputFiles(), layout, events: bus, log: log.child({ component: 'jobs' }) });
   const reattached = await jobs.start();
   if (reattached > 0) log.info({ jobs: reattached }, 're-attached to jobs still running in their guests');
+  const wait = new WaitService({ vms, console: consoleService, agents, feed: bus, greeting: new NetTcpGreeting() });
+  const forks = new ForkService({
+    vms, pool, disks, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(), ports: new LoopbackPorts(), layout, agents, wait, log: log.child({ component: 'fork' }),
+  });
   const app = await buildApp({
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
       disks: new DiskService({ vms, disks, layout }),
       clones: new CloneService({ vms, pool, disks, snapshots: snapshotRepo, layout, quiesce: agents }),
       downloads,
-      launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }) }),
+      launch: new LaunchService({ vms, readiness: new GuestReadiness({ vms, probes: { ssh: new SshReadiness(new NetTcpGreeting()) } }), wait }),
       observability: new ObservabilityService({ vms, events: bus, webhooks }),
       logs: new VmLogService({ vms, layout, files: new FsLogFiles() }),
       bundles: new BundleService({ vms, snapshots: snapshotRepo, disks, layout, archive: new TarArchive(), groveVersion: GROVE_VERSION, checkManifest: checkBundleManifest }), screenshots: new ScreenshotService({ vms, layout, images: new JsImageEncoder() }),
       agents, exec: new ExecService(agents, jobs), jobs, files: new GuestFileService(agents, new FsHostFiles(), layout.transfer),
       screen: new ScreenService({ vms }),
+      wait, forks,
     },
     token: tok.token,
     allowedHosts: cfg.allowedHosts,

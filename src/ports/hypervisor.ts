@@ -97,8 +97,8 @@ export interface VmInstance {
   snapshotDelete(tag: string): Promise<void>;
   /** Internal snapshot of the disk alone, taken while QEMU runs (crash-consistent, no RAM). */
   diskSnapshot(tag: string): Promise<void>;
-  /** Writes RAM and device state to `paths.savedState`; the guest is paused and stays so. */
-  saveState(): Promise<void>;
+  /** Writes RAM and device state to `paths.savedState` (or `file`); the guest is paused and stays so. */
+  saveState(file?: string): Promise<void>;
   /** Loads `paths.savedState` into a QEMU launched with `incoming`; the guest is running afterwards. */
   loadState(): Promise<void>;
   /** Grow the disk while the guest runs. */

@@ -27,6 +27,11 @@ export interface SavedStateFiles {
   consume(paths: VmPaths, consumedPath: string): Promise<void>;
   /** Removes both files; missing ones are fine. */
   discard(paths: VmPaths): Promise<void>;
+  /**
+   * Places one captured state as the saved state of a VM folder (`paths`), sharing the file (a hard link)
+   * so N forks of one capture cost its size once on disk.
+   */
+  share(captured: string, paths: VmPaths): Promise<void>;
   /** Removes the meta file alone (a suspend that failed before QEMU wrote the state). */
   discardMeta(paths: VmPaths): Promise<void>;
 }

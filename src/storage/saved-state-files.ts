@@ -1,4 +1,5 @@
-import { readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { copyFile, link, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { parseSavedStateMeta, type SavedState, type SavedStateMeta } from '../domain/saved-state.js';
 import type { VmPaths } from '../ports/hypervisor.js';
 import type { SavedStateFiles } from '../ports/vm-files.js';
@@ -35,6 +36,14 @@ export class FsSavedStateFiles implements SavedStateFiles {
 
   async discard(paths: VmPaths): Promise<void> {
     await Promise.all([rm(paths.savedState, { force: true }), rm(paths.savedStateMeta, { force: true })]);
+  }
+
+  async share(captured: string, paths: VmPaths): Promise<void> {
+    try {
+      await link(captured, paths.savedState);
+    } catch {
+      await copyFile(captured, paths.savedState, constants.COPYFILE_FICLONE);
+    }
   }
 
   async discardMeta(paths: VmPaths): Promise<void> {

@@ -25,11 +25,11 @@ const EXPECTED_TOOLS = [
   'list_distros', 'list_downloads', 'download_distro',
   'launch_vm',
   'exec', 'ssh_execute', 'vm_ip', 'file_upload', 'file_download', 'file_list',
-  'send_keys', 'type_text', 'mouse_click', 'mouse_move', 'job_status', 'job_output', 'job_wait', 'job_kill',
+  'send_keys', 'type_text', 'mouse_click', 'mouse_move', 'job_status', 'job_output', 'job_wait', 'job_kill', 'wait_until', 'fork_vm',
 ];
 /** Our own tools, not in the reference list. */
 const OWN_TOOLS = ['restart_vm', 'clear_console', 'wait_for_console', 'download_distro', 'exec', 'launch_vm',
-  'send_keys', 'type_text', 'mouse_click', 'mouse_move', 'job_status', 'job_output', 'job_wait', 'job_kill'];
+  'send_keys', 'type_text', 'mouse_click', 'mouse_move', 'job_status', 'job_output', 'job_wait', 'job_kill', 'wait_until', 'fork_vm'];
 /** Long enough for a TCG boot; the SDK's default request timeout is 60 s. */
 const SLOW = { timeout: 150_000 };
 

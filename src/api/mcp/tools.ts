@@ -22,6 +22,7 @@ import { LaunchBody, LaunchResult } from '../schemas/launch.js';
 import type { ApiServices } from '../rest/context.js';
 import { withKnownJson } from './known-json.js';
 import { InputResult, KeysInput, MouseInput, TextInput } from '../schemas/screen.js';
+import { waitForkTools } from './wait-fork-tools.js';
 
 /**
  * One MCP tool: a thin face over one service call. Its input and output are the REST schemas (a tool's
@@ -172,7 +173,11 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'start_vm',
       description: 'Start a stopped VM (or one in error). With `waitFor: { console, timeoutSeconds }` the call returns only once that text, or /regex/flags, appears on the serial console (e.g. a login prompt or a ready line); TIMEOUT if it does not (the VM keeps running). Keep timeoutSeconds below your MCP client\'s request timeout. Returns { vm, waitFor? } with the match and its console offset. ' + STATE_NOTE,
       input: withVm(StartBody.properties), output: StartResult,
-      run: (a) => s.vms.start(a.vm, a.waitFor ? { console: a.waitFor.console, timeoutSeconds: a.waitFor.timeoutSeconds ?? 60 } : undefined),
+      run: (a) => {
+        const w = a.waitFor;
+        if (w && 'until' in w) return s.wait.start(a.vm, w);
+        return s.vms.start(a.vm, w ? { console: w.console, timeoutSeconds: w.timeoutSeconds ?? 60 } : undefined);
+      },
     }),
     tool({
       name: 'stop_vm',
@@ -450,6 +455,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     // ---- screen input (see, act, see) -----------------------------------------------------------
     ...screenTools(s),
     ...jobTools(s),
+    ...waitForkTools(s),
   ];
 }
 

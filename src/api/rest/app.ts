@@ -28,6 +28,8 @@ import { SessionKeys } from './session.js';
 import { sessionRoutes } from './session-routes.js';
 import { webRoutes } from './web-routes.js';
 import { jobRoutes } from './job-routes.js';
+import { waitRoutes } from './wait-routes.js';
+import { forkRoutes } from './fork-routes.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -165,6 +167,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(logRoutes, { services: opts.services });
     await api.register(screenRoutes, { services: opts.services });
     await api.register(jobRoutes, { services: opts.services });
+    await api.register(waitRoutes, { services: opts.services });
+    await api.register(forkRoutes, { services: opts.services });
     await api.register(docsRoutes);
     await api.register(sessionRoutes, { token: opts.token, sessions });
   }, { prefix: '/api/v1' });

@@ -18,6 +18,8 @@ import type { ObservabilityService } from '../../app/observability/observability
 import type { VmLogService } from '../../app/vm-log-service.js';
 import type { ScreenService } from '../../app/screen-service.js';
 import type { JobService } from '../../app/jobs/job-service.js';
+import type { WaitService } from '../../app/wait/wait-service.js';
+import type { ForkService } from '../../app/fork/fork-service.js';
 
 /** What the transports need from the core: services only, never adapters. */
 export interface ApiServices {
@@ -41,6 +43,8 @@ export interface ApiServices {
   logs: VmLogService;
   screen: ScreenService;
   jobs: JobService;
+  wait: WaitService;
+  forks: ForkService;
   version: string;
   startedAt: number;
 }

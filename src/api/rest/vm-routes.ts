@@ -88,10 +88,14 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   app.post<Ref & { Body: StartBody }>('/vms/:id/start', {
     schema: {
       tags: lifecycle, summary: 'Start a VM', operationId: 'startVm',
-      description: 'Starts QEMU. With `waitFor.console`, answers once that text (or /regex/) appears on the serial console; 504 TIMEOUT if it does not (the VM keeps running).',
+      description: 'Starts QEMU. With `waitFor.console`, answers once that text (or /regex/) appears on the serial console; with `waitFor.until` (+ `mode`), once those wait conditions hold (as POST /vms/:id/wait, answered in `waited`); 504 TIMEOUT if they do not (the VM keeps running).',
       params: VmRefParams, body: StartBody, response: responses({ 200: StartResult }, [404, 409, 502, 504]),
     },
-  }, async (req) => s.vms.start(req.params.id, req.body.waitFor ? { console: req.body.waitFor.console, timeoutSeconds: req.body.waitFor.timeoutSeconds ?? 60 } : undefined));
+  }, async (req) => {
+    const w = req.body.waitFor;
+    if (w && 'until' in w) return s.wait.start(req.params.id, w);
+    return s.vms.start(req.params.id, w ? { console: w.console, timeoutSeconds: w.timeoutSeconds ?? 60 } : undefined);
+  });
 
   app.post<Ref & { Body: StopBody }>('/vms/:id/stop', {
     schema: {

@@ -1,5 +1,6 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { READINESS_CHECKS } from '../../domain/readiness.js';
+import { WaitBody, WaitResult } from './wait.js';
 import { CloudInit, Cpu, DiskGB, DistroRef, MemoryMB, NetworkInput, Vm, VmName } from './vm.js';
 
 export const LaunchBody = Type.Object({
@@ -10,8 +11,10 @@ export const LaunchBody = Type.Object({
   diskGB: Type.Optional({ ...DiskGB, description: 'Disk size in GiB; default 8, or the image\'s own size when larger' }),
   network: Type.Optional(NetworkInput),
   cloudInit: Type.Optional({ ...CloudInit, description: 'cloud-init for the VM (default `{}`: the user `grove` with Grove\'s SSH key and passwordless sudo, the guest agent)' }),
-  waitFor: Type.Optional(Type.Union([...READINESS_CHECKS.map((c) => Type.Literal(c)), Type.Literal('none')], {
-    default: 'ssh', description: '`ssh`: answer once the guest\'s SSH server greets through its forwarded port; `none`: once QEMU runs',
+  waitFor: Type.Optional(Type.Union([...READINESS_CHECKS.map((c) => Type.Literal(c)), Type.Literal('none'), Type.Object({
+    until: WaitBody.properties.until, mode: WaitBody.properties.mode,
+  }, { additionalProperties: false, description: 'Any wait conditions, as POST /vms/:id/wait takes them (answered in `waited`)' })], {
+    default: 'ssh', description: '`ssh`: answer once the guest\'s SSH server greets through its forwarded port; `none`: once QEMU runs; `{ until, mode? }`: once those wait conditions hold',
   })),
   timeoutSeconds: Type.Optional(Type.Integer({
     minimum: 1, maximum: 3600, default: 300, description: 'How long to wait for readiness after the start (a download before it is not counted)',
@@ -27,7 +30,8 @@ export const LaunchResult = Type.Object({
     elapsedMs: Type.Integer({ description: 'From the start of the wait to the guest\'s answer' }),
     attempts: Type.Integer(),
     detail: Type.String({ description: 'What answered, e.g. the SSH server\'s identification line' }),
-  }), Type.Null()], { description: 'null with `waitFor: none`' }),
+  }), Type.Null()], { description: 'null with `waitFor: none` or `{ until }`' }),
+  waited: Type.Optional({ ...WaitResult, description: 'With `waitFor: { until }`: which conditions matched' }),
   durations: Type.Object({
     provisionMs: Type.Integer({ description: 'Creating the VM, including waiting for its image' }),
     startMs: Type.Integer({ description: 'Starting QEMU' }),

@@ -2,6 +2,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { LIMITS, NAME_PATTERN, VM_STATES } from '../../domain/vm.js';
 import { CLOUD_INIT_LIMITS as CL, CLOUD_INIT_PATTERNS as CP, DEFAULT_CLOUD_USER } from '../../domain/cloud-init.js';
 import { ConsoleWaitResult } from './console.js';
+import { WaitBody, WaitResult } from './wait.js';
 import { DISTRO_ID } from '../../domain/distro.js';
 import { ArgvString } from './common.js';
 
@@ -147,12 +148,17 @@ export const WaitFor = Type.Object({
   timeoutSeconds: Type.Optional(Type.Number({ exclusiveMinimum: 0, maximum: 3600, default: 60 })),
 }, { additionalProperties: false });
 
-export const StartBody = Type.Object({ waitFor: Type.Optional(WaitFor) }, { additionalProperties: false });
+export const StartBody = Type.Object({
+  waitFor: Type.Optional(Type.Union([WaitFor, Type.Object({
+    until: WaitBody.properties.until, mode: WaitBody.properties.mode, timeoutSeconds: WaitBody.properties.timeoutSeconds,
+  }, { additionalProperties: false, description: 'Any wait conditions, as POST /vms/:id/wait takes them (console ones match from the first byte of this boot)' })])),
+}, { additionalProperties: false });
 export type StartBody = Static<typeof StartBody>;
 
 export const StartResult = Type.Object({
   vm: Type.Ref(Vm),
   waitFor: Type.Optional(ConsoleWaitResult),
+  waited: Type.Optional({ ...WaitResult, description: 'With `waitFor.until`: which conditions matched' }),
 });
 
 const TimeoutSeconds = Type.Number({ exclusiveMinimum: 0, maximum: 3600, description: 'How long to wait for the guest to power off (default 60)' });

@@ -222,7 +222,7 @@ export class ConsoleService {
    * Waits until output after `fromOffset` matches. History is searched slice by slice and only a bounded
    * window of recent text is matched each time, so neither memory nor one match grows with the log.
    */
-  async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number): Promise<WaitResult> {
+  async waitFor(vm: Vm, pattern: string, fromOffset: number, timeoutMs: number, signal?: AbortSignal): Promise<WaitResult> {
     const re = compileWaitPattern(pattern);
     const started = Date.now();
     const a = this.attached.get(vm.id);
@@ -253,6 +253,9 @@ export class ConsoleService {
           clearInterval(gone);
           if (r instanceof Error) reject(r); else resolve(r);
         };
+        // A wait on several conditions gives this one up once it is decided elsewhere.
+        signal?.addEventListener('abort', () => settle?.(new DomainError('TIMEOUT', 'console wait abandoned')), { once: true });
+        if (signal?.aborted) settle(new DomainError('TIMEOUT', 'console wait abandoned'));
         for (const c of early.splice(0)) live(c);
       });
     } finally {

@@ -3,6 +3,7 @@ import type { CloudInitInput } from '../../domain/cloud-init.js';
 import { DomainError } from '../../domain/errors.js';
 import { NAME_MAX_LENGTH, type Vm, type VmNetworkInput } from '../../domain/vm.js';
 import type { VmService } from '../vm-service.js';
+import type { WaitOutcome, WaitRequest, WaitService } from '../wait/wait-service.js';
 import type { GuestReadiness, ReadinessCheck, Ready } from './guest-readiness.js';
 
 export interface LaunchInput {
@@ -13,8 +14,8 @@ export interface LaunchInput {
   diskGB?: number;
   network?: VmNetworkInput;
   cloudInit?: CloudInitInput;
-  /** What to wait for once QEMU runs; `none`: answer as soon as it started. */
-  waitFor?: ReadinessCheck | 'none';
+  /** What to wait for once QEMU runs; `none`: answer as soon as it started; `{ until }`: any wait conditions. */
+  waitFor?: ReadinessCheck | 'none' | Omit<WaitRequest, 'timeoutSeconds'>;
   /** Bounds the readiness wait after the start (a download before it is not counted). */
   timeoutSeconds?: number;
 }
@@ -24,6 +25,8 @@ export interface LaunchResult {
   /** local: the image was here; downloaded: this launch waited for its download. */
   image: 'local' | 'downloaded';
   ready: Ready | null;
+  /** With `waitFor: { until }`: the conditions that matched (console ones from the first byte of the boot). */
+  waited?: WaitOutcome;
   /** Where the time went: waiting for the image, starting QEMU, waiting for readiness. */
   durations: { provisionMs: number; startMs: number; readyMs: number | null };
 }
@@ -40,10 +43,14 @@ const NAME_TRIES = 8;
  * download, running after a readiness timeout) for the caller to look at or delete.
  */
 export class LaunchService {
-  constructor(private readonly d: { vms: VmService; readiness: GuestReadiness }) {}
+  constructor(private readonly d: { vms: VmService; readiness: GuestReadiness; wait: WaitService }) {}
 
   async launch(input: LaunchInput): Promise<LaunchResult> {
     const name = input.name ?? this.defaultName(input.distro);
+    const timeoutSeconds = input.timeoutSeconds ?? LAUNCH_DEFAULTS.timeoutSeconds;
+    const conditions = typeof input.waitFor === 'object' ? { ...input.waitFor, timeoutSeconds } : null;
+    // Bad conditions are the caller's mistake: refused before anything is created.
+    if (conditions) this.d.wait.check(conditions);
     const t0 = performance.now();
     let vm = await this.d.vms.create({
       name, distro: input.distro, cloudInit: input.cloudInit ?? {},
@@ -53,10 +60,15 @@ export class LaunchService {
     const image = vm.state === 'provisioning' ? 'downloaded' : 'local';
     vm = await this.d.vms.provisioned(vm.id);
     const t1 = performance.now();
+    if (conditions) {
+      const r = await this.d.wait.start(vm.id, conditions);
+      const readyMs = Math.round(performance.now() - t1);
+      return { vm: r.vm, image, ready: null, waited: r.waited, durations: { provisionMs: Math.round(t1 - t0), startMs: readyMs - r.waited.elapsedMs, readyMs } };
+    }
     vm = (await this.d.vms.start(vm.id)).vm;
     const t2 = performance.now();
-    const check = input.waitFor ?? LAUNCH_DEFAULTS.waitFor;
-    const ready = check === 'none' ? null : await this.d.readiness.wait(vm.id, check, (input.timeoutSeconds ?? LAUNCH_DEFAULTS.timeoutSeconds) * 1000);
+    const check = typeof input.waitFor === 'string' ? input.waitFor : LAUNCH_DEFAULTS.waitFor;
+    const ready = check === 'none' ? null : await this.d.readiness.wait(vm.id, check, timeoutSeconds * 1000);
     return {
       vm: this.d.vms.get(vm.id), image, ready,
       durations: { provisionMs: Math.round(t1 - t0), startMs: Math.round(t2 - t1), readyMs: ready ? Math.round(performance.now() - t2) : null },

@@ -53,6 +53,8 @@ export interface ImportStagedInput {
   origin: Record<string, unknown>;
   /** A new instance of this cloud-init config: its own seed (instance-id, hostname) is written. */
   cloudInit?: CloudInitConfig | null;
+  /** `suspended`: the staging folder holds a saved state (a live fork's child), so the first start resumes it. */
+  state?: 'stopped' | 'suspended';
 }
 
 export const DEFAULTS = { cpu: 1, memoryMB: 512, diskGB: 8 } as const;
@@ -246,7 +248,7 @@ export class VmCatalog {
     if (input.hasInitrd) boot.initrd = join(dir, 'initrd');
     if (input.spec.cmdline !== undefined && input.hasKernel) boot.cmdline = input.spec.cmdline;
     const vm: Vm = {
-      id, name: input.name, state: 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: input.spec.distro ?? null,
+      id, name: input.name, state: input.state ?? 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: input.spec.distro ?? null,
       boot, network: seeded?.network ?? input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null,
       lastError: null, cloudInit: seeded?.summary ?? null,
     };

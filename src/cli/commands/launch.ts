@@ -8,13 +8,13 @@ export const launch: Command = {
   name: 'launch',
   synopsis: ['launch DISTRO [NAME] [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...',
     '            [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]',
-    '            [--wait-for ssh|none] [--timeout S] [--console]'],
+    '            [--wait-for ssh|agent|none] [--timeout S] [--console]'],
   summary: 'Create a distro VM, download its image if needed, start it and wait until SSH answers',
   help: `DISTRO is a catalog id (grove images lists them). NAME defaults to DISTRO-XXXX (4 random hex digits).
 When the image is not local it is pulled first, with a progress bar on a terminal (as grove pull). Then
 the VM is created (cloud-init: the user grove, or --user, with passwordless sudo, Grove's SSH key and your
 ~/.ssh/id_*.pub and each --ssh-key FILE; a free host port forwarded to its port 22), started, and waited
-for until its SSH server answers (--wait-for none: only until QEMU runs). On a terminal the last line of
+for until its SSH server answers (--wait-for agent: its guest agent; none: only until QEMU runs). On a terminal the last line of
 the boot console is shown meanwhile; --console copies the whole boot console to stderr. Prints how to log
 in: grove ssh NAME.
 
@@ -49,7 +49,9 @@ output; a missing image is then downloaded by the daemon within the same call).`
     }
     if (ctx.json) { ctx.out(json(r)); return EXIT.OK; }
     const fwd = r.vm.network.portForwards.find((f) => f.guest === 22 && f.protocol === 'tcp');
-    const took = r.ready ? `SSH answered ${secs(r.durations.readyMs ?? 0)} after the start (${r.ready.detail})` : `started (not waited for: --wait-for none)`;
+    const took = r.ready ? `SSH answered ${secs(r.durations.readyMs ?? 0)} after the start (${r.ready.detail})`
+      : r.waited ? `${r.waited.matched.map((m) => m.evidence).join('; ')} ${secs(r.durations.readyMs ?? 0)} after the start`
+        : `started (not waited for: --wait-for none)`;
     ctx.out(`Launched '${r.vm.name}' (${r.vm.distro}): ${took}.\n`);
     ctx.out(`Log in:  grove ssh ${r.vm.name}\n`);
     if (fwd && r.vm.cloudInit) ctx.out(`         or ssh -p ${fwd.host} ${r.vm.cloudInit.user}@127.0.0.1 with one of your own keys\n`);
@@ -76,8 +78,8 @@ export function launchBody(v: Values, distro: string, name: string | undefined):
   body.cloudInit = cloudInitFlags({ ...v, 'cloud-init': true })!;
   const waitFor = str(v, 'wait-for');
   if (waitFor !== undefined) {
-    if (waitFor !== 'ssh' && waitFor !== 'none') throw new UsageError(`--wait-for must be ssh or none (got '${waitFor}')`);
-    body.waitFor = waitFor;
+    if (waitFor !== 'ssh' && waitFor !== 'none' && waitFor !== 'agent') throw new UsageError(`--wait-for must be ssh, agent or none (got '${waitFor}')`);
+    body.waitFor = waitFor === 'agent' ? { until: [{ agent: true }] } : waitFor;
   }
   const timeout = seconds(v, 'timeout');
   if (timeout !== undefined) body.timeoutSeconds = Math.ceil(timeout);

@@ -149,8 +149,8 @@ export class QemuInstance implements VmInstance {
     await this.snapshotJob('delete', tag);
   }
 
-  async saveState(): Promise<void> {
-    await saveStateToFile(this.qmpClient, this.paths.migrationSocket, this.paths.savedState);
+  async saveState(file?: string): Promise<void> {
+    await saveStateToFile(this.qmpClient, this.paths.migrationSocket, file ?? this.paths.savedState);
   }
 
   async loadState(): Promise<void> {

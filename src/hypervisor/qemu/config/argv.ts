@@ -1,4 +1,5 @@
 import type { Accelerator } from '../../../domain/vm.js';
+import { macAddressOf } from '../../../domain/mac.js';
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
 import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
 
@@ -93,7 +94,7 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
     const fwd = vm.network.portForwards.map((f) => `hostfwd=${f.protocol}:127.0.0.1:${f.host}-:${f.guest}`);
     add('-netdev', ['user', 'id=net0', ...fwd].join(','));
     // No option ROM: Grove never network-boots, and iPXE's start-up costs every boot time under TCG.
-    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', romfile: '' }));
+    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', mac: macAddressOf(vm.id), romfile: '' }));
   }
 
   // Absolute pointers, so a click lands where it is aimed (a relative PS/2 mouse drifts with the guest's

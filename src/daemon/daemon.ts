@@ -121,13 +121,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     log: log.child({ component: 'vms' }), transact, cloudInit, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(),
     images: downloads,
   });
-  const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
+  const hostProbe = new LinuxHostProbe();
+  const host = new HostService({ probe: hostProbe, hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
   const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
   agentsLate = agents;
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
     vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }), quiesce: agents,
+    freeDiskBytes: (path) => hostProbe.freeDiskBytes(path),
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');

@@ -3,7 +3,7 @@
 // disk layer is left that no VM uses, no VM folder without a VM; at the end every event was delivered to
 // the webhook receiver (which stays up while the daemon dies).
 import Database from 'better-sqlite3';
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { readdirSync, readFileSync, realpathSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { LIVE_STATES } from '../../src/domain/vm-state.js';
@@ -43,13 +43,15 @@ export function liveQemuOf(dataDir: string, id: string): number | null {
 }
 
 /** Layers in <data>/disks that no VM's disk chain reaches. */
-export async function leakedLayers(dataDir: string): Promise<string[]> {
+export async function leakedLayers(dataDir: string, problems: string[]): Promise<string[]> {
   const used = new Set<string>();
   for (const id of readdirSync(join(dataDir, 'vms'))) {
     let top: string;
-    try { top = readlinkSync(join(dataDir, 'vms', id, 'disk.qcow2')); } catch { continue; }
+    // The real path, as the daemon hands it to QEMU: backing names resolve against the pool folder.
+    try { top = realpathSync(join(dataDir, 'vms', id, 'disk.qcow2')); } catch { continue; }
     used.add(basename(top));
-    const r = await run('qemu-img', ['info', '-U', '--backing-chain', '--output=json', join(dataDir, 'vms', id, 'disk.qcow2')], 30_000);
+    const r = await run('qemu-img', ['info', '-U', '--backing-chain', '--output=json', top], 30_000);
+    if (r.code !== 0) { problems.push(`disk of VM ${id} is unreadable: ${r.stderr.trim()}`); continue; }
     const chain = JSON.parse(r.stdout) as Array<{ filename: string; 'backing-filename'?: string }>;
     for (const layer of chain) { used.add(basename(layer.filename)); if (layer['backing-filename']) used.add(basename(layer['backing-filename'])); }
   }
@@ -84,7 +86,7 @@ export async function checkConsistency(d: TestDaemon): Promise<string[]> {
     const owner = [...vmDirs].find((id) => liveQemuOf(d.dataDir, id) === pid);
     if (!owner) problems.push(`QEMU ${pid} runs for no VM`);
   }
-  for (const f of await leakedLayers(d.dataDir)) problems.push(`disk layer ${f} is used by no VM`);
+  for (const f of await leakedLayers(d.dataDir, problems)) problems.push(`disk layer ${f} is used by no VM`);
   return problems;
 }
 
@@ -96,7 +98,7 @@ function pick(vms: Vm[], r: () => number, n: number): { op: string; method: stri
   const at = `/vms/${v.id}`;
   switch (v.state) {
     case 'stopped': return choose([
-      { op: 'start', method: 'POST', path: `${at}/start`, body: { waitFor: { console: READY_LINE, timeoutSeconds: 120 } }, killAfterMs: jitter(4000) },
+      ...[1, 2, 3].map(() => ({ op: 'start', method: 'POST', path: `${at}/start`, body: { waitFor: { console: READY_LINE, timeoutSeconds: 120 } }, killAfterMs: jitter(4000) })),
       { op: 'clone', method: 'POST', path: `${at}/clone`, body: { name: `k-clone-${n}` }, killAfterMs: jitter(400) },
       { op: 'snapshot', method: 'POST', path: `${at}/snapshots`, body: { name: `k-${n}` }, killAfterMs: jitter(400) },
       { op: 'delete', method: 'DELETE', path: at, killAfterMs: jitter(200) },

@@ -93,11 +93,11 @@ export class SnapshotService {
     try {
       await step;
     } catch (e) {
-      if (!(e instanceof DomainError) || (e.code !== 'QEMU_FAILED' && e.code !== 'INTERNAL') || !this.d.freeDiskBytes) throw e;
+      if ((e instanceof DomainError && e.code !== 'QEMU_FAILED' && e.code !== 'INTERNAL') || !this.d.freeDiskBytes) throw e;
       const need = (kind === 'live' ? vm.memoryMB : 0) * 1024 * 1024 + SNAPSHOT_SLACK_BYTES;
       const free = await this.d.freeDiskBytes(this.d.layout.vmDir(vm.id)).catch(() => Number.POSITIVE_INFINITY);
       if (free >= need) throw e;
-      throw new DomainError('INSUFFICIENT_STORAGE', `no room for a snapshot of '${vm.name}': ${free} bytes free on the data folder's disk (${e.message})`);
+      throw new DomainError('INSUFFICIENT_STORAGE', `no room for a snapshot of '${vm.name}': ${free} bytes free on the data folder's disk (${errorMessage(e)})`);
     }
   }
 

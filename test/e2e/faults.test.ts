@@ -1,10 +1,12 @@
 // Faults (issue #9): one QEMU frozen with SIGSTOP, the data dir's filesystem full, the daemon SIGKILLed in
-// the middle of long operations (5 times here; `make soak` does 50). The QMP peer that misbehaves is a unit
+// the middle of long operations (3 times here; `make soak` does 50). The QMP peer that misbehaves is a unit
 // test: src/hypervisor/qemu/qmp/client-faults.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { assertOk, execute, getVm, pidOf, readConsoleFrom, startReady, type Res } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
+import { existsSync, realpathSync } from 'node:fs';
+import { join } from 'node:path';
 import { run } from '../../src/util/run.js';
 import { integrityCheck, runKills } from '../soak/kill-recovery.js';
 import { mountTmpfs, type SmallFs } from '../soak/small-fs.js';
@@ -26,7 +28,7 @@ describe('one QEMU frozen with SIGSTOP', () => {
       const r = await d.call('POST', '/vms/frozen/pause', {});
       assert.equal(r.status, 502, JSON.stringify(r.body));
       assert.equal(r.body.code, 'QEMU_FAILED');
-      assert.match(r.body.detail, /pause of 'frozen' failed: QMP 'stop' timed out/);
+      assert.match(r.body.detail, /^pause failed: QMP 'stop' timed out after \d+ ms$/);
       assert.ok(Date.now() - started < 120_000, 'the call ended instead of hanging');
       // The other VM and the daemon are not held up by the frozen one.
       assert.equal((await execute(d, 'free', 'echo unaffected')).output.includes('unaffected'), true);
@@ -55,7 +57,7 @@ describe('the data dir filesystem full', () => {
     await fs?.unmount();
   });
 
-  test('snapshot, clone, export and console logging answer 507 or wait; nothing is corrupted; work resumes with space', async () => {
+  test('snapshots, clone and export answer 507, console logging goes on; nothing is corrupted; work resumes with space', async () => {
     await createGuestVm(d, 'full', { memoryMB: 96 });
     await startReady(d, 'full', { acpi: false });
     assertOk(await d.call('POST', '/vms/full/snapshots', { name: 'before' }), 201, 'snapshot with room');
@@ -65,35 +67,40 @@ describe('the data dir filesystem full', () => {
     const answers: Record<string, Res> = {
       liveSnapshot: await d.call('POST', '/vms/full/snapshots', { name: 'no-room' }),
       clone: await d.call('POST', '/vms/full/clone', { name: 'full-clone' }),
-      export: await d.call('POST', '/vms/full/export', { path: 'transfer/full.tar' }),
     };
-    const seen = Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code} ${r.body?.detail}`]));
-    assert.deepEqual(Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code}`])),
-      { liveSnapshot: '507 INSUFFICIENT_STORAGE', clone: '507 INSUFFICIENT_STORAGE', export: '507 INSUFFICIENT_STORAGE' }, JSON.stringify(seen));
-    for (const r of Object.values(answers)) assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
     // The guest keeps writing to its console while nothing can be logged; the daemon and the VM live on.
     const since = (await readConsoleFrom(d, 'full', 0)).nextOffset;
     await execute(d, 'full', 'for i in $(seq 1 200); do echo console-while-full-$i; done');
     assert.equal((await getVm(d, 'full')).state, 'running');
+    assertOk(await d.call('POST', '/vms/full/force-stop', {}), 200, 'force-stop');
+    answers['diskSnapshot'] = await d.call('POST', '/vms/full/snapshots', { name: 'no-room-disk' });
+    answers['export'] = await d.call('POST', '/vms/full/export', { path: 'full.tar' });
+    const seen = Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code} ${r.body?.detail}`]));
+    assert.deepEqual(Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code}`])), {
+      liveSnapshot: '507 INSUFFICIENT_STORAGE', clone: '507 INSUFFICIENT_STORAGE', diskSnapshot: '507 INSUFFICIENT_STORAGE', export: '507 INSUFFICIENT_STORAGE',
+    }, JSON.stringify(seen));
+    for (const r of Object.values(answers)) assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
+    // Nothing half-made is left: no snapshot, no clone, no export file.
     assert.deepEqual(assertOk(await d.call('GET', '/vms/full/snapshots'), 200, 'list').map((s: any) => s.name), ['before']);
-    assert.equal((await d.call('GET', '/vms')).body.length, 1, 'no half-made clone');
+    assert.equal((await d.call('GET', '/vms')).body.length, 1);
+    assert.equal(existsSync(join(d.dataDir, 'transfer', 'full.tar')), false);
 
     fs.free();
-    assert.equal(integrityCheck(`${d.dataDir}/grove.db`), 'ok');
-    assertOk(await d.call('POST', '/vms/full/snapshots', { name: 'after' }), 201, 'snapshot once space is back');
-    assertOk(await d.call('POST', '/vms/full/snapshots/before/restore', {}), 200, 'restore the snapshot taken before');
-    assertOk(await d.call('POST', '/vms/full/clone', { name: 'full-clone' }), 201, 'clone once space is back');
-    assertOk(await d.call('POST', '/vms/full/export', { path: 'transfer/full.tar' }), 201, 'export once space is back');
+    assert.equal(integrityCheck(join(d.dataDir, 'grove.db')), 'ok');
+    assert.equal(assertOk(await d.call('POST', '/vms/full/snapshots/before/restore', {}), 200, 'restore the snapshot taken before').vm.state, 'running');
     await execute(d, 'full', 'echo console-after-full');
     assert.match((await readConsoleFrom(d, 'full', since)).data, /console-after-full/);
+    assertOk(await d.call('POST', '/vms/full/snapshots', { name: 'after' }), 201, 'snapshot once space is back');
+    assertOk(await d.call('POST', '/vms/full/clone', { name: 'full-clone' }), 201, 'clone once space is back');
     assertOk(await d.call('POST', '/vms/full/force-stop', {}), 200, 'force-stop');
-    const check = await run('qemu-img', ['check', '-U', `${d.dataDir}/vms/${(await getVm(d, 'full')).id}/disk.qcow2`], 60_000);
+    assertOk(await d.call('POST', '/vms/full/export', { path: 'full.tar' }), 201, 'export once space is back');
+    const check = await run('qemu-img', ['check', '-U', realpathSync(join(d.dataDir, 'vms', (await getVm(d, 'full')).id, 'disk.qcow2'))], 60_000);
     assert.equal(check.code, 0, check.stdout + check.stderr);
   });
 });
 
 test('the daemon SIGKILLed at random points of long operations: consistent after each restart', async () => {
-  const r = await runKills({ kills: 5, memoryMB: 96, seed: 91 });
+  const r = await runKills({ kills: 3, memoryMB: 96, seed: 91 });
   assert.deepEqual(r.problems, []);
-  assert.equal(r.kills, 5);
+  assert.equal(r.kills, 3);
 });

@@ -138,7 +138,7 @@ export async function runKills(opts: KillOptions): Promise<KillReport> {
       await delay(p.killAfterMs);
       await d.stop('SIGKILL');
       await inflight;
-      d = await startDaemon({ dataDir: d.dataDir, port: d.port, env: { GROVE_WEBHOOK_BACKOFF_MS: '200', GROVE_LOG_LEVEL: 'warn' } });
+      d = await startDaemon({ dataDir: d.dataDir, port: d.port, readyTimeoutMs: 90_000, env: { GROVE_WEBHOOK_BACKOFF_MS: '200', GROVE_LOG_LEVEL: 'info' } });
       const found = await checkConsistency(d);
       log(`kill ${n + 1}/${opts.kills} during ${p.op} after ${p.killAfterMs} ms: ${found.length === 0 ? 'consistent' : found.join('; ')}`);
       problems.push(...found.map((f) => `after kill ${n + 1} (${p.op}): ${f}`));

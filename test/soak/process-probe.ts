@@ -3,7 +3,13 @@
 import { readdirSync, readFileSync, readlinkSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
 
-export interface ProcSample { atMs: number; fds: number; rssKiB: number }
+export interface ProcSample {
+  atMs: number;
+  fds: number;
+  /** Of `fds`, sockets whose other end is an idle connection of the test's own clients (see clientHeldSockets). */
+  clientHeld: number;
+  rssKiB: number;
+}
 
 export function openFds(pid: number): number {
   return readdirSync(`/proc/${pid}/fd`).length;
@@ -18,6 +24,48 @@ export function fdTargets(pid: number): string[] {
   return out;
 }
 
+/** TCP sockets by inode, with their local and remote ports, from /proc/net/tcp and tcp6. */
+function tcpByInode(): Map<string, { local: number; remote: number }> {
+  const out = new Map<string, { local: number; remote: number }>();
+  for (const f of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try { text = readFileSync(f, 'utf8'); } catch { continue; }
+    for (const line of text.split('\n').slice(1)) {
+      const cols = line.trim().split(/\s+/);
+      if (cols.length < 10) continue;
+      out.set(cols[9]!, { local: parseInt(cols[1]!.split(':')[1]!, 16), remote: parseInt(cols[2]!.split(':')[1]!, 16) });
+    }
+  }
+  return out;
+}
+
+/**
+ * The daemon's sockets whose other end is held open by this (test) process: idle keep-alive connections
+ * of our own HTTP clients (undici keeps them as long as the server's Keep-Alive hint, 72 s with Fastify).
+ * They are the clients' choice, not the daemon's leak, so fd counts are compared without them.
+ */
+export function clientHeldSockets(pid: number): number {
+  const tcp = tcpByInode();
+  const inode = (target: string): string | null => /^socket:\[(\d+)\]$/.exec(target)?.[1] ?? null;
+  const mine = new Set<number>();
+  for (const fd of readdirSync('/proc/self/fd')) {
+    let t = '';
+    try { t = readlinkSync(`/proc/self/fd/${fd}`); } catch { continue; }
+    const i = inode(t);
+    const s = i ? tcp.get(i) : undefined;
+    if (s) mine.add(s.local);
+  }
+  let held = 0;
+  for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+    let t = '';
+    try { t = readlinkSync(`/proc/${pid}/fd/${fd}`); } catch { continue; }
+    const i = inode(t);
+    const s = i ? tcp.get(i) : undefined;
+    if (s && mine.has(s.remote)) held++;
+  }
+  return held;
+}
+
 export function rssKiB(pid: number): number {
   const m = /^VmRSS:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   if (!m) throw new Error(`no VmRSS for pid ${pid}`);
@@ -25,7 +73,7 @@ export function rssKiB(pid: number): number {
 }
 
 export function sample(pid: number, startedAt: number): ProcSample {
-  return { atMs: Date.now() - startedAt, fds: openFds(pid), rssKiB: rssKiB(pid) };
+  return { atMs: Date.now() - startedAt, fds: openFds(pid), clientHeld: clientHeldSockets(pid), rssKiB: rssKiB(pid) };
 }
 
 /** Samples `pid` every `everyMs` until stopped; the samples form the fd/RSS curve of a run. */

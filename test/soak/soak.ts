@@ -115,7 +115,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const failures = records.filter((r) => r.detail !== undefined);
     const slowestMs: Record<string, number> = {};
     for (const r of records) slowestMs[r.op] = Math.max(slowestMs[r.op] ?? 0, r.ms);
-    const fdGrowth = (end.fds - baseline.fds) / baseline.fds;
+    const fdGrowth = (end.fds - end.clientHeld - (baseline.fds - baseline.clientHeld)) / (baseline.fds - baseline.clientHeld);
     const rssGrowth = (end.rssKiB - baseline.rssKiB) / baseline.rssKiB;
 
     const problems: string[] = [];
@@ -124,7 +124,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const unanswered = records.filter((r) => r.status === 0);
     if (unanswered.length) problems.push(`${unanswered.length} operations got no answer: ${JSON.stringify(unanswered.slice(0, 5))}`);
     if (failures.length) problems.push(`${failures.length} operations failed: ${JSON.stringify(failures.slice(0, 5))}`);
-    if (fdGrowth > opts.tolerance) problems.push(`open fds grew ${(fdGrowth * 100).toFixed(1)} % (${baseline.fds} → ${end.fds}): new ${fdsAfter.filter((f) => !fdsBefore.includes(f)).join(', ')}`);
+    if (fdGrowth > opts.tolerance) problems.push(`open fds grew ${(fdGrowth * 100).toFixed(1)} % (${baseline.fds} → ${end.fds}, of which held by our idle clients ${baseline.clientHeld} → ${end.clientHeld}): new ${fdsAfter.filter((f) => !fdsBefore.includes(f)).join(', ')}`);
     if (rssGrowth > opts.tolerance) problems.push(`RSS grew ${(rssGrowth * 100).toFixed(1)} % (${baseline.rssKiB} → ${end.rssKiB} KiB)`);
     if (orphanQemu.length) problems.push(`QEMU processes left: ${orphanQemu.join(', ')}`);
     if (strayFiles.length) problems.push(`stray files in the data dir: ${strayFiles.join(', ')}`);

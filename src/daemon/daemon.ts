@@ -105,7 +105,10 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator, log: log.child({ component: 'qemu' }) });
   const disks = new QemuImg(cfg.qemuImgBinary);
-  const consoleService = new ConsoleService({ vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id) });
+  const consoleLog = log.child({ component: 'console' });
+  const consoleService = new ConsoleService({
+    vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id), warn: (fields, msg) => consoleLog.warn(fields, msg),
+  });
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
   });

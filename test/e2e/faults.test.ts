@@ -110,12 +110,13 @@ describe('the data dir filesystem full', () => {
   // Fails today: the export's tar stream emits an unhandled ENOSPC 'error' and the daemon process dies
   // (exports belong to the hardening of issue #9 done elsewhere; reported, not fixed here).
   test('an export on a full disk answers 507 and leaves no file; it succeeds once space is back', async () => {
+    await createGuestVm(d, 'exp', { memoryMB: 96 });
     fs.fill();
-    const r = await d.call('POST', '/vms/idle/export', { path: 'full.tar' });
+    const r = await d.call('POST', '/vms/exp/export', { path: 'full.tar' });
     assert.equal(`${r.status} ${r.body?.code}`, '507 INSUFFICIENT_STORAGE', JSON.stringify(r.body));
     assert.equal(existsSync(join(d.dataDir, 'transfer', 'full.tar')), false);
     fs.free();
-    assertOk(await d.call('POST', '/vms/idle/export', { path: 'full.tar' }), 201, 'export once space is back');
+    assertOk(await d.call('POST', '/vms/exp/export', { path: 'full.tar' }), 201, 'export once space is back');
   });
 });
 

@@ -14,12 +14,13 @@ TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium
 BENCH_APT_PACKAGES := curl chromium
 NPM_STAMP := node_modules/.grove-installed
 
-.PHONY: help run test build lint system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
+.PHONY: help run test soak build lint system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
 
 help:
 	@echo "make run    - install what is missing, build, start the daemon on 127.0.0.1:22100"
 	@echo "make test   - install what is missing, build, build the test guest, lint, run all tests"
 	@echo "make lint   - typescript-eslint over src/, test/ and bench/ (floating promises and other bugs)"
+	@echo "make soak   - 10 minutes of 8 parallel VM lifecycles, then 50 daemon SIGKILLs (figures in RELIABILITY.md)"
 	@echo "make bench  - run the benchmarks (figures go to BENCHMARKS.md by hand)"
 	@echo "make distro-image - build the Debian 12 test disk (.cache/debian-12, root or sudo; see test/distro/README.md)"
 	@echo "make distro-check - build it if needed and boot it under TCG: cloud-init, guest agent, SSH"
@@ -78,6 +79,10 @@ distro-check: distro-image
 test: system-deps test-deps build guest distro-image
 	npm run lint --silent
 	GROVE_ACCEL=tcg node scripts/run-tests.mjs
+
+# The long fault and soak suite (the short one runs in `make test`); writes its figures to soak-report.json.
+soak: system-deps build guest
+	GROVE_ACCEL=tcg node dist/test/soak/run.js --minutes 10 --workers 8 --kills 50 --out soak-report.json
 
 bench: system-deps bench-deps build guest
 	GROVE_ACCEL=tcg node dist/bench/run.js

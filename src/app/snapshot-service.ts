@@ -13,6 +13,9 @@ import type { Logger } from '../ports/logger.js';
 import type { ExclusiveContext, VmService } from './vm-service.js';
 import type { Quiescer } from './agent/quiesce.js';
 
+/** Room a snapshot's metadata and a few changed clusters take beyond its RAM. */
+const SNAPSHOT_SLACK_BYTES = 16 * 1024 * 1024;
+
 export interface CreateSnapshotInput {
   name?: string;
   description?: string;
@@ -30,6 +33,8 @@ export class SnapshotService {
     vms: VmService; snapshots: SnapshotRepo; disks: DiskStore; layout: DataLayout; events: EventSink; log: Logger;
     /** Freezes a running guest's filesystems around a disk-only snapshot (through its agent, when it answers). */
     quiesce?: Quiescer;
+    /** Free bytes on the filesystem holding a path: tells a full disk apart from other QEMU failures. */
+    freeDiskBytes?: (path: string) => Promise<number>;
   }) {}
 
   list(ref: string): Snapshot[] {
@@ -56,7 +61,7 @@ export class SnapshotService {
       const qemu = ctx.instance;
       if (qemu) {
         kind = input.memory === false ? 'disk' : 'live';
-        const take = (): Promise<void> => qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? qemu.snapshotSave(id) : qemu.diskSnapshot(id)));
+        const take = (): Promise<void> => this.roomy(vm, kind, qemuStep(`snapshot of '${vm.name}'`, () => (kind === 'live' ? qemu.snapshotSave(id) : qemu.diskSnapshot(id))));
         // The disk alone of a running guest is what a power cut would leave, unless its filesystems are
         // frozen meanwhile. With RAM the pair is consistent as it is, and a guest frozen when saved would
         // come back frozen on every restore (libvirt, too, quiesces disk-only snapshots only).
@@ -67,7 +72,7 @@ export class SnapshotService {
           throw new DomainError('INVALID_STATE', `VM '${vm.name}' is ${vm.state}: there is no RAM to save (omit memory or set it false)`, { state: vm.state });
         }
         kind = 'disk';
-        await this.d.disks.snapshotCreate(this.disk(vm), id);
+        await this.roomy(vm, kind, this.d.disks.snapshotCreate(this.disk(vm), id));
       }
       const snap: Snapshot = {
         id, vmId: vm.id, tag: id, name, description: input.description ?? null, kind,
@@ -77,6 +82,23 @@ export class SnapshotService {
       this.emit('snapshot.created', vm, snap, kind === 'disk' && qemu ? { quiesced } : {});
       return snap;
     });
+  }
+
+  /**
+   * QEMU reports a full disk during savevm as an I/O error ("Error while writing VM state"), qemu-img as a
+   * write failure: when the VM's filesystem has less room than the snapshot could need, the failure is
+   * the host's lack of space (507), not QEMU's.
+   */
+  private async roomy(vm: Vm, kind: Snapshot['kind'], step: Promise<void>): Promise<void> {
+    try {
+      await step;
+    } catch (e) {
+      if ((e instanceof DomainError && e.code !== 'QEMU_FAILED' && e.code !== 'INTERNAL') || !this.d.freeDiskBytes) throw e;
+      const need = (kind === 'live' ? vm.memoryMB : 0) * 1024 * 1024 + SNAPSHOT_SLACK_BYTES;
+      const free = await this.d.freeDiskBytes(this.d.layout.vmDir(vm.id)).catch(() => Number.POSITIVE_INFINITY);
+      if (free >= need) throw e;
+      throw new DomainError('INSUFFICIENT_STORAGE', `no room for a snapshot of '${vm.name}': ${free} bytes free on the data folder's disk (${errorMessage(e)})`);
+    }
   }
 
   async restore(ref: string, sid: string, opts: { force?: boolean } = {}): Promise<{ vm: Vm; snapshot: Snapshot }> {

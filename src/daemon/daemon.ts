@@ -124,9 +124,11 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const webhooks = new WebhookService({ repo: webhookRepo, events: bus, dispatcher: webhookWorker });
   const hypervisor = new QemuDriver({ qemuBinary: cfg.qemuBinary, accelerator: accel.accelerator, log: log.child({ component: 'qemu' }) });
   const disks = new QemuImg(cfg.qemuImgBinary);
+  const consoleLog = log.child({ component: 'console' });
   const consoleService = new ConsoleService({
     vms: vmRepo, events: bus, log: new ConsoleLogFile(), paths: (id) => layout.vmPaths(id), historyBytes: cfg.consoleHistoryBytes,
-    onTrimError: (vm, err) => log.warn({ vm, err: errorMessage(err) }, 'console history could not be trimmed'),
+    onTrimError: (vm, err) => consoleLog.warn({ vm, err: errorMessage(err) }, 'console history could not be trimmed'),
+    warn: (fields, msg) => consoleLog.warn(fields, msg),
   });
   const pool = new FileDiskPool({
     places: { vms: layout.vms, disks: layout.disks, diskOf: (id) => layout.vmPaths(id).disk }, disks, log: log.child({ component: 'disks' }),
@@ -143,13 +145,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     log: log.child({ component: 'vms' }), transact, cloudInit, guestShutdown: async (id) => agentsLate?.requestShutdown(id) ?? false, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(),
     images: downloads,
   });
-  const host = new HostService({ probe: new LinuxHostProbe(), hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
+  const hostProbe = new LinuxHostProbe();
+  const host = new HostService({ probe: hostProbe, hypervisor, layout, vms, groveVersion: GROVE_VERSION, acceleratorReason: accel.why });
 
   const agents = new AgentService({ vms, layout, connector: new QgaAgentConnector(), events: bus, feed: bus, log: log.child({ component: 'agent' }) });
   agentsLate = agents;
   const snapshotRepo = new SqliteSnapshotRepo(db);
   const snapshots = new SnapshotService({
     vms, snapshots: snapshotRepo, disks, layout, events: bus, log: log.child({ component: 'snapshots' }), quiesce: agents,
+    freeDiskBytes: (path) => hostProbe.freeDiskBytes(path),
   });
   const recovered = await vms.recover();
   if (recovered.adopted.length + recovered.reconciled.length > 0) log.info(recovered, 'recovered VMs from the previous run');

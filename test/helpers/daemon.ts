@@ -37,6 +37,8 @@ export interface StartOptions {
   port?: number;
   env?: Record<string, string>;
   args?: string[];
+  /** How long the daemon may take to answer /health (default 20 s; a restart after a crash may recover VMs first). */
+  readyTimeoutMs?: number;
 }
 
 /**
@@ -60,11 +62,11 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   proc.stdout!.on('data', (d: Buffer) => { out += d.toString(); });
   proc.stderr!.on('data', (d: Buffer) => { out += d.toString(); });
   const url = `http://127.0.0.1:${port}`;
-  const deadline = Date.now() + 20_000;
+  const deadline = Date.now() + (opts.readyTimeoutMs ?? 20_000);
   for (;;) {
     if (proc.exitCode !== null) throw new Error(`daemon exited (${proc.exitCode}):\n${out}`);
     try {
-      const r = await fetch(`${url}/api/v1/health`);
+      const r = await fetch(`${url}/api/v1/health`, { signal: AbortSignal.timeout(5000) });
       if (r.ok) break;
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) { proc.kill('SIGKILL'); throw new Error(`daemon did not come up:\n${out}`); }

@@ -76,6 +76,10 @@ export function toProblem(err: unknown, req?: Pick<FastifyRequest, 'headers'>): 
       return problem('UNSUPPORTED_MEDIA_TYPE', `content type '${req?.headers['content-type'] ?? ''}' is not accepted here; send application/json`);
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return problem('PAYLOAD_TOO_LARGE', 'request body is larger than this endpoint accepts');
+    // A full disk under the database or a file an operation writes: the host's lack of room, not a bug.
+    case 'SQLITE_FULL':
+    case 'ENOSPC':
+      return problem('INSUFFICIENT_STORAGE', 'the disk holding the data folder is full; free some space and retry');
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH':
       return problem('VALIDATION_FAILED', `body is not valid JSON: ${fe.message}`);

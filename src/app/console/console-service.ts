@@ -75,6 +75,8 @@ export class ConsoleService {
       /** Console history kept per VM; older output is let go (offsets stay absolute). */
       historyBytes?: number;
       onTrimError?: (vmId: string, error: unknown) => void;
+      /** Where a console.output event that could not be stored is reported (a full disk: SQLITE_FULL). */
+      warn?: (fields: Record<string, unknown>, msg: string) => void;
     },
   ) {}
 
@@ -152,10 +154,16 @@ export class ConsoleService {
     if (!p || p.bytes === 0) return;
     // The name is looked up now, not at attach time: the VM may have been renamed while running.
     const vmName = this.deps.vms.get(a.vm.id)?.name ?? a.vm.name;
-    this.deps.events.publish({
-      type: 'console.output', vmId: a.vm.id, vmName,
-      data: { offset: p.offset, nextOffset: p.offset + p.bytes, data: p.text },
-    });
+    // Called from the serial link's data handler and a timer: a throw here would end the daemon. The bytes
+    // stay in the console history; only their event is lost.
+    try {
+      this.deps.events.publish({
+        type: 'console.output', vmId: a.vm.id, vmName,
+        data: { offset: p.offset, nextOffset: p.offset + p.bytes, data: p.text },
+      });
+    } catch (e) {
+      this.deps.warn?.({ vm: a.vm.name, err: errorMessage(e) }, 'a console.output event could not be stored');
+    }
   }
 
   /**

@@ -17,7 +17,11 @@ export class TarArchive implements BundleArchive {
         } else {
           await new Promise<void>((resolve, reject) => {
             const sink = pack.entry(header, (e) => (e ? reject(e) : resolve()));
-            createReadStream(f.path!).on('error', reject).pipe(sink as unknown as NodeJS.WritableStream);
+            // The reader may stop reading (its disk full, the client gone): the entry then fails, and with
+            // no listener its error would end the daemon.
+            const file = createReadStream(f.path!);
+            sink.on('error', (e: Error) => { file.destroy(); reject(e); });
+            file.on('error', reject).pipe(sink as unknown as NodeJS.WritableStream);
           });
         }
       }

@@ -6,6 +6,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { Agent, request as httpRequest } from 'node:http';
 import { copyFileSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -374,6 +375,32 @@ test('bodies over 1 MiB are 413 PAYLOAD_TOO_LARGE on every operation that takes 
     const big = JSON.stringify({ ...(validBody(op) as object), padding: 'x'.repeat(1024 * 1024 + 100) });
     const r = await send('huge body', op.method, urlOf(op, MISSING), { body: big, headers: { 'content-type': 'application/json' }, timeoutMs: 30_000 });
     assertProblem(r, 413, 'PAYLOAD_TOO_LARGE', `${op.operationId} with ${big.length} bytes`);
+  }
+});
+
+test('a body refused for its size is read to its end: the client gets its 413 on a connection that stays open', async () => {
+  const agent = new Agent({ keepAlive: true, maxSockets: 1 });
+  const big = 'x'.repeat(2 * 1024 * 1024);
+  const sockets = new Set<unknown>();
+  try {
+    for (let i = 0; i < 3; i++) {
+      const r = await new Promise<{ status: number | undefined; connection: string | undefined; code: string }>((resolve, reject) => {
+        const req = httpRequest(`${d.api}/vms`, {
+          method: 'POST', agent, headers: { authorization: `Bearer ${d.token}`, 'content-type': 'application/json', 'content-length': String(big.length) },
+        }, (res) => {
+          let body = '';
+          res.on('data', (c: Buffer) => { body += c.toString('utf8'); });
+          res.on('end', () => resolve({ status: res.statusCode, connection: res.headers.connection, code: (JSON.parse(body) as { code: string }).code }));
+        });
+        req.on('socket', (sock) => sockets.add(sock));
+        req.on('error', reject);
+        req.end(big);
+      });
+      assert.deepEqual(r, { status: 413, connection: undefined, code: 'PAYLOAD_TOO_LARGE' });
+    }
+    assert.equal(sockets.size, 1, 'one connection served all three');
+  } finally {
+    agent.destroy();
   }
 });
 

@@ -1,4 +1,4 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import { Ajv } from 'ajv';
@@ -101,6 +101,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
 
   app.setErrorHandler(async (err, req, reply) => {
     const p = toProblem(err, req);
+    if (p.code === 'PAYLOAD_TOO_LARGE') drainRefusedBody(req, reply);
     if (p.status >= 500 && p.code === 'INTERNAL') req.log.error({ err }, 'unhandled error');
     return sendProblem(reply, p);
   });
@@ -194,6 +195,22 @@ function optionalEmptyBodies(doc: OpenApiDoc): OpenApiDoc {
     }
   }
   return doc;
+}
+
+/** Up to this much of a body refused for its size is still read before answering (see drainRefusedBody). */
+const DRAIN_LIMIT = 16 * 1024 * 1024;
+
+/**
+ * Fastify answers 413 without reading the body and closes the connection. A client still writing then
+ * gets a reset instead of the answer (a "fetch failed" with no 413). A body of known, bounded length is
+ * read and dropped instead, with the connection kept, so the client always sees the problem; a larger or
+ * unbounded one is still cut off.
+ */
+function drainRefusedBody(req: FastifyRequest, reply: FastifyReply): void {
+  const length = Number(req.headers['content-length']);
+  if (!Number.isSafeInteger(length) || length > DRAIN_LIMIT) return;
+  reply.removeHeader('connection');
+  req.raw.resume();
 }
 
 /** Route patterns by method, so a wrong method on a known path is a 405 naming the right ones. */

@@ -171,7 +171,9 @@ test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key
   let login: RunResult | undefined;
   await waitFor('SSH login to web', async () => {
     if ((await getVm(d, 'web')).state !== 'running') throw new Error(`web is no longer running: ${JSON.stringify(await getVm(d, 'web'))}`);
-    login = await ssh(key, port, 'alice', 'hostname');
+    // Held open until cloud-init is done: its set-passwords step restarts sshd late in the boot, which
+    // resets connections being set up then (an open session survives it). Later logins are then stable.
+    login = await ssh(key, port, 'alice', 'cloud-init status --wait >/dev/null 2>&1; hostname');
     return login.code === 0;
   }, BOOT_MS).catch((e: Error) => { throw new Error(`${e.message}; last ssh: ${JSON.stringify(login)}`); });
   assert.equal(login!.stdout, 'web-host\n');

@@ -2,12 +2,7 @@
 // over fetch. A browser has no undici timeouts to escape, so fetch with the call's own deadline is enough.
 import { ApiError, UnreachableError } from './errors.js';
 
-export const DEFAULT_TIMEOUT_MS = 300_000;
-export const TIMEOUT_MARGIN_MS = 30_000;
-
-export function waitBound(seconds: number | undefined, fallbackSeconds: number): number {
-  return (seconds ?? fallbackSeconds) * 1000 + TIMEOUT_MARGIN_MS;
-}
+export { DEFAULT_TIMEOUT_MS, TIMEOUT_MARGIN_MS, waitBound } from './http-common.js';
 
 export interface HttpCall {
   method: string;

@@ -9,14 +9,7 @@ import { ApiError, UnreachableError } from './errors.js';
  * (start --wait-for, stop, exec, launch) pass their own bound instead, so no client-side limit ends an
  * operation the daemon is still carrying out (Node's fetch cut every answer off after 300 s).
  */
-export const DEFAULT_TIMEOUT_MS = 300_000;
-/** Added to a call's own wait: the daemon answers TIMEOUT itself when the wait passes, a moment later. */
-export const TIMEOUT_MARGIN_MS = 30_000;
-
-/** The client's bound for a call that waits `seconds` on the daemon side (undefined: the default). */
-export function waitBound(seconds: number | undefined, fallbackSeconds: number): number {
-  return (seconds ?? fallbackSeconds) * 1000 + TIMEOUT_MARGIN_MS;
-}
+export { DEFAULT_TIMEOUT_MS, TIMEOUT_MARGIN_MS, waitBound } from './http-common.js';
 
 export interface HttpCall {
   method: string;

@@ -1,8 +1,8 @@
 import { followEvents, type GroveEvent, type LaunchOutcome, type LaunchVm } from '../../client/index.js';
-import { EXIT, UsageError, flag, int, list, seconds, sizeGiB, sizeMiB, str, type Command, type Context, type Values } from '../command.js';
+import { EXIT, UsageError, flag, seconds, str, type Command, type Context, type Values } from '../command.js';
 import { json } from '../output.js';
 import { pullImage } from './images.js';
-import { cloudInitFlags, parsePortForward } from './vm.js';
+import { cloudInitFlags, resourceFlags } from './vm.js';
 
 export const launch: Command = {
   name: 'launch',
@@ -62,18 +62,7 @@ output; a missing image is then downloaded by the daemon within the same call).`
 export function launchBody(v: Values, distro: string, name: string | undefined): LaunchVm {
   const body: LaunchVm = { distro };
   if (name !== undefined) body.name = name;
-  const cpu = int(v, 'cpu', { min: 1 });
-  if (cpu !== undefined) body.cpu = cpu;
-  const memoryMB = sizeMiB(v, 'memory');
-  if (memoryMB !== undefined) body.memoryMB = memoryMB;
-  const diskGB = sizeGiB(v, 'disk');
-  if (diskGB !== undefined) body.diskGB = diskGB;
-  const mode = str(v, 'network');
-  if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
-  const forwards = list(v, 'port-forward').map(parsePortForward);
-  if (mode !== undefined || forwards.length > 0) {
-    body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
-  }
+  Object.assign(body, resourceFlags(v));
   // A distro VM always gets cloud-init; the CLI adds the caller's own public keys to it.
   body.cloudInit = cloudInitFlags({ ...v, 'cloud-init': true })!;
   const waitFor = str(v, 'wait-for');

@@ -139,18 +139,7 @@ by the CLI, on this machine.`,
       if (fmt !== 'qcow2' && fmt !== 'raw') throw new UsageError(`--image-format must be qcow2 or raw (got '${fmt}')`);
       body.imageFormat = fmt;
     }
-    const cpu = int(v, 'cpu', { min: 1 });
-    if (cpu !== undefined) body.cpu = cpu;
-    const memoryMB = sizeMiB(v, 'memory');
-    if (memoryMB !== undefined) body.memoryMB = memoryMB;
-    const diskGB = sizeGiB(v, 'disk');
-    if (diskGB !== undefined) body.diskGB = diskGB;
-    const mode = str(v, 'network');
-    if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
-    const forwards = list(v, 'port-forward').map(parsePortForward);
-    if (mode !== undefined || forwards.length > 0) {
-      body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
-    }
+    Object.assign(body, resourceFlags(v));
     const cloudInit = cloudInitFlags(v);
     if (cloudInit) body.cloudInit = cloudInit;
     const vm = await ctx.client.createVm(body);
@@ -158,6 +147,24 @@ by the CLI, on this machine.`,
     return done(ctx, vm, `Created VM '${vm.name}' (${vm.id}).${hint ? `\nSSH once it runs: ${hint}` : ''}`);
   },
 };
+
+/** --cpu, --memory, --disk, --network and --port-forward, as create and launch take them. */
+export function resourceFlags(v: Values): Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network'> {
+  const out: Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network'> = {};
+  const cpu = int(v, 'cpu', { min: 1 });
+  if (cpu !== undefined) out.cpu = cpu;
+  const memoryMB = sizeMiB(v, 'memory');
+  if (memoryMB !== undefined) out.memoryMB = memoryMB;
+  const diskGB = sizeGiB(v, 'disk');
+  if (diskGB !== undefined) out.diskGB = diskGB;
+  const mode = str(v, 'network');
+  if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
+  const forwards = list(v, 'port-forward').map(parsePortForward);
+  if (mode !== undefined || forwards.length > 0) {
+    out.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
+  }
+  return out;
+}
 
 /** The cloud-init part of a create, from its flags; undefined when none asks for cloud-init. */
 export function cloudInitFlags(v: Values, home?: string): NonNullable<CreateVm['cloudInit']> | undefined {

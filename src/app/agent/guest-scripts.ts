@@ -87,13 +87,10 @@ exit 1
 `;
 
 /**
- * $1 pid. Stops the process and, pass after pass, every process whose parent is already stopped (so none
- * can fork away), then kills them all: a command run through sh leaves no orphan holding the agent's
- * output pipes open (the agent reports a process as exited only once those are closed).
+ * With all=" <pid> " set and that process stopped: stops, pass after pass, every process whose parent
+ * is already in all (so none can fork away) and adds it to all.
  */
-export const KILL_TREE = `
-all=" $1 "
-kill -STOP "$1" 2>/dev/null
+export const STOP_DESCENDANTS = `
 more=1
 while [ "$more" = 1 ]; do
   more=0
@@ -108,7 +105,16 @@ while [ "$more" = 1 ]; do
     case $all in *" $ppid "*) all="$all$pid "; kill -STOP "$pid" 2>/dev/null; more=1 ;; esac
   done
 done
-kill -KILL $all 2>/dev/null
+`;
+
+/**
+ * $1 pid. Stops the process and, pass after pass, every process whose parent is already stopped (so none
+ * can fork away), then kills them all: a command run through sh leaves no orphan holding the agent's
+ * output pipes open (the agent reports a process as exited only once those are closed).
+ */
+export const KILL_TREE = `
+all=" $1 "
+kill -STOP "$1" 2>/dev/null${STOP_DESCENDANTS}kill -KILL $all 2>/dev/null
 exit 0
 `;
 

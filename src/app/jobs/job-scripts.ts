@@ -5,6 +5,8 @@
  * while it runs) and writes its exit status to a file (which outlives the agent's memory of it).
  * Every value is an argument ("$1"), never program text.
  */
+import { STOP_DESCENDANTS } from '../agent/guest-scripts.js';
+
 export const JOB_SCRIPT_NAME = 'grove-job';
 
 /** Where a job's files live in the guest while it runs. */
@@ -16,7 +18,13 @@ export const GUEST_JOBS_DIR = '/tmp/grove-jobs';
  * Grove's writes never block), until SIGUSR1 makes the wrapper let go: the end of the input. Otherwise the
  * command gets the wrapper's own stdin (the agent's input-data). `pid` is written once the trap is set, so
  * its presence says the wrapper is ready; `exit` holds the status, moved into place whole.
- * An asynchronous command in a non-interactive shell would read /dev/null, hence fd 4.
+ * An asynchronous command in a non-interactive shell would read /dev/null, hence fd 4. The FIFO's read end
+ * (fd 5) is opened before the fork: opened by the command after an early end of input, it would wait for a
+ * writer forever.
+ * The command's status comes from a subshell's `status` file: SIGUSR1 interrupts the wrapper's `wait`
+ * (which then returns 138), and by then the shell may have reaped the command, losing its real status;
+ * the wrapper's `wait` status counts only when the subshell itself was killed. The subshell catches (does not
+ * ignore, which the command would inherit) the signals a caller may send, so it outlives the command they end.
  */
 export const JOB_RUN = `
 d=$1 open=$2
@@ -27,19 +35,23 @@ mkdir -p "$d" || exit 126
 if [ "$open" = 1 ]; then
   rm -f "$d/stdin"
   mkfifo -m 600 "$d/stdin" || exit 126
-  exec 3<>"$d/stdin"
-  "$@" <"$d/stdin" >>"$d/stdout" 2>>"$d/stderr" 3>&- &
+  exec 3<>"$d/stdin" 5<"$d/stdin"
+  (trap : HUP INT QUIT TERM USR1 USR2; exec 3>&-; "$@" <&5 >>"$d/stdout" 2>>"$d/stderr" 5<&-; echo $? >"$d/status") &
+  exec 5<&-
 else
   exec 4<&0
-  "$@" <&4 >>"$d/stdout" 2>>"$d/stderr" 4<&- &
+  (trap : HUP INT QUIT TERM USR1 USR2; "$@" <&4 >>"$d/stdout" 2>>"$d/stderr" 4<&-; echo $? >"$d/status") &
 fi
 c=$!
 echo "$c" >"$d/pid"
 while :; do
   wait "$c"
-  s=$?
+  w=$?
   kill -0 "$c" 2>/dev/null || break
 done
+s=
+[ -s "$d/status" ] && read -r s <"$d/status"
+[ -n "$s" ] || s=$w
 echo "$s" >"$d/exit.new" && mv -f "$d/exit.new" "$d/exit"
 exit "$s"
 `;
@@ -60,22 +72,7 @@ done
 read -r p <"$d/pid"
 [ -e "$d/exit" ] && exit 0
 all=" $p "
-kill -STOP "$p" 2>/dev/null || exit 0
-more=1
-while [ "$more" = 1 ]; do
-  more=0
-  for f in /proc/[0-9]*/stat; do
-    read -r line 2>/dev/null <"$f" || continue
-    rest=\${line##*) }
-    rest=\${rest#* }
-    ppid=\${rest%% *}
-    pid=\${f#/proc/}
-    pid=\${pid%/stat}
-    case $all in *" $pid "*) continue ;; esac
-    case $all in *" $ppid "*) all="$all$pid "; kill -STOP "$pid" 2>/dev/null; more=1 ;; esac
-  done
-done
-kill -"$sig" $all 2>/dev/null
+kill -STOP "$p" 2>/dev/null || exit 0${STOP_DESCENDANTS}kill -"$sig" $all 2>/dev/null
 kill -CONT $all 2>/dev/null
 exit 0
 `;

@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { ApiError, UnreachableError, apiErrorFrom, networkReason } from './errors.js';
-import { DEFAULT_TIMEOUT_MS, readText, send, waitBound, type Deadline, type HttpAnswer } from './http.js';
+import { DEFAULT_TIMEOUT_MS, fetchWithoutTimeouts, readText, send, waitBound, type Deadline, type HttpAnswer } from './http.js';
 import type {
   CloneVm, ConsoleCleared, ConsolePage, ConsoleSent, CreateVm, ExecuteOutcome, ExecuteRequest, HealthInfo, Host, HostMetrics, RestartOptions,
   RegisterWebhook, StartOptions, StartOutcome, StopAllOutcome, StopOptions, UpdateVm, Vm, VmErrorList, VmRuntime, Webhook,
@@ -24,16 +24,6 @@ export interface ConsoleReadOptions {
   since?: number;
   limit?: number;
   stripAnsi?: boolean;
-}
-
-/**
- * Streams still go through fetch (undici), which gives up on headers or a silent body after 300 s; JSON
- * calls go through node:http (see http.ts) with the call's own bound.
- */
-function clientTimeout(e: unknown): ApiError | null {
-  const code = (e as { cause?: { code?: string } }).cause?.code;
-  if (code !== 'UND_ERR_HEADERS_TIMEOUT' && code !== 'UND_ERR_BODY_TIMEOUT') return null;
-  return new ApiError(504, 'TIMEOUT', 'no answer from the daemon within 300 s (the client\'s limit); the operation may still be running');
 }
 
 /** Export and import move whole disks: bounded by hours, not the default. */
@@ -123,10 +113,11 @@ export class GroveClient {
     }
     if (opts.signal) init.signal = opts.signal;
     try {
-      return await fetch(this.endpoint(path, opts.query), init);
+      // Streams (events, job output, files) may stay silent for long: no client-side limit ends them.
+      return await fetchWithoutTimeouts(this.endpoint(path, opts.query), init);
     } catch (e) {
-      if ((e as Error).name === 'AbortError') throw e;
-      throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e));
+      if (e instanceof Error && e.name === 'AbortError') throw e;
+      throw new UnreachableError(this.url, networkReason(e));
     }
   }
 
@@ -254,13 +245,13 @@ export class GroveClient {
     const url = this.endpoint(this.vm(ref, '/files/content'), { path, mode: opts.mode, overwrite: opts.overwrite });
     let res: Response;
     try {
-      // undici sends an async iterable as a chunked body; `duplex` is required for a streamed request body.
-      res = await fetch(url, {
+      // Sent as a chunked body, never buffered whole.
+      res = await fetchWithoutTimeouts(url, {
         method: 'PUT', headers: { ...this.authHeaders(), accept: 'application/json', 'content-type': 'application/octet-stream' },
-        body: data as unknown as RequestInit['body'], duplex: 'half',
-      } as RequestInit);
+        body: data as unknown as RequestInit['body'],
+      });
     } catch (e) {
-      throw clientTimeout(e) ?? new UnreachableError(this.url, networkReason(e));
+      throw new UnreachableError(this.url, networkReason(e));
     }
     const text = await res.text().catch(() => '');
     if (!res.ok) throw apiErrorFrom(res.status, res.statusText, text);

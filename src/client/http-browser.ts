@@ -45,3 +45,6 @@ export async function readText(answer: HttpAnswer, deadline: Deadline, baseUrl: 
     deadline.clear();
   }
 }
+
+/** A browser's fetch has no client-side timeouts to escape. */
+export const fetchWithoutTimeouts: typeof fetch = (input, init) => fetch(input, { credentials: 'same-origin', ...init });

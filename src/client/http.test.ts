@@ -64,3 +64,31 @@ test('the MCP bridge\'s fetch: a streamed Response from node:http, with status, 
     server.close();
   }
 });
+
+test('a guest file upload is streamed through node:http, never buffered whole', async () => {
+  // The source yields its second half only once the server has received bytes of the first: a client that
+  // buffered the whole body before sending would never finish.
+  let firstArrived!: () => void;
+  const arrived = new Promise<void>((r) => { firstArrived = r; });
+  let bytes = 0;
+  let encoding: string | undefined;
+  const server = createServer((req, res) => {
+    encoding = req.headers['transfer-encoding'];
+    req.on('data', (c: Buffer) => { bytes += c.length; firstArrived(); });
+    req.on('end', () => { res.writeHead(200, { 'content-type': 'application/json' }); res.end(JSON.stringify({ path: '/x', bytes })); });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  try {
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    async function* pieces(): AsyncGenerator<Uint8Array> {
+      yield Buffer.alloc(64 * 1024, 1);
+      await arrived;
+      yield Buffer.alloc(64 * 1024, 2);
+    }
+    const out = await new GroveClient({ url, token: 't' }).uploadGuestFile('vm', '/x', pieces());
+    assert.deepEqual(out, { path: '/x', bytes: 128 * 1024 });
+    assert.equal(encoding, 'chunked');
+  } finally {
+    server.close();
+  }
+});

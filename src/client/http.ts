@@ -84,16 +84,15 @@ export async function readText(answer: HttpAnswer, deadline: Deadline, baseUrl: 
 }
 
 /**
- * A `fetch` over node:http(s) for libraries that take one (the MCP SDK's transport): the same request and
- * a streamed Response, without undici's 300 s headers and body timeouts — a tool call that waits on the
- * guest longer than that is bounded by the caller's own timeout only.
+ * A `fetch` over node:http(s) for streams and for libraries that take one (the MCP SDK's transport): the
+ * same request and a streamed Response, without undici's 300 s headers and body timeouts — a tool call that
+ * waits on the guest longer than that, or a job's output that stays silent, is bounded by the caller only.
  */
 export async function fetchWithoutTimeouts(input: string | URL | Request, init: RequestInit = {}): Promise<Response> {
   const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((v, k) => { headers[k] = v; });
-  const body = init.body === undefined || init.body === null ? undefined
-    : typeof init.body === 'string' ? init.body : Buffer.from(await new Response(init.body).arrayBuffer());
+  const body = requestBody(init.body);
   const method = init.method ?? 'GET';
   return new Promise((resolve, reject) => {
     const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, signal: init.signal ?? undefined });
@@ -109,6 +108,19 @@ export async function fetchWithoutTimeouts(input: string | URL | Request, init: 
       if (noBody) res.resume();
       resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: h }));
     });
-    req.end(body);
+    if (body instanceof Readable) {
+      body.on('error', (e) => req.destroy(e));
+      body.pipe(req);
+    } else req.end(body);
   });
+}
+
+/** Text and bytes are sent whole; a stream or an async iterable of chunks is piped (chunked), never buffered. */
+function requestBody(b: RequestInit['body'] | AsyncIterable<Uint8Array>): string | Uint8Array | Readable | undefined {
+  if (b === undefined || b === null) return undefined;
+  if (typeof b === 'string' || b instanceof Uint8Array) return b;
+  if (b instanceof ArrayBuffer) return new Uint8Array(b);
+  if (b instanceof ReadableStream) return Readable.fromWeb(b as import('node:stream/web').ReadableStream<Uint8Array>);
+  if (Symbol.asyncIterator in b) return Readable.from(b);
+  throw new TypeError('unsupported request body (text, bytes or a stream)');
 }

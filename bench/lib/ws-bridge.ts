@@ -10,10 +10,12 @@ import { onCleanup } from './cleanup.js';
  * binary message is written to the socket and every chunk read from it is sent as one binary message.
  * Runs in the calling process, as the daemon does in the benchmark, so both share an event loop alike.
  */
-export async function startWsBridge(socketPath: string): Promise<{ url: string; close: () => Promise<void> }> {
+export async function startWsBridge(socketPath: string): Promise<{ url: string; connections: () => number; close: () => Promise<void> }> {
   const http = createServer((_req, res) => { res.writeHead(426).end(); });
   const wss = new WebSocketServer({ server: http, perMessageDeflate: false });
+  let connections = 0;
   wss.on('connection', (ws) => {
+    connections++;
     const sock = connect(socketPath);
     sock.on('data', (d: Buffer) => ws.send(d, { binary: true }));
     sock.on('close', () => ws.close());
@@ -29,5 +31,5 @@ export async function startWsBridge(socketPath: string): Promise<{ url: string; 
     await new Promise<void>((r) => { wss.close(() => r()); });
     await new Promise<void>((r) => { http.close(() => r()); });
   });
-  return { url: `ws://127.0.0.1:${port}/`, close };
+  return { url: `ws://127.0.0.1:${port}/`, connections: () => connections, close };
 }

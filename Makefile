@@ -14,7 +14,7 @@ TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium
 BENCH_APT_PACKAGES := curl chromium
 NPM_STAMP := node_modules/.grove-installed
 
-.PHONY: help run test soak build lint system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
+.PHONY: help run test soak build lint screenshots system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
 
 help:
 	@echo "make run    - install what is missing, build, start the daemon on 127.0.0.1:22100"
@@ -22,6 +22,7 @@ help:
 	@echo "make lint   - typescript-eslint over src/, test/ and bench/ (floating promises and other bugs)"
 	@echo "make soak   - 10 minutes of 8 parallel VM lifecycles, then 50 daemon SIGKILLs (figures in RELIABILITY.md)"
 	@echo "make bench  - run the benchmarks (figures go to BENCHMARKS.md by hand)"
+	@echo "make screenshots - retake the README's screenshots of the web UI (docs/web-ui*.png)"
 	@echo "make distro-image - build the Debian 12 test disk (.cache/debian-12, root or sudo; see test/distro/README.md)"
 	@echo "make distro-check - build it if needed and boot it under TCG: cloud-init, guest agent, SSH"
 
@@ -86,6 +87,10 @@ soak: system-deps build guest
 
 bench: system-deps bench-deps build guest
 	GROVE_ACCEL=tcg node dist/bench/run.js
+
+# The README's screenshots of the web UI (docs/web-ui.png, docs/web-ui-screen.png), in Debian's chromium.
+screenshots: system-deps test-deps build guest
+	GROVE_ACCEL=tcg node dist/test/screenshots/readme.js
 
 lint-openapi: build
 	node scripts/lint-openapi.mjs

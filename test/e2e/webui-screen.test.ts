@@ -1,13 +1,11 @@
 // The screen tab (noVNC over GET /vms/:id/vnc) in Chromium against the real daemon and QEMU (TCG).
-// PENDING: this file needs the VNC WebSocket endpoint from the "screen" branch. After merging it,
-// rename this file to webui-screen.test.ts so the runner picks it up.
 // Run: GROVE_ACCEL=tcg node --test --test-concurrency=1 dist/test/e2e/webui-screen.test.js
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
-import { execute, startReady } from '../helpers/api.js';
-import { launchBrowser, shot, signIn } from '../helpers/browser.js';
+import { execute, readConsole, startReady, waitForConsole } from '../helpers/api.js';
+import { launchBrowser, shot, signIn, typeOnKeyboard } from '../helpers/browser.js';
 
 const VM = 'screen-guest';
 
@@ -50,5 +48,17 @@ describe('web UI screen tab in Chromium', () => {
     const lit = await waitFor('text on the screen', async () => { const n = await litPixels(page); return n > blank + 2000 ? n : false; });
     assert.ok(lit > blank + 2000);
     await shot(page, 'webui-screen-text');
+  });
+
+  it('sends keys through the screen to a shell on the VGA console, with Shift for capitals and symbols', async () => {
+    // A second shell, reading the VGA console's keyboard (tty1), beside the test guest's serial one.
+    await execute(d, VM, "setsid sh -c 'exec sh <>/dev/tty1 >&0 2>&1' &");
+    const since = (await readConsole(d, VM)).nextOffset;
+    await page.locator('.screen canvas').click();
+    // Its output goes to the serial console, read back through the API: the effect of the typed keys.
+    await typeOnKeyboard(page, 'echo Screen-KEYS-$((6*7)) >/dev/ttyS0\n');
+    const out = await waitForConsole(d, VM, 'Screen-KEYS-42', since, 30_000);
+    assert.match(out, /Screen-KEYS-42/);
+    await shot(page, 'webui-screen-keys');
   });
 });

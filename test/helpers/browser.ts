@@ -24,3 +24,24 @@ export async function signIn(page: Page, url: string, token: string): Promise<vo
   await page.getByRole('button', { name: 'Sign in' }).click();
   await page.getByRole('heading', { name: 'Virtual machines' }).waitFor();
 }
+
+/** The US-layout key (KeyboardEvent.code) of each character typed with Shift held. */
+const SHIFTED: Record<string, string> = {
+  '~': 'Backquote', '!': 'Digit1', '@': 'Digit2', '#': 'Digit3', '$': 'Digit4', '%': 'Digit5', '^': 'Digit6',
+  '&': 'Digit7', '*': 'Digit8', '(': 'Digit9', ')': 'Digit0', '_': 'Minus', '+': 'Equal', '{': 'BracketLeft',
+  '}': 'BracketRight', '|': 'Backslash', ':': 'Semicolon', '"': 'Quote', '<': 'Comma', '>': 'Period', '?': 'Slash',
+};
+
+/**
+ * Types text as a person does on a US keyboard: Shift held down for capitals and shifted symbols.
+ * `page.keyboard.type('K')` sends a lone 'K' key event without Shift; noVNC hands QEMU the key's scan code
+ * (its extended key event), and the guest, which never saw Shift go down, gets 'k'.
+ */
+export async function typeOnKeyboard(page: Page, text: string): Promise<void> {
+  for (const ch of text) {
+    const code = /^[A-Z]$/.test(ch) ? `Key${ch}` : SHIFTED[ch];
+    if (code) await page.keyboard.press(`Shift+${code}`);
+    else if (ch === '\n') await page.keyboard.press('Enter');
+    else await page.keyboard.type(ch);
+  }
+}

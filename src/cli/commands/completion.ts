@@ -84,6 +84,7 @@ async function flagValues(flag: string, cur: string, src: CompletionSources): Pr
     case 'vm': return vmWords(cur, src);
     case 'network': return match(['user', 'none']);
     case 'accel': return match(['auto', 'kvm', 'tcg']);
+    case 'autostart': return match(['true', 'false']);
     default: return [];
   }
 }

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { killVmsOf, startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { REPO_ROOT, READY_LINE, guestFiles } from '../helpers/guest.js';
-import { assertProblem, forceStop, getVm, isAlive, pidOf, waitForConsole, waitForExit, waitForState } from '../helpers/api.js';
+import { assertProblem, execute, forceStop, getVm, isAlive, pidOf, startReady, waitForConsole, waitForExit, waitForState } from '../helpers/api.js';
 import { readEvents } from '../helpers/events.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
 
@@ -137,4 +137,15 @@ test('an autostart that fails is the VM\'s error (state, errors, event); the dae
   assert.ok(errors.length >= 1 && errors[0]!.message === vm.lastError, JSON.stringify(errors));
   const ev = (await readEvents(d)).filter((e) => e.type === 'vm.error' && e.vmName === 'auto-broken');
   assert.equal(ev.length, 1);
+});
+
+test('a suspended autostart VM is resumed from its saved state, its RAM as it was', async () => {
+  for (const name of ['auto-flag', 'auto-broken']) ok(await grove(['rm', name, '--force']), `rm ${name}`);
+  await createGuest('auto-saved', '--autostart');
+  await startReady(d, 'auto-saved', { acpi: false });
+  await execute(d, 'auto-saved', 'echo ram-kept-$((40+2)) > /tmp/m');
+  ok(await grove(['suspend', 'auto-saved']), 'suspend');
+  d = await d.restart();
+  await waitForState(d, 'auto-saved', 'running', 60_000);
+  assert.equal((await execute(d, 'auto-saved', 'cat /tmp/m')).output, 'ram-kept-42\n');
 });

@@ -7,8 +7,8 @@ APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # Tests only: the clone tests mount a loop XFS to exercise reflink clones; the cloud-init tests read
 # seeds back with isoinfo (genisoimage); the service tests check units with systemd-analyze (systemd); the
 # CLI remotes test makes a self-signed certificate with openssl; the web UI tests drive Debian's chromium
-# through playwright-core (no browser download).
-TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium
+# through playwright-core (no browser download); the completion tests run the scripts in zsh and fish.
+TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium zsh fish
 # Benchmarks only: the download benchmark's reference is curl fetching the same file; the web UI
 # benchmark runs in chromium.
 BENCH_APT_PACKAGES := curl chromium

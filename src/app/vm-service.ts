@@ -17,12 +17,14 @@ import { VmRecords } from './vm/vm-records.js';
 import { VmSupervisor } from './vm/vm-supervisor.js';
 import { VmSuspension, type SuspendStatus } from './vm/vm-suspension.js';
 import { VmProvisioner, type DistroImages } from './vm/vm-provisioner.js';
+import { VmAutostart, type AutostartOutcome } from './vm/vm-autostart.js';
 
 export type { Logger } from '../ports/logger.js';
 export type { CreateVmInput, ImportStagedInput, UpdateVmInput } from './vm/vm-catalog.js';
 export type { ExclusiveContext, RuntimeInfo, StartResult, StopAllResult } from './vm/vm-lifecycle.js';
 export type { SuspendStatus } from './vm/vm-suspension.js';
 export type { DistroImages } from './vm/vm-provisioner.js';
+export type { AutostartOutcome } from './vm/vm-autostart.js';
 
 export interface VmServiceDeps {
   vms: VmRepo;
@@ -55,6 +57,7 @@ export class VmService {
   private readonly suspension: VmSuspension;
   private readonly supervisor: VmSupervisor;
   private readonly provisioner: VmProvisioner;
+  private readonly autostarter: VmAutostart;
 
   constructor(d: VmServiceDeps) {
     const locks = new OperationLocks();
@@ -71,6 +74,10 @@ export class VmService {
     this.catalog = new VmCatalog({
       records, vms: d.vms, errors: d.errors, locks, lifecycle: this.lifecycle, provisioner: this.provisioner, disks: d.disks, pool: d.pool, files: d.files, layout: d.layout,
       cloudInit: d.cloudInit, log: d.log,
+    });
+    this.autostarter = new VmAutostart({
+      vms: records, start: (id) => this.lifecycle.start(id), log: d.log,
+      fail: (vm, detail) => records.fail(vm, detail, 'operation', { autostart: true }),
     });
   }
 
@@ -114,6 +121,10 @@ export class VmService {
   recover(): Promise<{ adopted: string[]; reconciled: string[] }> { return this.supervisor.recover(); }
   /** VMs left provisioning by the previous run wait for their image again (call once the downloads resumed). */
   resumeProvisioning(): string[] { return this.provisioner.resumeAll(); }
+  /** Starts the autostart VMs that are not up (call once recovered; the API may already answer). */
+  autostart(): Promise<AutostartOutcome> { return this.autostarter.run(); }
+  /** Lets an autostart in progress finish its current VM and start no more. */
+  stopAutostart(): Promise<void> { return this.autostarter.close(); }
   detachAll(): void {
     this.provisioner.close();
     this.supervisor.detachAll();

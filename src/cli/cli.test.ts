@@ -98,3 +98,11 @@ test('launch: flags become the launch body; cloud-init always, with the caller\'
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test('launch --autostart: the launch body asks for autostart', () => {
+  assert.equal(launchBody(parseCommandArgs(launch, ['debian-12', '--autostart']).values, 'debian-12', undefined).autostart, true);
+});
+
+test('launch without --autostart: the body leaves it to the daemon\'s default', () => {
+  assert.equal('autostart' in launchBody(parseCommandArgs(launch, ['debian-12']).values, 'debian-12', undefined), false);
+});

@@ -128,3 +128,11 @@ test('completion: commands, sub-commands, flags and their values, VM names and r
   assert.ok((await c('console', '')).includes('clear') && (await c('console', '')).includes('web'), 'a group that is also a command: members and VMs');
   assert.deepEqual(await c('snapshot', 'rm', '--remote', 'lab', ''), ['web', 'db', 'local:', 'lab:']);
 });
+
+test('completion: a flag value written --flag=value comes back with its flag', async () => {
+  assert.deepEqual(await candidates(TABLE, ['ls', '--format=j'], SOURCES), ['--format=json']);
+});
+
+test('completion: update --autostart offers true and false', async () => {
+  assert.deepEqual(await candidates(TABLE, ['update', 'web', '--autostart', ''], SOURCES), ['true', 'false']);
+});

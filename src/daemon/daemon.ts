@@ -200,12 +200,15 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const url = `${cfg.tls ? 'https' : 'http'}://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
+  // Not awaited: the API answers while the autostart VMs boot one by one; a failure is that VM's own.
+  void vms.autostart().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'autostart stopped'));
   let closed = false;
   return {
     app, url, token: tok.token, tokenOrigin: tok.origin, tokenCreated: tok.created, vms, log,
     async close() {
       if (closed) return;
       closed = true;
+      await vms.stopAutostart();
       await app.close();
       await jobs.close();
       await agents.close();

@@ -67,6 +67,8 @@ export interface Vm {
   lastError: string | null;
   /** The VM's cloud-init seed (`seed.iso` in its folder, attached read-only), or null when it has none. */
   cloudInit: CloudInitSummary | null;
+  /** Started (or resumed) when the daemon starts, if it is not up then (Incus `boot.autostart`, `virsh autostart`). */
+  autostart: boolean;
 }
 
 export const NAME_MAX_LENGTH = 63;

@@ -157,4 +157,8 @@ export const MIGRATIONS: readonly string[] = [
   CREATE INDEX jobs_vm ON jobs(vm_id, created_at);
   CREATE INDEX jobs_state ON jobs(state);
   `,
+  // Autostart: the VMs the daemon starts when it starts (off for every VM there was).
+  `
+  ALTER TABLE vms ADD COLUMN autostart INTEGER NOT NULL DEFAULT 0;
+  `,
 ];

@@ -15,7 +15,7 @@ const silent = { info: () => undefined, warn: () => undefined, error: () => unde
 function vmNamed(name: string, id: string): Vm {
   return {
     id, name, state: 'stopped', cpu: 1, memoryMB: 128, diskGB: 1, distro: null, boot: {}, network: { mode: 'none', portForwards: [] }, order: 0,
-    createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
+    createdAt: '2026-01-01T00:00:00.000Z', updatedAt: '2026-01-01T00:00:00.000Z', startedAt: null, accelerator: null, lastError: null, cloudInit: null, autostart: false,
   };
 }
 

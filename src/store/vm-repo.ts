@@ -11,6 +11,7 @@ interface Row {
   id: string; name: string; state: string; cpu: number; memory_mb: number; disk_gb: number;
   distro: string | null; boot: string; network: string; sort_order: number; created_at: string;
   updated_at: string; started_at: string | null; accelerator: string | null; last_error: string | null; cloud_init: string | null;
+  autostart: number;
 }
 
 function fromRow(r: Row): Vm {
@@ -20,6 +21,7 @@ function fromRow(r: Row): Vm {
     createdAt: r.created_at, updatedAt: r.updated_at, startedAt: r.started_at,
     accelerator: r.accelerator as Vm['accelerator'], lastError: r.last_error,
     cloudInit: r.cloud_init !== null ? summarizeCloudInit(JSON.parse(r.cloud_init) as CloudInitRecord) : null,
+    autostart: r.autostart !== 0,
   };
 }
 
@@ -28,7 +30,7 @@ function toParams(vm: Vm): Record<string, unknown> {
     id: vm.id, name: vm.name, state: vm.state, cpu: vm.cpu, memory_mb: vm.memoryMB, disk_gb: vm.diskGB,
     distro: vm.distro, boot: JSON.stringify(vm.boot), network: JSON.stringify(vm.network), sort_order: vm.order,
     created_at: vm.createdAt, updated_at: vm.updatedAt, started_at: vm.startedAt, accelerator: vm.accelerator,
-    last_error: vm.lastError,
+    last_error: vm.lastError, autostart: vm.autostart ? 1 : 0,
   };
 }
 
@@ -50,14 +52,14 @@ export class SqliteVmRepo implements VmRepo {
     this.q = {
       list: db.prepare<[], Row>('SELECT * FROM vms ORDER BY sort_order, created_at'),
       insert: db.prepare(`INSERT INTO vms (id, name, state, cpu, memory_mb, disk_gb, distro, boot, network, sort_order,
-        created_at, updated_at, started_at, accelerator, last_error, cloud_init) VALUES (@id, @name, @state, @cpu, @memory_mb,
-        @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error, @cloud_init)`),
+        created_at, updated_at, started_at, accelerator, last_error, cloud_init, autostart) VALUES (@id, @name, @state, @cpu, @memory_mb,
+        @disk_gb, @distro, @boot, @network, @sort_order, @created_at, @updated_at, @started_at, @accelerator, @last_error, @cloud_init, @autostart)`),
       cloudInit: db.prepare<[string], { cloud_init: string | null }>('SELECT cloud_init FROM vms WHERE id = ?'),
       setState: db.prepare(`UPDATE vms SET state=@state, updated_at=@updated_at, started_at=@started_at,
         accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
       update: db.prepare(`UPDATE vms SET name=@name, state=@state, cpu=@cpu, memory_mb=@memory_mb, disk_gb=@disk_gb,
         distro=@distro, boot=@boot, network=@network, sort_order=@sort_order, updated_at=@updated_at,
-        started_at=@started_at, accelerator=@accelerator, last_error=@last_error WHERE id=@id`),
+        started_at=@started_at, accelerator=@accelerator, last_error=@last_error, autostart=@autostart WHERE id=@id`),
       del: db.prepare<[string]>('DELETE FROM vms WHERE id = ?'),
       setOrder: db.prepare<[number, string]>('UPDATE vms SET sort_order = ? WHERE id = ?'),
       clearOffset: db.prepare<[string], { console_clear_offset: number }>('SELECT console_clear_offset FROM vms WHERE id = ?'),

@@ -134,7 +134,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
     }),
     tool({
       name: 'update_vm',
-      description: 'Change a VM: `name` at any time; `cpu`, `memoryMB` and `network` only while it is stopped. Returns the updated VM. ' + STATE_NOTE,
+      description: 'Change a VM: `name` and `autostart` (start it whenever the daemon starts and it is not up) at any time; `cpu`, `memoryMB` and `network` only while it is stopped. Returns the updated VM. ' + STATE_NOTE,
       input: withVm(UpdateVmBody.properties), output: Vm,
       run: ({ vm, ...patch }) => s.vms.update(vm, patch),
     }),

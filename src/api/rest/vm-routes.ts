@@ -70,7 +70,7 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
 
   app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {
     schema: {
-      tags, summary: 'Update a VM', operationId: 'updateVm', description: 'Rename at any time; cpu, memory and network only while stopped.',
+      tags, summary: 'Update a VM', operationId: 'updateVm', description: 'Rename and set `autostart` at any time; cpu, memory and network only while stopped.',
       params: VmRefParams, body: UpdateVmBody, response: responses({ 200: VmRef }, [404, 409]),
     },
   }, async (req) => s.vms.update(req.params.id, req.body));

@@ -1,7 +1,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { READINESS_CHECKS } from '../../domain/readiness.js';
 import { WaitBody, WaitResult } from './wait.js';
-import { CloudInit, Cpu, DiskGB, DistroRef, MemoryMB, NetworkInput, Vm, VmName } from './vm.js';
+import { Autostart, CloudInit, Cpu, DiskGB, DistroRef, MemoryMB, NetworkInput, Vm, VmName } from './vm.js';
 
 export const LaunchBody = Type.Object({
   distro: DistroRef,
@@ -10,6 +10,7 @@ export const LaunchBody = Type.Object({
   memoryMB: Type.Optional(MemoryMB),
   diskGB: Type.Optional({ ...DiskGB, description: 'Disk size in GiB; default 8, or the image\'s own size when larger' }),
   network: Type.Optional(NetworkInput),
+  autostart: Type.Optional(Autostart),
   cloudInit: Type.Optional({ ...CloudInit, description: 'cloud-init for the VM (default `{}`: the user `grove` with Grove\'s SSH key and passwordless sudo, the guest agent)' }),
   waitFor: Type.Optional(Type.Union([...READINESS_CHECKS.map((c) => Type.Literal(c)), Type.Literal('none'), Type.Object({
     until: WaitBody.properties.until, mode: WaitBody.properties.mode,

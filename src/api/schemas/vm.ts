@@ -26,6 +26,9 @@ export const NetworkInput = Type.Partial(Network, { additionalProperties: false 
 export const Cpu = Type.Integer({ minimum: 1, maximum: LIMITS.cpuMax, description: 'vCPUs' });
 export const MemoryMB = Type.Integer({ minimum: LIMITS.memoryMBMin, maximum: LIMITS.memoryMBMax, description: 'RAM in MiB' });
 export const DiskGB = Type.Integer({ minimum: 1, maximum: LIMITS.diskGBMax, description: 'Disk size in GiB' });
+export const Autostart = Type.Boolean({
+  description: 'Start the VM when the daemon starts, if it is not up then (stopped, error, or suspended: resumed), in the VMs\' order; default false',
+});
 export const CloudInit = Type.Object({
   user: Type.Optional(Type.String({ pattern: CP.user, description: `Login to create, with passwordless sudo and bash; default \`${DEFAULT_CLOUD_USER}\` (not root)` })),
   password: Type.Optional(Type.String({ minLength: 1, maxLength: CL.password, description: 'Password of that user, for the console (stored and written to the guest only as a SHA-512 crypt hash; SSH stays key-only)' })),
@@ -94,6 +97,7 @@ export const Vm = Type.Object({
   accelerator: Type.Union([Type.Literal('kvm'), Type.Literal('tcg'), Type.Null()]),
   lastError: Type.Union([Type.String(), Type.Null()]),
   cloudInit: Type.Union([CloudInitSummary, Type.Null()], { description: 'The VM\'s cloud-init seed, or null' }),
+  autostart: Autostart,
   agent: Type.Optional(Type.Union([AgentStatus, Type.Null()])),
 }, { $id: 'Vm' });
 
@@ -118,6 +122,7 @@ export const CreateVmBody = Type.Object({
   iso: Type.Optional(HostPath('ISO attached as a CD-ROM and booted first')),
   network: Type.Optional(NetworkInput),
   cloudInit: Type.Optional(CloudInit),
+  autostart: Type.Optional(Autostart),
 }, { additionalProperties: false });
 export type CreateVmBody = Static<typeof CreateVmBody>;
 
@@ -126,6 +131,7 @@ export const UpdateVmBody = Type.Object({
   cpu: Type.Optional(Cpu),
   memoryMB: Type.Optional(MemoryMB),
   network: Type.Optional(NetworkInput),
+  autostart: Type.Optional({ ...Autostart, description: 'Start the VM when the daemon starts (any state may change it)' }),
 }, { additionalProperties: false, minProperties: 1 });
 export type UpdateVmBody = Static<typeof UpdateVmBody>;
 

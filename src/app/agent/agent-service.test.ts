@@ -12,7 +12,7 @@ import { AgentService, primaryAddress } from './agent-service.js';
 function vm(state: VmState): Vm {
   return {
     id: '0b5d7c43-7a55-4a0f-9d36-6f1f0d1c2b3a', name: 'web', state, cpu: 1, memoryMB: 256, diskGB: 1, distro: null, boot: {},
-    network: { mode: 'user', portForwards: [] }, order: 0, createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
+    network: { mode: 'user', portForwards: [] }, order: 0, createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null, autostart: false,
   };
 }
 

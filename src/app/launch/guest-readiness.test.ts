@@ -14,7 +14,7 @@ function vmWith(port: number | null, state: Vm['state'] = 'running'): Vm {
   return {
     id: '00000000-0000-4000-8000-000000000001', name: 'web', state, cpu: 1, memoryMB: 512, diskGB: 8, distro: 'debian-12', boot: {},
     network: { mode: 'user', portForwards: port === null ? [] : [{ host: port, guest: 22, protocol: 'tcp' }] }, order: 0,
-    createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: state === 'error' ? 'QEMU exited: boom' : null, cloudInit: null,
+    createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: state === 'error' ? 'QEMU exited: boom' : null, cloudInit: null, autostart: false,
   };
 }
 

@@ -14,6 +14,7 @@ export interface LaunchInput {
   diskGB?: number;
   network?: VmNetworkInput;
   cloudInit?: CloudInitInput;
+  autostart?: boolean;
   /** What to wait for once QEMU runs; `none`: answer as soon as it started; `{ until }`: any wait conditions. */
   waitFor?: ReadinessCheck | 'none' | Omit<WaitRequest, 'timeoutSeconds'>;
   /** Bounds the readiness wait after the start (a download before it is not counted). */
@@ -56,6 +57,7 @@ export class LaunchService {
       name, distro: input.distro, cloudInit: input.cloudInit ?? {},
       ...(input.cpu !== undefined ? { cpu: input.cpu } : {}), ...(input.memoryMB !== undefined ? { memoryMB: input.memoryMB } : {}),
       ...(input.diskGB !== undefined ? { diskGB: input.diskGB } : {}), ...(input.network !== undefined ? { network: input.network } : {}),
+      ...(input.autostart !== undefined ? { autostart: input.autostart } : {}),
     });
     const image = vm.state === 'provisioning' ? 'downloaded' : 'local';
     vm = await this.d.vms.provisioned(vm.id);

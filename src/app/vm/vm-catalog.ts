@@ -32,6 +32,7 @@ export interface CreateVmInput {
   iso?: string;
   network?: VmNetworkInput;
   cloudInit?: CloudInitInput;
+  autostart?: boolean;
 }
 
 export interface UpdateVmInput {
@@ -39,6 +40,7 @@ export interface UpdateVmInput {
   cpu?: number;
   memoryMB?: number;
   network?: VmNetworkInput;
+  autostart?: boolean;
 }
 
 export interface ImportStagedInput {
@@ -163,7 +165,7 @@ export class VmCatalog {
       const vm: Vm = {
         id, name: input.name, state: 'stopped', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
         diskGB, distro: input.distro ?? null, boot, network: seeded?.network ?? network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
-        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded?.summary ?? null,
+        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded?.summary ?? null, autostart: input.autostart ?? false,
       };
       this.d.records.transact(() => {
         this.d.vms.insert(vm, seeded?.record ?? null);
@@ -202,7 +204,7 @@ export class VmCatalog {
       const vm: Vm = {
         id, name: input.name, state: local ? 'stopped' : 'provisioning', cpu: input.cpu ?? DEFAULTS.cpu, memoryMB: input.memoryMB ?? DEFAULTS.memoryMB,
         diskGB, distro: distro.id, boot: {}, network: seeded.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now,
-        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded.summary,
+        startedAt: null, accelerator: null, lastError: null, cloudInit: seeded.summary, autostart: input.autostart ?? false,
       };
       this.d.records.transact(() => {
         this.d.vms.insert(vm, seeded.record);
@@ -250,7 +252,8 @@ export class VmCatalog {
     const vm: Vm = {
       id, name: input.name, state: input.state ?? 'stopped', cpu: input.spec.cpu, memoryMB: input.spec.memoryMB, diskGB: input.spec.diskGB, distro: input.spec.distro ?? null,
       boot, network: seeded?.network ?? input.spec.network, order: this.d.vms.nextOrder(), createdAt: now, updatedAt: now, startedAt: null, accelerator: null,
-      lastError: null, cloudInit: seeded?.summary ?? null,
+      // A copy (clone, import, fork) never autostarts on its own: it would start beside its source.
+      lastError: null, cloudInit: seeded?.summary ?? null, autostart: false,
     };
     try {
       this.d.records.transact(() => {
@@ -276,6 +279,10 @@ export class VmCatalog {
         this.assertNameFree(patch.name, vm.id);
         next.name = patch.name;
         changes.push('name');
+      }
+      if (patch.autostart !== undefined && patch.autostart !== vm.autostart) {
+        next.autostart = patch.autostart;
+        changes.push('autostart');
       }
       const hw: (keyof UpdateVmInput)[] = [];
       if (patch.cpu !== undefined && patch.cpu !== vm.cpu) { next.cpu = patch.cpu; hw.push('cpu'); }

@@ -35,6 +35,9 @@ export async function candidates(table: readonly Command[], words: string[], src
   const options = commandOptions(cmd);
   const prev = before[before.length - 1]!;
   if (prev.startsWith('--') && options[prev.slice(2)]?.type === 'string') return flagValues(prev.slice(2), cur, src);
+  // `--format=js`: the value, completed as one word with its flag.
+  const eq = /^--([^=]+)=(.*)$/s.exec(cur);
+  if (eq && options[eq[1]!]?.type === 'string') return (await flagValues(eq[1]!, eq[2]!, src)).map((w) => `--${eq[1]}=${w}`);
   if (cur.startsWith('-')) return match(Object.keys(options).map((o) => `--${o}`));
   // Positionals typed so far (flags and their values left out).
   let index = 0;
@@ -84,6 +87,7 @@ async function flagValues(flag: string, cur: string, src: CompletionSources): Pr
     case 'vm': return vmWords(cur, src);
     case 'network': return match(['user', 'none']);
     case 'accel': return match(['auto', 'kvm', 'tcg']);
+    case 'autostart': return match(['true', 'false']);
     default: return [];
   }
 }
@@ -139,9 +143,10 @@ _grove_complete() {
   local cur="\${words[\${#words[@]}-1]}"
   IFS=$'\\n'
   local out=($(command grove __complete -- "\${words[@]:1}" 2>/dev/null))
-  # bash splits the word at ':' (COMP_WORDBREAKS): answer only the part after the last ':'.
-  if [[ "$cur" == *:* && "$COMP_WORDBREAKS" == *:* ]]; then
-    local pre="\${cur%"\${cur##*:}"}"
+  # bash splits the word at ':' and '=' (COMP_WORDBREAKS): answer only the part after the last of them.
+  local wb="\${COMP_WORDBREAKS//[^:=]/}"
+  if [[ -n "$wb" && "$cur" == *["$wb"]* ]]; then
+    local pre="\${cur%"\${cur##*["$wb"]}"}"
     out=("\${out[@]#"$pre"}")
   fi
   COMPREPLY=("\${out[@]}")
@@ -151,23 +156,42 @@ _grove_complete() {
 complete -o default -F _grove_complete grove
 `,
   zsh: `#compdef grove
-# grove completion for zsh: source <(grove completion zsh)
+# grove completion for zsh: source <(grove completion zsh) after compinit, or save it as _grove in a
+# folder of $fpath.
 _grove() {
-  local -a out
-  out=("\${(@f)$(command grove __complete -- "\${(@)words[2,CURRENT]}" 2>/dev/null)}")
+  local -a typed out values prefixes
+  typed=("\${(@Q)words[2,CURRENT]}")
+  out=("\${(@f)$(command grove __complete -- "\${typed[@]}" 2>/dev/null)}")
   out=(\${out:#})
-  if (( \${#out} )); then
-    compadd -a out
-  else
+  if (( \${#out} == 0 )); then
     _files
+    return
   fi
+  # REMOTE: goes on with a VM name: no space after it.
+  prefixes=(\${(M)out:#*:})
+  values=(\${out:#*:})
+  (( \${#values} )) && compadd -a values
+  (( \${#prefixes} )) && compadd -S '' -a prefixes
+  return 0
 }
-compdef _grove grove
+# Autoloaded from $fpath this file is _grove's first call: complete now; sourced, register it.
+if [[ "\${zsh_eval_context[-1]}" == loadautofunc ]]; then
+  _grove "$@"
+else
+  compdef _grove grove
+fi
 `,
-  fish: `# grove completion for fish: grove completion fish | source
+  fish: `# grove completion for fish: grove completion fish | source (or save it as ~/.config/fish/completions/grove.fish)
 function __grove_complete
-    set -l tokens (commandline -opc) (commandline -ct)
-    command grove __complete -- $tokens[2..-1] 2>/dev/null
+    set -l tokens (commandline -opc)
+    set -l current (commandline -ct)
+    set -l out (command grove __complete -- $tokens[2..-1] "$current" 2>/dev/null)
+    if test (count $out) -gt 0
+        printf '%s\\n' $out
+    else
+        # Nothing grove knows of (a file argument, say): paths, as fish offers them.
+        __fish_complete_path "$current"
+    end
 end
 complete -c grove -f -a '(__grove_complete)'
 `,

@@ -8,7 +8,7 @@ export const launch: Command = {
   name: 'launch',
   synopsis: ['launch DISTRO [NAME] [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...',
     '            [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]',
-    '            [--wait-for ssh|agent|none] [--timeout S] [--console]'],
+    '            [--wait-for ssh|agent|none] [--timeout S] [--console] [--autostart]'],
   summary: 'Create a distro VM, download its image if needed, start it and wait until SSH answers',
   help: `DISTRO is a catalog id (grove images lists them). NAME defaults to DISTRO-XXXX (4 random hex digits).
 When the image is not local it is pulled first, with a progress bar on a terminal (as grove pull). Then
@@ -19,13 +19,14 @@ the boot console is shown meanwhile; --console copies the whole boot console to 
 in: grove ssh NAME.
 
 --timeout (default 300 s) bounds the wait after the start: exit 124 when it passes (the VM keeps running).
-Sizes and the other flags are as for grove create. --json prints the launch result as JSON (no progress
+Sizes and the other flags (--autostart too) are as for grove create. --json prints the launch result as JSON (no progress
 output; a missing image is then downloaded by the daemon within the same call).`,
   options: {
     cpu: { type: 'string' }, memory: { type: 'string' }, disk: { type: 'string' }, network: { type: 'string' },
     'port-forward': { type: 'string', multiple: true }, user: { type: 'string' }, hostname: { type: 'string' },
     package: { type: 'string', multiple: true }, timezone: { type: 'string' }, 'ssh-key': { type: 'string', multiple: true },
     'user-data': { type: 'string' }, 'wait-for': { type: 'string' }, timeout: { type: 'string' }, console: { type: 'boolean' },
+    autostart: { type: 'boolean' },
   },
   args: [1, 2],
   async run(ctx, v, [distro, name]) {

@@ -6,13 +6,15 @@ import { parsePortForward } from './vm.js';
 
 export const update: Command = {
   name: 'update', aliases: ['set'],
-  synopsis: ['update VM [--name NEW] [--cpu N] [--memory SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]... [--no-port-forwards]'],
-  summary: 'Change a VM: rename it, CPUs, memory, network (CPU and memory need it stopped)',
+  synopsis: ['update VM [--name NEW] [--cpu N] [--memory SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]... [--no-port-forwards]',
+    '            [--autostart true|false]'],
+  summary: 'Change a VM: rename it, CPUs, memory, network, autostart (CPU, memory and network need it stopped)',
   help: `--port-forward replaces the VM's forwards with the ones given (repeat it); --no-port-forwards removes them all.
-Autostart is not a setting of the API yet, so there is no flag for it.`,
+--autostart true: the daemon starts the VM whenever it starts and the VM is not up (stopped, error, or
+suspended: resumed), one VM at a time in the order of 'grove ls' (see grove reorder); false: it does not.`,
   options: {
     name: { type: 'string' }, cpu: { type: 'string' }, memory: { type: 'string' }, network: { type: 'string' },
-    'port-forward': { type: 'string', multiple: true }, 'no-port-forwards': { type: 'boolean' },
+    'port-forward': { type: 'string', multiple: true }, 'no-port-forwards': { type: 'boolean' }, autostart: { type: 'string' },
   },
   args: [1, 1],
   async run(ctx, v, [ref]) {
@@ -30,7 +32,12 @@ Autostart is not a setting of the API yet, so there is no flag for it.`,
     if (mode !== undefined || forwards.length > 0 || flag(v, 'no-port-forwards')) {
       body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 || flag(v, 'no-port-forwards') ? { portForwards: forwards } : {}) };
     }
-    if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give --name, --cpu, --memory, --network or --port-forward');
+    const autostart = str(v, 'autostart');
+    if (autostart !== undefined) {
+      if (autostart !== 'true' && autostart !== 'false') throw new UsageError(`--autostart must be true or false (got '${autostart}')`);
+      body.autostart = autostart === 'true';
+    }
+    if (Object.keys(body).length === 0) throw new UsageError('nothing to change: give --name, --cpu, --memory, --network, --port-forward or --autostart');
     const vm = await ctx.client.updateVm(ref!, body);
     ctx.out(ctx.json ? json(vm) : `Updated VM '${vm.name}'.\n`);
     return EXIT.OK;

@@ -33,6 +33,7 @@ export const VM_COLUMNS: Column<VmRow>[] = [
   { name: 'distro', value: (r) => r.vm.distro ?? '-', extra: true },
   { name: 'created', value: (r) => r.vm.createdAt, extra: true },
   { name: 'error', value: (r) => r.vm.lastError ?? '', extra: true },
+  { name: 'autostart', value: (r) => (r.vm.autostart ? 'yes' : 'no'), extra: true },
 ];
 
 /** Guest addresses of the VMs whose agent answers (asked in parallel; a VM that cannot say shows none). */
@@ -68,7 +69,7 @@ export const ls: Command = {
 column (json/yaml: each VM gets a "remote" field); a remote that does not answer is reported on stderr
 and the others are still listed (exit 1).
 Columns: remote, name, state, cpu, memory, disk, ip, ports, uptime, id (default set without remote),
-and uuid, distro, created, error on request (--columns name,uuid).`,
+and uuid, distro, created, error, autostart on request (--columns name,uuid).`,
   options: { 'all-remotes': { type: 'boolean' } },
   async run(ctx, v) {
     if (!flag(v, 'all-remotes')) {
@@ -107,12 +108,14 @@ export const create: Command = {
   name: 'create', vmArg: 0,
   synopsis: ['create NAME [--kernel FILE --initrd FILE --cmdline TEXT] [--image FILE [--image-format qcow2|raw]] [--iso FILE]',
     '            [--cpu N] [--memory SIZE] [--disk SIZE] [--network user|none] [--port-forward HOST:GUEST[/udp]]...',
-    '            [--cloud-init] [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]'],
+    '            [--cloud-init] [--user NAME] [--hostname NAME] [--package PKG]... [--timezone TZ] [--ssh-key FILE]... [--user-data FILE]',
+    '            [--autostart]'],
   summary: 'Define a new VM (stopped)',
   help: `Files (--kernel, --initrd, --image, --iso) are paths inside the daemon's <data>/images or <data>/transfer
 (relative paths are taken from images/). --memory is MiB unless suffixed (512, 512M, 2G); --disk is GiB
 (10, 10G). --port-forward publishes 127.0.0.1:HOST on the host to GUEST in the guest (tcp unless /udp);
-repeat it for more ports.
+repeat it for more ports. --autostart: the daemon starts the VM whenever it starts and the VM is not up
+(change it later with grove update VM --autostart false).
 
 cloud-init: --cloud-init, or any of the flags after it, gives the VM a NoCloud seed: a user (--user,
 default grove) with passwordless sudo and SSH keys (Grove's own, your ~/.ssh/id_*.pub, each --ssh-key
@@ -126,6 +129,7 @@ by the CLI, on this machine.`,
     disk: { type: 'string' }, network: { type: 'string' }, 'port-forward': { type: 'string', multiple: true },
     'cloud-init': { type: 'boolean' }, user: { type: 'string' }, hostname: { type: 'string' }, package: { type: 'string', multiple: true },
     timezone: { type: 'string' }, 'ssh-key': { type: 'string', multiple: true }, 'user-data': { type: 'string' },
+    autostart: { type: 'boolean' },
   },
   args: [1, 1],
   async run(ctx, v, [name]) {
@@ -148,9 +152,10 @@ by the CLI, on this machine.`,
   },
 };
 
-/** --cpu, --memory, --disk, --network and --port-forward, as create and launch take them. */
-export function resourceFlags(v: Values): Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network'> {
-  const out: Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network'> = {};
+/** --cpu, --memory, --disk, --network, --port-forward and --autostart, as create and launch take them. */
+export function resourceFlags(v: Values): Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network' | 'autostart'> {
+  const out: Pick<CreateVm, 'cpu' | 'memoryMB' | 'diskGB' | 'network' | 'autostart'> = {};
+  if (flag(v, 'autostart')) out.autostart = true;
   const cpu = int(v, 'cpu', { min: 1 });
   if (cpu !== undefined) out.cpu = cpu;
   const memoryMB = sizeMiB(v, 'memory');
@@ -221,6 +226,7 @@ export const show: Command = {
       ['Agent', agentLine(vm)], ['IP', ip?.ip ?? null],
       ['Cloud-init', vm.cloudInit ? `user ${vm.cloudInit.user}, hostname ${vm.cloudInit.hostname}${vm.cloudInit.packages.length ? `, packages ${vm.cloudInit.packages.join(' ')}` : ''}` : null],
       ['SSH', sshHint(vm)],
+      ['Autostart', vm.autostart ? 'yes' : 'no'],
       ['Created', vm.createdAt], ['Started', vm.startedAt],
       ['Uptime', rt ? duration(rt.uptimeSeconds) : null], ['PID', rt?.pid != null ? String(rt.pid) : null],
       ['CPU usage', rt?.cpuPercent != null ? `${rt.cpuPercent.toFixed(1)} %` : null], ['RSS', rt?.rssBytes != null ? bytes(rt.rssBytes) : null],

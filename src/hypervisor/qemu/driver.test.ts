@@ -32,7 +32,7 @@ async function vmSpec(t: TestContext): Promise<LaunchSpec> {
   const vm: Vm = {
     id: '6f1c1f3e-8c52-4b8a-9d1e-3c1f9a0b2c4d', name: 'attach-fault', state: 'stopped', cpu: 1, memoryMB: 64, diskGB: 1,
     distro: null, boot: {}, network: { mode: 'none', portForwards: [] }, order: 0,
-    createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
+    createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null, autostart: false,
   };
   return { vm, paths, accelerator: 'tcg' };
 }

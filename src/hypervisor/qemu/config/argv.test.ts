@@ -9,7 +9,7 @@ const vm: Vm = {
   id: '6f1c1f3e-8c52-4b8a-9d1e-3c1f9a0b2c4d', name: 'web1', state: 'stopped', cpu: 2, memoryMB: 512, diskGB: 4,
   distro: null, boot: { kernel: '/d/vms/x/kernel', initrd: '/d/vms/x/initrd', cmdline: 'console=ttyS0 quiet' },
   network: { mode: 'user', portForwards: [{ host: 2222, guest: 22, protocol: 'tcp' }] }, order: 0,
-  createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null,
+  createdAt: '', updatedAt: '', startedAt: null, accelerator: null, lastError: null, cloudInit: null, autostart: false,
 };
 
 function spec(overrides: Partial<Vm> = {}, dir = '/d/vms/x'): LaunchSpec {

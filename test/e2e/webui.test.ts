@@ -7,7 +7,7 @@ import { after, before, describe, it } from 'node:test';
 import type { Browser, Page } from 'playwright-core';
 import { startDaemon, type TestDaemon } from '../helpers/daemon.js';
 import { READY_LINE, guestFiles } from '../helpers/guest.js';
-import { execute, waitAcpiReady, waitForConsole } from '../helpers/api.js';
+import { assertOk, execute, waitAcpiReady, waitForConsole } from '../helpers/api.js';
 import { launchBrowser, shot, signIn } from '../helpers/browser.js';
 
 const VM = 'web-guest';
@@ -125,6 +125,12 @@ describe('web UI in Chromium', () => {
       assert.equal(await page.getByRole('tab', { name: tab }).getAttribute('aria-selected'), 'true');
       // This VM's history is replayed into the tab.
       if (tab === 'Events') await page.locator('.events li', { hasText: 'vm.started' }).first().waitFor();
+      if (tab === 'Settings') {
+        await page.getByLabel('Start when the daemon starts (autostart)').check();
+        await page.getByRole('button', { name: 'Save', exact: true }).click();
+        await page.getByRole('status').filter({ hasText: 'Save settings: done' }).waitFor();
+        assert.equal(assertOk(await d.call('GET', `/vms/${VM}`), 200, 'get').autostart, true);
+      }
       await shot(page, `webui-tab-${tab.toLowerCase()}`);
     }
     // A phone-sized window in the dark theme: the list becomes one card per VM.

@@ -22,6 +22,7 @@ export async function vmCreatePage(main: HTMLElement): Promise<() => void> {
   const ports = h('input', { name: 'ports', placeholder: '2222:22, 8080:80/tcp' });
   const ciUser = h('input', { name: 'ciUser', placeholder: 'default user' });
   const ciKeys = h('textarea', { name: 'ciKeys', rows: 2, placeholder: 'ssh-ed25519 AAAA…' });
+  const autostart = h('input', { type: 'checkbox', name: 'autostart' });
   const submit = h('button', { type: 'submit' }, 'Create');
 
   const groups = {
@@ -41,6 +42,7 @@ export async function vmCreatePage(main: HTMLElement): Promise<() => void> {
     Object.values(groups),
     h('fieldset', {}, h('legend', {}, 'Resources'), h('div', { class: 'row' }, field('vCPUs', cpu), field('Memory (MiB)', mem), field('Disk (GiB)', disk))),
     h('fieldset', {}, h('legend', {}, 'Network'), field('Mode', netMode), field('Port forwards', ports, 'host:guest[/tcp|udp], comma separated')),
+    h('label', { class: 'check' }, autostart, ' Start when the daemon starts (autostart)'),
     h('div', { class: 'actions' }, submit));
   replace(main, h('h1', {}, 'Create VM'), form);
   show();
@@ -55,6 +57,7 @@ export async function vmCreatePage(main: HTMLElement): Promise<() => void> {
       return { host: Number(m[1]), guest: Number(m[2]), protocol: (m[3] ?? 'tcp') as 'tcp' | 'udp' };
     });
     body.network = { mode: netMode.value as 'user' | 'none', portForwards: forwards };
+    if (autostart.checked) body.autostart = true;
     if (source.value === 'distro') {
       body.distro = distro.value;
       const keys = ciKeys.value.split('\n').map((s) => s.trim()).filter(Boolean);

@@ -166,12 +166,14 @@ function settingsTab(vm: Vm): Tab {
   const cpu = h('input', { name: 'cpu', type: 'number', min: 1, value: vm.cpu });
   const mem = h('input', { name: 'memoryMB', type: 'number', min: 64, step: 64, value: vm.memoryMB });
   const ports = h('input', { name: 'ports', value: vm.network.portForwards.map((p) => `${p.host}:${p.guest}/${p.protocol}`).join(', ') });
+  const autostart = h('input', { type: 'checkbox', name: 'autostart', checked: vm.autostart });
   const save = h('button', { type: 'submit' }, 'Save');
   const stopped = vm.state === 'stopped';
   if (!stopped) { cpu.disabled = true; mem.disabled = true; }
   const form = h('form', { class: 'card form', 'aria-label': 'Settings' }, field('Name', name),
     field('vCPUs', cpu, stopped ? undefined : 'Changes when stopped'), field('Memory (MiB)', mem, stopped ? undefined : 'Changes when stopped'),
-    field('Port forwards', ports, 'host:guest[/tcp|udp], comma separated'), save);
+    field('Port forwards', ports, 'host:guest[/tcp|udp], comma separated'),
+    h('label', { class: 'check' }, autostart, ' Start when the daemon starts (autostart)'), save);
   form.addEventListener('submit', (e) => {
     e.preventDefault();
     act('Save settings', async () => {
@@ -184,6 +186,7 @@ function settingsTab(vm: Vm): Tab {
         ...(name.value !== vm.name ? { name: name.value } : {}),
         ...(stopped && Number(cpu.value) !== vm.cpu ? { cpu: Number(cpu.value) } : {}),
         ...(stopped && Number(mem.value) !== vm.memoryMB ? { memoryMB: Number(mem.value) } : {}),
+        ...(autostart.checked !== vm.autostart ? { autostart: autostart.checked } : {}),
         network: { portForwards },
       });
     }, save);

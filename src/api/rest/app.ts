@@ -1,7 +1,7 @@
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
-import { Ajv } from 'ajv';
+import { Ajv, type AnySchema } from 'ajv';
 import addFormats from 'ajv-formats';
 import { SHARED_SCHEMAS } from '../schemas/shared.js';
 import type { ApiServices } from './context.js';
@@ -30,6 +30,7 @@ import { webRoutes } from './web-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { waitRoutes } from './wait-routes.js';
 import { forkRoutes } from './fork-routes.js';
+import { lazySerializerFactory, lazyValidatorCompiler } from './lazy-compilers.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -72,10 +73,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (a malformed %-escape in the URL) are problems too.
     frameworkErrors: (err, req, reply) => { void sendProblem(reply, toProblem(err, req)); },
+    schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } },
   });
 
   const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
+  app.setValidatorCompiler(lazyValidatorCompiler<AnySchema>(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema)));
 
   // An empty body with a JSON content type is taken as "no options", as curl -H 'content-type: application/json' -X POST sends.
   // Fastify's default JSON parser is its callback form (the type also admits a promise form it never takes).

@@ -16,7 +16,7 @@ export interface FootprintOptions {
   settleMs: number;
 }
 
-export const FOOTPRINT_DEFAULTS: FootprintOptions = { vms: 20, memoryMB: 64, scrapes: 50, burstRounds: 3, settleMs: 5000 };
+export const FOOTPRINT_DEFAULTS: FootprintOptions = { vms: 20, memoryMB: 128, scrapes: 50, burstRounds: 3, settleMs: 5000 };
 
 /** Issue 12's targets, in MiB of the daemon's VmRSS. */
 const IDLE_TARGET_MIB = 64;
@@ -148,7 +148,7 @@ async function burst(d: TestDaemon, client: ApiClient, ids: string[], rounds: nu
       await client.ok('GET', `/vms/${id}/errors`);
       await client.call('POST', `/vms/${id}/console`, { text: 'echo burst\n' }).then((r) => { if (r.status >= 300) throw new Error(`console send: HTTP ${r.status}`); });
     }
-    const extra = ((await client.ok('POST', '/vms', { name: `fp-extra-${round}`, kernel: 'vmlinuz', initrd: 'initramfs.gz', memoryMB: 64, diskGB: 1 }, 201)) as { id: string }).id;
+    const extra = ((await client.ok('POST', '/vms', { name: `fp-extra-${round}`, kernel: 'vmlinuz', initrd: 'initramfs.gz', memoryMB: 128, diskGB: 1 }, 201)) as { id: string }).id;
     await client.ok('DELETE', `/vms/${extra}`, undefined, 204);
     const cycled = ids[round % ids.length]!;
     await client.ok('POST', `/vms/${cycled}/force-stop`);

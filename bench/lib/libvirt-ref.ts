@@ -42,7 +42,7 @@ export async function measureLibvirt(settleMs: number): Promise<LibvirtFigures |
   copyFileSync(g.initrd, join(root, 'img', 'initramfs.gz'));
   const serial = join(root, 'serial.log');
   writeFileSync(join(root, 'guest.xml'), `<domain type='qemu'>
-  <name>grove-bench-ref</name><memory unit='MiB'>64</memory><vcpu>1</vcpu>
+  <name>grove-bench-ref</name><memory unit='MiB'>128</memory><vcpu>1</vcpu>
   <os><type arch='x86_64' machine='pc'>hvm</type><kernel>${root}/img/vmlinuz</kernel><initrd>${root}/img/initramfs.gz</initrd><cmdline>${g.cmdline}</cmdline></os>
   <devices><serial type='file'><source path='${serial}'/></serial><memballoon model='none'/></devices>
 </domain>

@@ -56,7 +56,10 @@ function validators() {
     for (const schema of SHARED_SCHEMAS) ajv.addSchema(schema);
     return ajv;
   };
-  return { body: make(false), other: make(true) };
+  // Made with the first route compiled (see lazy-compilers.ts), not at start.
+  let body: Ajv | null = null;
+  let other: Ajv | null = null;
+  return { body: () => (body ??= make(false)), other: () => (other ??= make(true)) };
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -77,7 +80,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   });
 
   const ajv = validators();
-  app.setValidatorCompiler(lazyValidatorCompiler<AnySchema>(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema)));
+  app.setValidatorCompiler(lazyValidatorCompiler<AnySchema>(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body() : ajv.other()).compile(schema)));
 
   // An empty body with a JSON content type is taken as "no options", as curl -H 'content-type: application/json' -X POST sends.
   // Fastify's default JSON parser is its callback form (the type also admits a promise form it never takes).

@@ -12,11 +12,14 @@ export interface FootprintOptions {
   scrapes: number;
   /** Rounds of the operation burst (each touches every VM a few times). */
   burstRounds: number;
-  /** How long a process is left alone before its RSS is read (sampled every 250 ms, median taken). */
+  /**
+   * How long a process is left alone before its RSS is read (sampled every 250 ms, the median of the last
+   * 3 s taken). Long enough for V8's memory reducer, which runs a few seconds after allocation stops.
+   */
   settleMs: number;
 }
 
-export const FOOTPRINT_DEFAULTS: FootprintOptions = { vms: 20, memoryMB: 128, scrapes: 50, burstRounds: 3, settleMs: 5000 };
+export const FOOTPRINT_DEFAULTS: FootprintOptions = { vms: 20, memoryMB: 128, scrapes: 50, burstRounds: 3, settleMs: 30_000 };
 
 /** Issue 12's targets, in MiB of the daemon's VmRSS. */
 const IDLE_TARGET_MIB = 64;
@@ -64,7 +67,7 @@ export async function benchFootprint(o: FootprintOptions = FOOTPRINT_DEFAULTS): 
     ];
     results[0]!.details.push(
       lvNote,
-      `  grove: bin/grove serve (VmRSS, median over the last ${o.settleMs / 1000}s of settling); ${o.vms} test guests of ${o.memoryMB} MiB each for the running figures`,
+      `  grove: bin/grove serve in its own process (VmRSS: median of the last 3 s of a ${o.settleMs / 1000} s settle, same for libvirtd); ${o.vms} test guests of ${o.memoryMB} MiB each for the running figures`,
       `  burst: ${o.burstRounds} rounds over the ${o.vms} VMs (pause/resume, console read/send, show, runtime, errors, create+delete, force-stop+start, MCP list/call, openapi.json, docs, web UI, metrics) in ${(burstMs / 1000).toFixed(0)}s`,
     );
     return results;

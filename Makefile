@@ -10,8 +10,10 @@ APT_PACKAGES := qemu-system-x86 qemu-utils openssh-client
 # through playwright-core (no browser download); the completion tests run the scripts in zsh and fish.
 TEST_APT_PACKAGES := xfsprogs genisoimage systemd openssl chromium zsh fish
 # Benchmarks only: the download benchmark's reference is curl fetching the same file; the web UI
-# benchmark runs in chromium.
+# benchmark runs in chromium; the footprint benchmark's reference is libvirtd (without recommends: no
+# libvirt-daemon-system, so no services and no virbr0 network; the benchmark runs its own libvirtd).
 BENCH_APT_PACKAGES := curl chromium
+BENCH_APT_LEAN_PACKAGES := libvirt-daemon libvirt-daemon-driver-qemu libvirt-clients
 NPM_STAMP := node_modules/.grove-installed
 
 .PHONY: help run test soak build lint screenshots system-deps test-deps bench-deps guest bench lint-openapi clean distro-image distro-check
@@ -51,6 +53,9 @@ test-deps:
 bench-deps:
 	@if ! command -v curl >/dev/null || ! command -v chromium >/dev/null; then \
 	  $(call apt_install,$(BENCH_APT_PACKAGES),curl or chromium); \
+	fi
+	@if [ ! -x /usr/sbin/libvirtd ] || [ ! -x /usr/bin/virsh ]; then \
+	  $(call apt_install,--no-install-recommends $(BENCH_APT_LEAN_PACKAGES),libvirt); \
 	fi
 
 $(NPM_STAMP): package.json package-lock.json

@@ -30,6 +30,7 @@ import { MCP_VS_REST_DEFAULTS, benchMcpVsRest } from './mcp-vs-rest.js';
 import { JOBS_DEFAULTS, benchJobs } from './jobs.js';
 import { FORK_DEFAULTS, benchFork } from './fork.js';
 import { WAIT_DEFAULTS, benchWait } from './wait.js';
+import { FOOTPRINT_DEFAULTS, benchFootprint } from './footprint.js';
 
 /** The whole run; the launch benchmark alone boots Debian four times under TCG (2 minutes each). */
 const WATCHDOG_MS = 30 * 60_000;
@@ -63,6 +64,7 @@ const BENCHES: { name: string; run: () => Promise<BenchResult | BenchResult[]> }
   { name: 'jobs', run: () => benchJobs(quick ? { ...JOBS_DEFAULTS, sizeMiB: 8, runs: 1 } : JOBS_DEFAULTS) },
   { name: 'fork', run: () => benchFork(quick ? { runs: 1, copies: 2 } : FORK_DEFAULTS) },
   { name: 'wait', run: () => benchWait(quick ? { runs: 3, pollMs: 100 } : WAIT_DEFAULTS) },
+  { name: 'footprint', run: () => benchFootprint(quick ? { ...FOOTPRINT_DEFAULTS, vms: 4, scrapes: 10, burstRounds: 1, settleMs: 3000 } : FOOTPRINT_DEFAULTS) },
 ];
 
 if (values.help) {

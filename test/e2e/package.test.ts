@@ -26,6 +26,7 @@ test('npm pack → npm install -g: grove on PATH, no dev dependencies, and the i
   assert.ok(paths.includes('bin/grove') && paths.includes('dist/src/cli/main.js') && paths.includes('catalog/distros.json'));
   assert.ok(paths.includes('dist/assets/redoc/redoc.standalone.js'), 'the docs bundle is built in');
   assert.ok(paths.includes('dist/web/index.html') && paths.some((p) => /^dist\/web\/assets\/app-.*\.js$/.test(p)), 'the web UI is built in');
+  assert.ok(paths.includes('dist/daemon/serve.js') && paths.some((p) => /^dist\/daemon\/mcp-handler-.*\.js$/.test(p)), 'the daemon bundle and its lazily loaded chunks');
   assert.deepEqual(paths.filter((p) => /\.test\.js$|^dist\/(test|bench)\/|^src\/|^test\//.test(p)), [], 'no tests, sources or benchmarks');
 
   const prefix = join(scratch, 'prefix');
@@ -56,6 +57,17 @@ test('npm pack → npm install -g: grove on PATH, no dev dependencies, and the i
     assert.equal(ui.status, 200);
     assert.match(await ui.text(), /<title>Grove<\/title>/);
     assert.ok(readdirSync(data).includes('grove.db'));
+    // The bundle's chunks loaded on first use (npm gives every file one mtime, so bin/grove runs the bundle).
+    const auth = { authorization: `Bearer ${token}` };
+    const mcp = await fetch(`http://127.0.0.1:${port}/mcp`, {
+      method: 'POST', headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
+    assert.equal(mcp.status, 200);
+    assert.ok(((await mcp.json()) as { result: { tools: { name: string }[] } }).result.tools.some((t) => t.name === 'list_vms'));
+    const prom = await fetch(`${api}/metrics?format=prometheus`, { headers: auth });
+    assert.equal(prom.status, 200);
+    assert.match(await prom.text(), /^# TYPE grove_/m);
   } finally {
     daemon.kill('SIGTERM');
   }

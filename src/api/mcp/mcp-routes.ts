@@ -1,10 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { ErrorCode, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { ApiServices } from '../rest/context.js';
-import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
-import { encodeWithKnownJson } from './known-json.js';
-import { createMcpServer, McpTools } from './server.js';
-import { mcpTools } from './tools.js';
+
+type Handler = ReturnType<typeof import('./mcp-handler.js').mcpHandler>;
 
 /**
  * `/mcp`: MCP over Streamable HTTP, stateless (the tools keep no per-client state, so there is no session
@@ -14,79 +11,13 @@ import { mcpTools } from './tools.js';
  * stream) and DELETE (ending a session) have nothing to serve here and get 405 from the app.
  */
 export async function mcpRoutes(app: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
-  const tools = new McpTools(mcpTools(services), (err, tool) => app.log.error({ err, tool }, 'MCP tool failed unexpectedly'));
-
+  // Loaded on the first request (the MCP SDK and zod are a tenth of an idle daemon's memory), then kept.
+  let handler: Promise<Handler> | null = null;
   app.post('/mcp', {
     config: { originCheck: true },
     schema: { hide: true },
   }, async (req, reply) => {
-    const version = req.headers['mcp-protocol-version'];
-    if (typeof version === 'string' && !SUPPORTED_PROTOCOL_VERSIONS.includes(version)) {
-      return reply.code(400).send(rpcError(-32600, `unsupported MCP-Protocol-Version '${version}' (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`));
-    }
-    const direct = singleToolCall(req.body);
-    if (direct && direct.progressToken !== undefined && String(req.headers.accept ?? '').includes('text/event-stream')) {
-      // The client asked for progress and takes an SSE answer (Streamable HTTP): notifications/progress
-      // while the tool runs, then the response, on this POST's own stream.
-      const token = direct.progressToken;
-      reply.hijack();
-      const res = reply.raw;
-      res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
-      const send = (m: object): void => { if (!res.destroyed) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`); };
-      const progress = (value: number, message: string): void => send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: value, message } });
-      const response = await tools.call(direct.name, direct.args, { progress }).then(
-        (result) => ({ jsonrpc: '2.0' as const, id: direct.id, result }),
-        (e: unknown) => ({ jsonrpc: '2.0' as const, id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
-      );
-      if (!res.destroyed) res.end(`event: message\ndata: ${encodeWithKnownJson(response).toString()}\n\n`);
-      return reply;
-    }
-    if (direct) {
-      // The hot path agents use. The SDK Server would validate the message with zod and dispatch it to
-      // the very same catalogue call; on a per-request server that costs more than most tools do, so a
-      // single, well-formed tools/call is answered here. Everything else goes through the SDK below.
-      const payload = await tools.call(direct.name, direct.args).then(
-        (result) => tools.encodeResponse(direct.id, result),
-        (e: unknown) => encodeWithKnownJson({ jsonrpc: '2.0', id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
-      );
-      return reply.code(200).type('application/json; charset=utf-8').send(payload);
-    }
-    const parsed = parseMessages(req.body);
-    if (!parsed.ok) return reply.code(400).send(rpcError(-32600, `invalid request: ${parsed.error}`));
-
-    // A fresh Server per POST, as the SDK's stateless mode has it: JSON-RPC ids belong to each client. Once
-    // every request is answered it holds nothing (no timers, no handlers running), so it is dropped rather
-    // than closed: close() would build a "connection closed" error and abort finished handlers every time.
-    const server = createMcpServer(tools, services.version);
-    const transport = new HttpExchangeTransport();
-    await server.connect(transport);
-    const responses = await transport.exchange(parsed.messages);
-    if (responses.length === 0) return reply.code(202).send();
-    const payload = encodeWithKnownJson(parsed.batch ? responses : responses[0]);
-    return reply.code(200).type('application/json; charset=utf-8').send(payload);
+    handler ??= import('./mcp-handler.js').then((m) => m.mcpHandler(services, app.log));
+    return (await handler)(req, reply);
   });
-}
-
-/** A lone `tools/call` request whose shape is exactly what the SDK's CallToolRequestSchema accepts. */
-function singleToolCall(body: unknown): { id: string | number; name: string; args: Record<string, unknown> | undefined; progressToken?: string | number } | null {
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
-  const m = body as Record<string, unknown>;
-  if (m['jsonrpc'] !== '2.0' || m['method'] !== 'tools/call') return null;
-  const id = m['id'];
-  if (!((typeof id === 'string') || (typeof id === 'number' && Number.isInteger(id)))) return null;
-  const params = m['params'];
-  if (typeof params !== 'object' || params === null || Array.isArray(params)) return null;
-  const p = params as Record<string, unknown>;
-  if (typeof p['name'] !== 'string') return null;
-  const args = p['arguments'];
-  if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
-  for (const k of Object.keys(m)) if (!['jsonrpc', 'id', 'method', 'params'].includes(k)) return null;
-  for (const k of Object.keys(p)) if (!['name', 'arguments', '_meta'].includes(k)) return null;
-  const meta = p['_meta'];
-  const token = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['progressToken'] : undefined;
-  return { id, name: p['name'], args: args as Record<string, unknown> | undefined, ...(typeof token === 'string' || typeof token === 'number' ? { progressToken: token } : {}) };
-}
-
-function rpcError(code: number, message: string): object {
-  return { jsonrpc: '2.0', id: null, error: { code, message } };
 }

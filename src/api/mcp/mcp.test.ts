@@ -11,6 +11,8 @@ import { toJsonSchema } from './json-schema.js';
 import { encodeWithKnownJson, stringifyWithKnownJson, withKnownJson } from './known-json.js';
 import { createMcpServer, McpTools } from './server.js';
 import { mcpTools } from './tools.js';
+import { Ajv } from 'ajv';
+import addFormats from 'ajv-formats';
 
 const VM = {
   id: '0b5d7c43-7a55-4a0f-9d36-6f1f0d1c2b3a', name: 'web', state: 'stopped', cpu: 1, memoryMB: 256, diskGB: 1, distro: null,
@@ -178,4 +180,12 @@ test('tools over the in-memory transport: results, DomainErrors as problems, bad
 
   await assert.rejects(client.callTool({ name: 'no_such_tool', arguments: {} }), (e: unknown) => e instanceof McpError && e.code === (ErrorCode.InvalidParams as number));
   await client.close();
+});
+
+test('every tool\'s argument schema compiles (validators are compiled on a tool\'s first call, not up front)', () => {
+  const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
+  addFormats.default(ajv);
+  const tools = new McpTools(mcpTools(fakeServices));
+  assert.ok(tools.list.length > 10);
+  for (const t of tools.list) assert.equal(typeof ajv.compile(t.inputSchema), 'function', t.name);
 });

@@ -27,7 +27,8 @@ const INSTRUCTIONS = 'Grove manages QEMU virtual machines on this host. Refer to
 interface Compiled {
   def: ToolDef;
   listed: Tool;
-  validate: ValidateFunction;
+  /** Compiled on the tool's first call: a client uses a few of the ~60 tools. */
+  validate: ValidateFunction | null;
 }
 
 /**
@@ -40,18 +41,20 @@ export class McpTools {
   private readonly results = new WeakMap<object, CallToolResult>();
   private readonly encoded = new WeakMap<CallToolResult, Buffer>();
   readonly list: Tool[];
+  private readonly ajv: Ajv;
 
   /** `logBug` hears of failures that are not DomainErrors (they reach the client as INTERNAL only). */
   constructor(defs: ToolDef[], private readonly logBug: (err: unknown, tool: string) => void = () => undefined) {
     // Same rules as REST bodies: no type coercion, unknown arguments are an error, defaults filled in.
     const ajv = new Ajv({ coerceTypes: false, useDefaults: true, removeAdditional: false, allErrors: false, strict: false });
     addFormats.default(ajv);
+    this.ajv = ajv;
     for (const def of defs) {
       const inputSchema = toJsonSchema(def.input) as Tool['inputSchema'];
       const outputSchema = toJsonSchema(def.output) as Tool['outputSchema'];
       if (outputSchema?.type !== 'object') throw new Error(`tool ${def.name}: MCP output schemas must be objects`);
       const listed: Tool = { name: def.name, description: def.description, inputSchema, outputSchema };
-      this.byName.set(def.name, { def, listed, validate: ajv.compile(inputSchema) });
+      this.byName.set(def.name, { def, listed, validate: null });
     }
     this.list = [...this.byName.values()].map((c) => c.listed);
   }
@@ -84,8 +87,9 @@ export class McpTools {
     if (!c) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${name}'`);
     // Validation fills in defaults: the arguments object is this call's own (parsed from the request).
     const input = args ?? {};
-    if (!c.validate(input)) {
-      return toolError(toProblem({ validation: c.validate.errors ?? [], validationContext: 'arguments' }));
+    const validate = c.validate ??= this.ajv.compile(c.listed.inputSchema);
+    if (!validate(input)) {
+      return toolError(toProblem({ validation: validate.errors ?? [], validationContext: 'arguments' }));
     }
     try {
       const out = await c.def.run(input, ctx);

@@ -1,7 +1,7 @@
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifySchemaCompiler, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
-import { Ajv } from 'ajv';
+import { Ajv, type AnySchema } from 'ajv';
 import addFormats from 'ajv-formats';
 import { SHARED_SCHEMAS } from '../schemas/shared.js';
 import type { ApiServices } from './context.js';
@@ -30,6 +30,7 @@ import { webRoutes } from './web-routes.js';
 import { jobRoutes } from './job-routes.js';
 import { waitRoutes } from './wait-routes.js';
 import { forkRoutes } from './fork-routes.js';
+import { lazySerializerFactory, lazyValidatorCompiler } from './lazy-compilers.js';
 
 export interface AppOptions {
   services: ApiServices;
@@ -38,6 +39,11 @@ export interface AppOptions {
   /** Serve HTTPS with this PEM certificate and key. */
   https?: { cert: Buffer; key: Buffer };
   logger?: FastifyBaseLogger;
+  /**
+   * When route schemas are compiled: 'lazy' (default) on each route's first request, 'eager' at start as
+   * Fastify does by itself (tests use it to prove every schema compiles). See lazy-compilers.ts.
+   */
+  schemas?: 'lazy' | 'eager';
   /** The extra surfaces (MCP, webhooks) register themselves here without the REST layer knowing them. */
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
 }
@@ -55,7 +61,10 @@ function validators() {
     for (const schema of SHARED_SCHEMAS) ajv.addSchema(schema);
     return ajv;
   };
-  return { body: make(false), other: make(true) };
+  // Made with the first route compiled (see lazy-compilers.ts), not at start.
+  let body: Ajv | null = null;
+  let other: Ajv | null = null;
+  return { body: () => (body ??= make(false)), other: () => (other ??= make(true)) };
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
@@ -72,10 +81,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (a malformed %-escape in the URL) are problems too.
     frameworkErrors: (err, req, reply) => { void sendProblem(reply, toProblem(err, req)); },
+    ...(opts.schemas === 'eager' ? {} : { schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } } }),
   });
 
   const ajv = validators();
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? ajv.body : ajv.other).compile(schema));
+  const compile: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) => (httpPart === 'body' ? ajv.body() : ajv.other()).compile(schema);
+  app.setValidatorCompiler(opts.schemas === 'eager' ? compile : lazyValidatorCompiler(compile));
 
   // An empty body with a JSON content type is taken as "no options", as curl -H 'content-type: application/json' -X POST sends.
   // Fastify's default JSON parser is its callback form (the type also admits a promise form it never takes).

@@ -1,4 +1,5 @@
 import { readFileSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import { extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -22,11 +23,12 @@ export const CSP = [
   "connect-src 'self'", "font-src 'self'", "object-src 'none'", "base-uri 'none'", "form-action 'self'", "frame-ancestors 'none'",
 ].join('; ');
 
-interface Asset { body: Buffer; gzip: Buffer | null; type: string }
+interface Asset { path: string; body: Buffer | null; gzip: Buffer | null; type: string }
 
 /**
  * The web UI: index.html at `/` (always revalidated) and content-hashed files under `/assets/` (cached for
- * a year). Only the files the build wrote are served — the set is read once, so no request names a path.
+ * a year). Only the files the build wrote are served — the set is listed once, so no request names a path.
+ * Their bytes are read on first request (then kept): a daemon serving only the API never holds them.
  */
 export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?: string } = {}): Promise<void> {
   const assets = new Map<string, Asset>();
@@ -34,8 +36,7 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
   try {
     index = readFileSync(join(dir, 'index.html'));
     for (const f of readdirSync(join(dir, 'assets'))) {
-      const body = readFileSync(join(dir, 'assets', f));
-      assets.set(f, { body, gzip: null, type: TYPES[extname(f)] ?? 'application/octet-stream' });
+      assets.set(f, { path: join(dir, 'assets', f), body: null, gzip: null, type: TYPES[extname(f)] ?? 'application/octet-stream' });
     }
   } catch {
     app.log.warn({ dir }, 'web UI assets not found (run npm run build); / will answer 404');
@@ -49,6 +50,7 @@ export async function webRoutes(app: FastifyInstance, { dir = WEB_DIR }: { dir?:
   app.get<{ Params: { file: string } }>('/assets/:file', { schema: { hide: true }, config: { public: true } }, async (req, reply) => {
     const a = assets.get(req.params.file);
     if (!a) return sendProblem(reply, problem('NOT_FOUND', `no asset ${req.params.file}`));
+    a.body ??= await readFile(a.path);
     reply.headers({ ...common, 'cache-control': 'public, max-age=31536000, immutable', vary: 'accept-encoding' }).type(a.type);
     if (/\bgzip\b/.test(req.headers['accept-encoding'] ?? '')) {
       // Compressed once, on first use (not at start: every daemon start would pay for it): the bundle is

@@ -6,7 +6,7 @@ import { after, before, describe, test } from 'node:test';
 import { assertOk, execute, getVm, pidOf, readConsoleFrom, startReady, waitForState, type Res } from '../helpers/api.js';
 import { createGuestVm, startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { latestEventId, readEvents } from '../helpers/events.js';
@@ -119,6 +119,32 @@ describe('the data dir filesystem full', () => {
     assert.equal(existsSync(join(d.dataDir, 'transfer', 'full.tar')), false);
     fs.free();
     assertOk(await d.call('POST', '/vms/exp/export', { path: 'full.tar' }), 201, 'export once space is back');
+  });
+
+  // The space a failed live snapshot took stays in the VM's qcow2 (QEMU writes the RAM into the layer's
+  // vmstate area, past the guest's disk, and does not discard it when the write fails), but it is neither
+  // a leak nor damage: a second failure writes over the same clusters, and qemu-img check finds nothing.
+  test('a failed live snapshot grows the qcow2 once, not per failure; the layer checks clean with the VM stopped', async () => {
+    const top = realpathSync(join(d.dataDir, 'vms', (await getVm(d, 'full')).id, 'disk.qcow2'));
+    fs.fill();
+    const first = await d.call('POST', '/vms/full/snapshots', { name: 'no-room-1' });
+    assert.equal(`${first.status} ${first.body?.code}`, '507 INSUFFICIENT_STORAGE');
+    const grown = statSync(top).size;
+    fs.free();
+    fs.fill();
+    const second = await d.call('POST', '/vms/full/snapshots', { name: 'no-room-2' });
+    assert.equal(`${second.status} ${second.body?.code}`, '507 INSUFFICIENT_STORAGE');
+    assert.equal(statSync(top).size, grown, 'the second failure reused the clusters of the first');
+    fs.free();
+    assertOk(await d.call('POST', '/vms/full/force-stop', {}), 200, 'force-stop full');
+    const check = await run('qemu-img', ['check', top], 60_000);
+    assert.equal(check.code, 0, check.stdout + check.stderr);
+    assert.match(check.stdout, /^No errors were found on the image\.$/m);
+    assert.doesNotMatch(check.stdout, /leaked/);
+    const snaps = await run('qemu-img', ['snapshot', '-l', top], 60_000);
+    assert.deepEqual([...snaps.stdout.matchAll(/^\d+\s+(\S+)\s/gm)].map((m) => m[1]), ['before', 'after']);
+    assertOk(await d.call('POST', '/vms/full/snapshots/after/restore', {}), 200, 'restore after the failures');
+    assert.equal((await getVm(d, 'full')).state, 'running');
   });
 });
 

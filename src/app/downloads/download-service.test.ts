@@ -456,8 +456,9 @@ test('a full disk under the database too: the download still ends failed (INSUFF
   });
   const update = w.downloads.update.bind(w.downloads);
   w.downloads.update = (d) => { if (full) throw sqliteFull(); update(d); };
-  const publish = w.svc['d'].events.publish;
-  w.svc['d'].events.publish = (e) => { if (full) throw sqliteFull(); return publish(e); };
+  const events = w.svc['d'].events;
+  const publish = events.publish.bind(events);
+  events.publish = (e) => { if (full) throw sqliteFull(); return publish(e); };
   const { download } = await w.svc.start('test-os');
   const done = await finished(w, download.id);
   assert.deepEqual([done.state, done.error?.code], ['failed', 'INSUFFICIENT_STORAGE']);

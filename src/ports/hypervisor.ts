@@ -1,5 +1,5 @@
 import type { Duplex } from 'node:stream';
-import type { Accelerator, Vm } from '../domain/vm.js';
+import type { Accelerator, PortForward, Vm } from '../domain/vm.js';
 import type { KeyChord, PointerEvent, ScreenSize } from '../domain/screen-input.js';
 
 /** Where a VM's runtime files live; all inside `<data>/vms/<id>/`. */
@@ -114,6 +114,11 @@ export interface VmInstance {
    * layer while the guest runs: from here on every write lands in it and the old top is read-only.
    */
   switchDiskTo(overlay: string): Promise<void>;
+  /**
+   * Aims the user network's host port forwards at `guestIp` (QEMU aims them at the network's first DHCP
+   * address, 10.0.2.15, when it starts). Lasts as long as this QEMU.
+   */
+  retargetPortForwards(forwards: PortForward[], guestIp: string): Promise<void>;
   /**
    * Queues chords on the VM's keyboard, each key held `holdMs` (QEMU paces them, so a guest's small PS/2
    * buffer never overflows); resolves once queued, before the guest has them all.

@@ -67,7 +67,7 @@ test('a parent with a RAM-only marker forks into 3 running children that each ha
     assert.equal(c.vm.state, 'running', name);
     assert.equal(c.reidentifyError, null, name);
     const steps = Object.fromEntries(c.reidentified.map((s: any) => [s.item, s]));
-    for (const item of ['entropy', 'hostname', 'machine-id', 'mac', 'dhcp']) assert.equal(steps[item]?.status, 'ok', `${name} ${item}: ${JSON.stringify(steps[item])}`);
+    for (const item of ['entropy', 'hostname', 'machine-id', 'mac', 'dhcp', 'port-forwards']) assert.equal(steps[item]?.status, 'ok', `${name} ${item}: ${JSON.stringify(steps[item])}`);
     assert.equal(steps['ssh-host-keys'], undefined, 'not asked for');
     // The RAM state came along: the file on the RAM root and the shell's variable.
     assert.equal(await run(name, 'cat /dev/shm/marker'), marker);

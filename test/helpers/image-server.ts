@@ -15,6 +15,8 @@ export interface Faults {
   ignoreRange?: boolean;
   /** Send this many body bytes, then hold the response open (no more data) until release() or close(). */
   stallAfter?: number;
+  /** Send this many body bytes, then wait (connection open) until proceed(), then send the rest. */
+  pauseAfter?: number;
   /** Answer 404 for these paths. */
   missing?: string[];
 }
@@ -39,6 +41,8 @@ export interface ImageServer {
   text(path: string, body: string): void;
   /** Ends every held (stalled) response by destroying its socket. */
   release(): void;
+  /** Lets every response waiting at `pauseAfter` send the rest of its body. */
+  proceed(): void;
   /** Requests for `path`. */
   requestsFor(path: string): SeenRequest[];
   close(): Promise<void>;
@@ -51,6 +55,7 @@ export async function startImageServer(): Promise<ImageServer> {
   const held = new Set<ServerResponse>();
   const sockets = new Set<Socket>();
   const faults: Faults = {};
+  let paused: { headOut: boolean; go: boolean; rest(): void }[] = [];
 
   const handler = (req: IncomingMessage, res: ServerResponse): void => {
     const path = new URL(req.url ?? '/', 'http://x').pathname;
@@ -91,6 +96,21 @@ export async function startImageServer(): Promise<ImageServer> {
       [limit, after] = [faults.stallAfter, 'hold'];
     }
     if (limit <= 0) { finish(); return; }
+    if (after === 'end' && faults.pauseAfter !== undefined && faults.pauseAfter < limit) {
+      const first = faults.pauseAfter;
+      const send = (from: number, to: number, end: boolean, then?: () => void): void => {
+        const s = createReadStream(file, { start: from, end: to, highWaterMark: 1024 * 1024 });
+        s.on('data', (c) => { seen.sent += c.length; });
+        s.on('error', () => res.destroy());
+        s.pipe(res, { end });
+        if (then) s.on('end', then);
+      };
+      // The rest goes out once the head is out and proceed() was called, in either order.
+      const wait = { headOut: false, go: false, rest: () => send(start + first, start + limit - 1, true) };
+      paused.push(wait);
+      send(start, start + first - 1, false, () => { wait.headOut = true; if (wait.go) wait.rest(); });
+      return;
+    }
     const stream = createReadStream(file, { start, end: start + limit - 1, highWaterMark: 1024 * 1024 });
     stream.on('data', (c) => { seen.sent += c.length; });
     stream.on('error', () => res.destroy());
@@ -118,6 +138,9 @@ export async function startImageServer(): Promise<ImageServer> {
     file: (path, file) => { files.set(path, file); },
     text: (path, body) => { texts.set(path, body); },
     release: () => { for (const r of held) r.socket?.destroy(); held.clear(); },
+    proceed: () => {
+      for (const w of paused.splice(0)) { w.go = true; if (w.headOut) w.rest(); }
+    },
     requestsFor: (path) => requests.filter((r) => r.path === path),
     close: () => new Promise<void>((r) => {
       for (const s of sockets) s.destroy();

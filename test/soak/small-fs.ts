@@ -1,11 +1,11 @@
 // A small filesystem for the data dir, to run it full: a tmpfs under /tmp (root only), and a filler file
 // that takes every free byte until it is removed.
-import { closeSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fstatSync, ftruncateSync, mkdtempSync, openSync, rmSync, statfsSync, unlinkSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { run } from '../../src/util/run.js';
 
-export interface SmallFs { dir: string; fill(): number; free(): void; freeBytes(): number; unmount(): Promise<void> }
+export interface SmallFs { dir: string; fill(leaveBytes?: number): number; free(): void; freeBytes(): number; unmount(): Promise<void> }
 
 export async function mountTmpfs(sizeMiB: number): Promise<SmallFs> {
   const dir = mkdtempSync(join(tmpdir(), 'grove-fullfs-'));
@@ -14,8 +14,8 @@ export async function mountTmpfs(sizeMiB: number): Promise<SmallFs> {
   const filler = join(dir, 'filler');
   return {
     dir,
-    /** Writes until ENOSPC; returns the bytes taken. */
-    fill() {
+    /** Writes until ENOSPC, then gives back `leaveBytes`; returns the bytes taken. */
+    fill(leaveBytes = 0) {
       const fd = openSync(filler, 'a');
       const chunk = Buffer.alloc(1024 * 1024, 0x5a);
       let n = 0;
@@ -25,6 +25,11 @@ export async function mountTmpfs(sizeMiB: number): Promise<SmallFs> {
             if ((e as NodeJS.ErrnoException).code !== 'ENOSPC') throw e;
             size = size / 2;
           }
+        }
+        if (leaveBytes > 0) {
+          const size = fstatSync(fd).size;
+          ftruncateSync(fd, Math.max(0, size - leaveBytes));
+          n -= Math.min(n, leaveBytes);
         }
       } finally { closeSync(fd); }
       return n;

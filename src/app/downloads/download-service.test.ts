@@ -433,6 +433,47 @@ test('a full disk ends the download with INSUFFICIENT_STORAGE and frees the part
   assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
 });
 
+test('a full disk under the database too: the download still ends failed (INSUFFICIENT_STORAGE) for its callers, and is resumed at the next start', async () => {
+  let armed = true;
+  let full = false;
+  const sqliteFull = (): Error => Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+  const w = world({
+    files: (real) => ({
+      ...bind(real),
+      openPart: async (path, mode) => {
+        const inner = await real.openPart(path, mode);
+        return {
+          // The disk fills at the first write: from then on the database cannot write either.
+          write: async (chunks) => {
+            if (!armed) return inner.write(chunks);
+            full = true;
+            throw Object.assign(new Error('ENOSPC: no space left on device, write'), { code: 'ENOSPC' });
+          },
+          close: () => inner.close(),
+        };
+      },
+    }),
+  });
+  const update = w.downloads.update.bind(w.downloads);
+  w.downloads.update = (d) => { if (full) throw sqliteFull(); update(d); };
+  const events = w.svc['d'].events;
+  const publish = events.publish.bind(events);
+  events.publish = (e) => { if (full) throw sqliteFull(); return publish(e); };
+  const { download } = await w.svc.start('test-os');
+  const done = await finished(w, download.id);
+  assert.deepEqual([done.state, done.error?.code], ['failed', 'INSUFFICIENT_STORAGE']);
+  assert.equal(w.svc.list().find((x) => x.id === download.id)?.state, 'failed');
+  await assert.rejects(w.svc.outcome(download.id, 1000), (e: unknown) => e instanceof DomainError && e.code === 'INSUFFICIENT_STORAGE');
+  assert.equal(existsSync(w.layout.imagePart('test-os.qcow2')), false);
+  // The database still says running: with room again, the next start resumes it and it completes.
+  assert.equal(w.downloads.get(download.id)?.state, 'running');
+  full = false;
+  armed = false;
+  const svc = w.restart();
+  assert.equal((await svc.recover()).resumed, 1);
+  assert.equal((await svc.wait(download.id, 10_000)).state, 'completed');
+});
+
 test('an image larger than the free space is refused before a byte is written (a full disk would stop the VMs on it too)', async () => {
   const w = world({ files: (real) => ({ ...bind(real), freeBytes: async () => 100_000 }) });
   const done = await finished(w, (await w.svc.start('test-os')).download.id);

@@ -87,6 +87,11 @@ export class DownloadService {
   private readonly jobs = new Map<string, Job>();
   private readonly queue: Job[] = [];
   private readonly running = new Map<Job, Promise<void>>();
+  /**
+   * Ends the database could not record (SQLITE_FULL: the disk under it is full), by id: what callers are
+   * told until a later write succeeds. The stored row stays queued or running, so the next start resumes it.
+   */
+  private readonly unsaved = new Map<string, Download>();
   private closing = false;
 
   constructor(private readonly d: DownloadServiceDeps) {
@@ -122,11 +127,11 @@ export class DownloadService {
   // ---- downloads ----------------------------------------------------------------------------------
 
   list(limit = 100): DownloadView[] {
-    return this.d.downloads.list(limit).map((r) => this.view(r));
+    return this.d.downloads.list(limit).map((r) => this.view(this.unsaved.get(r.id) ?? r));
   }
 
   get(id: string): DownloadView {
-    const r = this.d.downloads.get(id);
+    const r = this.unsaved.get(id) ?? this.d.downloads.get(id);
     if (!r) throw downloadNotFound(id);
     return this.view(r);
   }
@@ -367,8 +372,8 @@ export class DownloadService {
       const failure = failureOf(e);
       if (!(e instanceof TransferFailure) && !(e instanceof DomainError)) this.d.log.error({ err: errorMessage(e), download: job.id }, 'download failed unexpectedly');
       if (!(e instanceof TransferFailure && e.keepPart)) await this.d.files.remove(part).catch(() => undefined);
-      const failed = this.save({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, ...this.liveCounts(job) });
-      this.emit('download.failed', failed, { state: 'failed', code: failure.code, reason: failure.reason, bytes: failed.bytes });
+      const failed = this.saveEnd({ ...this.row(job.id), state: 'failed', finishedAt: now(), error: failure, ...this.liveCounts(job) });
+      this.emitLogged('download.failed', failed, { state: 'failed', code: failure.code, reason: failure.reason, bytes: failed.bytes });
       this.d.log.warn({ download: job.id, distro: failed.distro, code: failure.code, reason: failure.reason }, 'download failed');
       this.end(job, failed);
     }
@@ -435,8 +440,14 @@ export class DownloadService {
     live.rate = first && t > first.t ? Math.round(((bytes - first.bytes) * 1000) / (t - first.t)) : null;
     live.samples.push({ t, bytes });
     live.emitted = bytes;
-    const row = this.save({ ...this.row(job.id), bytes, totalBytes: total ?? this.row(job.id).totalBytes });
-    this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
+    // Best effort: a progress record the database cannot take (a full disk) must not end the transfer
+    // (the transfer's own writes say whether there is room); the live counts go on in memory.
+    try {
+      const row = this.save({ ...this.row(job.id), bytes, totalBytes: total ?? this.row(job.id).totalBytes });
+      this.emit('download.progress', row, { bytes, totalBytes: row.totalBytes, bytesPerSecond: live.rate });
+    } catch (e) {
+      this.d.log.warn({ download: job.id, err: errorMessage(e) }, 'download progress not recorded');
+    }
   }
 
   /** What the transfer knows beyond the last saved progress (events, and so saves, are throttled). */
@@ -477,7 +488,28 @@ export class DownloadService {
   private save(d: Download): Download {
     const row = { ...d, updatedAt: now() };
     this.d.downloads.update(row);
+    this.unsaved.delete(row.id);
     return row;
+  }
+
+  /** save() for a download's end, which must be known even when the database cannot take it. */
+  private saveEnd(d: Download): Download {
+    try {
+      return this.save(d);
+    } catch (e) {
+      const row = { ...d, updatedAt: now() };
+      this.unsaved.set(row.id, row);
+      this.d.log.error({ download: d.id, state: d.state, err: errorMessage(e) }, 'the end of a download could not be recorded; it is resumed at the next start');
+      return row;
+    }
+  }
+
+  private emitLogged(type: EventType, d: Download, data: Record<string, unknown>): void {
+    try {
+      this.emit(type, d, data);
+    } catch (e) {
+      this.d.log.error({ download: d.id, type, err: errorMessage(e) }, 'download event could not be stored');
+    }
   }
 
   private view(r: Download): DownloadView {
@@ -506,6 +538,7 @@ function failureOf(e: unknown): DownloadFailure {
   if (e instanceof TransferFailure || e instanceof DomainError) return { code: e.code, reason: e.message };
   const code = (e as NodeJS.ErrnoException).code;
   if (code === 'ENOSPC' || code === 'EDQUOT') return { code: 'INSUFFICIENT_STORAGE', reason: `the disk holding the images folder is full (${code})` };
+  if (code === 'SQLITE_FULL') return { code: 'INSUFFICIENT_STORAGE', reason: 'the disk holding the database is full (SQLITE_FULL)' };
   return { code: 'DOWNLOAD_FAILED', reason: errorMessage(e) };
 }
 

@@ -18,6 +18,9 @@ import type { ExclusiveContext, VmService } from '../vm-service.js';
 import type { WaitService } from '../wait/wait-service.js';
 import { parseReidentify, REIDENTIFY_SCRIPT, type ReidentifyStep } from './reidentify.js';
 
+/** Where QEMU's user network aims host port forwards that name no guest address: its first DHCP lease. */
+const USER_NET_FIRST_ADDRESS = '10.0.2.15';
+
 export const FORK_LIMITS = { maxCount: 16, defaultAgentTimeoutSeconds: 60 } as const;
 
 export interface ForkInput {
@@ -213,6 +216,27 @@ export class ForkService {
     return { ...parent, portForwards };
   }
 
+  /**
+   * Aims the child's host port forwards at the address its guest holds after the DHCP step, when that is
+   * not the one QEMU aimed them at (see REIDENTIFY_ITEMS); null for a VM without forwards.
+   */
+  private async retargetForwards(id: string): Promise<ReidentifyStep | null> {
+    const forwards = this.d.vms.get(id).network.portForwards;
+    if (forwards.length === 0) return null;
+    try {
+      const { ip } = await this.d.agents.ip(id);
+      if (ip === null) return { item: 'port-forwards', status: 'skipped', detail: 'the guest reports no address' };
+      if (ip === USER_NET_FIRST_ADDRESS) return { item: 'port-forwards', status: 'ok', detail: `${ip} (unchanged)` };
+      await this.d.vms.exclusive(id, 'fork', async (ctx) => {
+        if (!ctx.instance) throw new DomainError('INVALID_STATE', `VM '${ctx.vm.name}' is ${ctx.vm.state}`);
+        await ctx.instance.retargetPortForwards(forwards, ip);
+      });
+      return { item: 'port-forwards', status: 'ok', detail: `${forwards.map((f) => `${f.protocol} ${f.host}`).join(', ')} → ${ip}` };
+    } catch (e) {
+      return { item: 'port-forwards', status: 'failed', detail: errorMessage(e) };
+    }
+  }
+
   private async reidentify(child: Vm, input: ForkInput): Promise<ForkChild> {
     const mac = macAddressOf(child.id);
     const base = { mac, reidentified: null };
@@ -225,7 +249,8 @@ export class ForkService {
           { stdin: randomBytes(64), timeoutMs: REIDENTIFY_TIMEOUT_MS, maxOutputBytes: 16 * 1024 });
         return parseReidentify(r.stdout.toString('utf8'));
       });
-      return { vm: this.d.vms.get(child.id), ...base, reidentified: steps, reidentifyError: null };
+      const forwards = await this.retargetForwards(child.id);
+      return { vm: this.d.vms.get(child.id), ...base, reidentified: forwards ? [...steps, forwards] : steps, reidentifyError: null };
     } catch (e) {
       this.d.log.warn({ vm: child.name, err: errorMessage(e) }, 'fork child not re-identified');
       return { vm: this.d.vms.get(child.id), ...base, reidentifyError: errorMessage(e) };

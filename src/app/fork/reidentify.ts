@@ -10,10 +10,19 @@
  * - machine-id: a new /etc/machine-id (and /var/lib/dbus/machine-id when it is a file of its own), drawn on
  *   the host: the guest's own RNG would give every child the same one (it is reseeded only later).
  * - mac: the NIC carrying the default route gets the child's own MAC (its RAM came with the parent's).
- * - dhcp: the lease is renewed under that MAC (networkctl, udhcpc's SIGUSR1, or dhclient).
+ *   Network configuration that names the old MAC (cloud-init matches its systemd-networkd and netplan
+ *   files by MAC) is rewritten to the new one first: systemd-networkd would otherwise stop managing the
+ *   NIC the moment its MAC changes, and drop its address and routes (seen on Debian 12).
+ * - dhcp: a lease is taken under that MAC: systemd-networkd reloads its files and reconfigures the NIC
+ *   (a fresh DHCP exchange; the step waits up to 30 s for the default route to come back), else
+ *   udhcpc's SIGUSR1 renew, else dhclient.
  * - ssh-host-keys (only when asked): new host keys (`ssh-keygen -A`), and the SSH server reloaded.
+ * - port-forwards (Grove's own step, after the script, for VMs with forwards): QEMU's user network came with
+ *   the parent's DHCP table (its NAT state is migrated), where the first address still belongs to the
+ *   parent's MAC, so the child's lease is another address (10.0.2.16); the child's host port forwards,
+ *   aimed at 10.0.2.15 when its QEMU started, are aimed at the address the guest now has.
  */
-export const REIDENTIFY_ITEMS = ['entropy', 'hostname', 'machine-id', 'mac', 'dhcp', 'ssh-host-keys'] as const;
+export const REIDENTIFY_ITEMS = ['entropy', 'hostname', 'machine-id', 'mac', 'dhcp', 'ssh-host-keys', 'port-forwards'] as const;
 export type ReidentifyItem = (typeof REIDENTIFY_ITEMS)[number];
 
 export const REIDENTIFY_SCRIPT = String.raw`
@@ -44,11 +53,34 @@ if [ -z "$dev" ]; then
   say mac skipped "no network interface"
   say dhcp skipped "no network interface"
 else
-  if ip link set dev "$dev" address "$mac" 2>/dev/null; then say mac ok "$dev $mac"; else say mac failed "$dev refused $mac"; fi
-  if command -v networkctl >/dev/null 2>&1 && networkctl renew "$dev" >/dev/null 2>&1; then
-    say dhcp ok "networkctl renew $dev"
+  old=$(cat "/sys/class/net/$dev/address" 2>/dev/null)
+  conf=""
+  if [ -n "$old" ] && [ "$old" != "$mac" ]; then
+    for f in $(grep -ril "$old" /etc/systemd/network /run/systemd/network /etc/netplan /etc/udev/rules.d 2>/dev/null); do
+      sed -i "s/$old/$mac/gI" "$f" 2>/dev/null && conf="$conf $f"
+    done
+  fi
+  [ -n "$conf" ] && conf=" (rewritten:$conf)"
+  if ip link set dev "$dev" address "$mac" 2>/dev/null; then say mac ok "$dev $mac$conf"; else say mac failed "$dev refused $mac"; fi
+  if command -v networkctl >/dev/null 2>&1 && networkctl reload >/dev/null 2>&1 && networkctl reconfigure "$dev" >/dev/null 2>&1; then
+    i=0
+    while [ $i -lt 30 ] && [ -z "$(ip route show default dev "$dev" 2>/dev/null)" ]; do sleep 1; i=$((i + 1)); done
+    if [ -n "$(ip route show default dev "$dev" 2>/dev/null)" ]; then
+      say dhcp ok "networkctl reconfigure $dev: $(ip -4 -o addr show dev "$dev" scope global 2>/dev/null | awk '{print $4}' | head -n 1)"
+    else
+      say dhcp failed "networkctl reconfigure $dev: no default route after 30 s"
+    fi
   elif pid=$(pidof udhcpc 2>/dev/null) && [ -n "$pid" ]; then
-    kill -USR1 $pid && say dhcp ok "udhcpc renew (pid $pid)"
+    if kill -USR1 $pid; then
+      # The renew under a new MAC is refused (NAK) and udhcpc starts over: the address may change. Its
+      # exchange takes a moment; the default route is back once it is bound again.
+      sleep 2
+      i=0
+      while [ $i -lt 20 ] && [ -z "$(ip route show default dev "$dev" 2>/dev/null)" ]; do sleep 1; i=$((i + 1)); done
+      say dhcp ok "udhcpc renew (pid $pid): $(ip -4 -o addr show dev "$dev" scope global 2>/dev/null | awk '{print $4}' | head -n 1)"
+    else
+      say dhcp failed "udhcpc (pid $pid) not signalled"
+    fi
   elif command -v dhclient >/dev/null 2>&1; then
     dhclient -1 "$dev" >/dev/null 2>&1 && say dhcp ok "dhclient $dev" || say dhcp failed "dhclient $dev"
   else

@@ -52,7 +52,8 @@ export const fork: Command = {
 N new VMs resume from it and run on from that exact point. -n (default 1) is how many; --name (repeat it,
 as many as -n) names them (default VM-fork-1, ...). The parent runs on, or stays paused with --keep-paused.
 Once a child's guest agent answers it is re-identified: entropy, hostname (its VM name), machine-id, MAC,
-DHCP renew, and with --ssh-host-keys new SSH host keys. --agent-timeout (default 60 s, 0: do not wait)
+a DHCP lease under that MAC, with --ssh-host-keys new SSH host keys, and its host port forwards aimed at
+the address the guest then has. --agent-timeout (default 60 s, 0: do not wait)
 bounds waiting for each child's agent. Prints each child with its MAC and re-identification.`,
   options: {
     n: { type: 'string', short: 'n' }, name: { type: 'string', multiple: true }, 'keep-paused': { type: 'boolean' },

@@ -7,10 +7,11 @@ import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
 import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
-import { DISK_DEVICE, DISK_NODE } from './config/argv.js';
+import { DISK_DEVICE, DISK_NODE, NETDEV_ID } from './config/argv.js';
 import { readRange, sizeOr0 } from '../../util/files.js';
 import type { Duplex } from 'node:stream';
 import type { KeyChord, PointerEvent, ScreenSize } from '../../domain/screen-input.js';
+import type { PortForward } from '../../domain/vm.js';
 import { connectVnc, toQmpInput, vncDisplaySize } from './screen.js';
 
 const KILL_GRACE_MS = 3000;
@@ -202,6 +203,17 @@ export class QemuInstance implements VmInstance {
     } catch (e) {
       await qmp.blockdevDel(this.qmpClient, added).catch(() => undefined);
       throw e;
+    }
+  }
+
+  async retargetPortForwards(forwards: PortForward[], guestIp: string): Promise<void> {
+    // Goes into an HMP command line: only a dotted IPv4 address may.
+    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(guestIp)) throw new Error(`not an IPv4 address: ${guestIp}`);
+    for (const f of forwards) {
+      const rule = `${f.protocol}:127.0.0.1:${f.host}`;
+      await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_remove ${NETDEV_ID} ${rule}`);
+      const added = (await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_add ${NETDEV_ID} ${rule}-${guestIp}:${f.guest}`)).trim();
+      if (added !== '') throw new Error(`hostfwd_add ${rule}-${guestIp}:${f.guest}: ${added}`);
     }
   }
 

@@ -7,6 +7,9 @@ import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
  * Names the VM's disk is given on the command line. The driver finds the disk by them in QMP answers;
  * a clone later puts overlays with other node names on top of DISK_NODE.
  */
+/** The user network's netdev: host port forwards are changed on it by id (HMP hostfwd_add/remove). */
+export const NETDEV_ID = 'net0';
+
 export const DISK_FILE_NODE = 'disk0-file';
 export const DISK_NODE = 'disk0';
 export const DISK_DEVICE = 'disk0-dev';
@@ -92,7 +95,7 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
 
   if (vm.network.mode === 'user') {
     const fwd = vm.network.portForwards.map((f) => `hostfwd=${f.protocol}:127.0.0.1:${f.host}-:${f.guest}`);
-    add('-netdev', ['user', 'id=net0', ...fwd].join(','));
+    add('-netdev', ['user', `id=${NETDEV_ID}`, ...fwd].join(','));
     // No option ROM: Grove never network-boots, and iPXE's start-up costs every boot time under TCG.
     add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', mac: macAddressOf(vm.id), romfile: '' }));
   }

@@ -61,6 +61,9 @@ export async function mcpRoutes(app: FastifyInstance, { services }: { services: 
   });
 }
 
+const ENVELOPE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const PARAMS_KEYS = new Set(['name', 'arguments', '_meta']);
+
 /** A lone `tools/call` request whose shape is exactly what the SDK's CallToolRequestSchema accepts. */
 function singleToolCall(body: unknown): { id: string | number; name: string; args: Record<string, unknown> | undefined; progressToken?: string | number } | null {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
@@ -74,8 +77,8 @@ function singleToolCall(body: unknown): { id: string | number; name: string; arg
   if (typeof p['name'] !== 'string') return null;
   const args = p['arguments'];
   if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
-  for (const k of Object.keys(m)) if (!['jsonrpc', 'id', 'method', 'params'].includes(k)) return null;
-  for (const k of Object.keys(p)) if (!['name', 'arguments', '_meta'].includes(k)) return null;
+  for (const k in m) if (!ENVELOPE_KEYS.has(k)) return null;
+  for (const k in p) if (!PARAMS_KEYS.has(k)) return null;
   const meta = p['_meta'];
   const token = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['progressToken'] : undefined;
   return { id, name: p['name'], args: args as Record<string, unknown> | undefined, ...(typeof token === 'string' || typeof token === 'number' ? { progressToken: token } : {}) };

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply } from 'fastify';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
+import { readJsonBodies } from './json-body.js';
 import { encodeWithKnownJson } from './known-json.js';
 import { createMcpServer, McpTools, type ResponseChunks } from './server.js';
 import { mcpTools } from './tools.js';
@@ -14,6 +15,7 @@ import { mcpTools } from './tools.js';
  * stream) and DELETE (ending a session) have nothing to serve here and get 405 from the app.
  */
 export async function mcpRoutes(app: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
+  readJsonBodies(app);
   const tools = new McpTools(mcpTools(services), (err, tool) => app.log.error({ err, tool }, 'MCP tool failed unexpectedly'));
 
   app.post('/mcp', {

@@ -1,7 +1,7 @@
-import { alternatingRounds, createBenchVms, fmtLoad as fmt, medianLoad, rpsList } from './lib/ab.js';
+import { alternatingRounds, cpuFigures, createBenchVms, fmtLoad as fmt, medianLoad, pairedRatios, rpsList } from './lib/ab.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { runLoad, type LoadResult } from './lib/load.js';
-import { median, resultLine, type BenchResult } from './lib/stats.js';
+import { resultLine, type BenchResult } from './lib/stats.js';
 
 export interface McpListOptions {
   vms: number;
@@ -12,7 +12,7 @@ export interface McpListOptions {
   rounds: number;
 }
 
-export const MCP_LIST_DEFAULTS: McpListOptions = { vms: 100, connections: 10, durationS: 5, warmupS: 2, rounds: 3 };
+export const MCP_LIST_DEFAULTS: McpListOptions = { vms: 100, connections: 10, durationS: 5, warmupS: 2, rounds: 5 };
 
 type Target = 'mcp' | 'rest';
 
@@ -69,8 +69,8 @@ export async function benchMcpList(o: McpListOptions = MCP_LIST_DEFAULTS): Promi
     const res = resultLine('mcp-list', `MCP ${fmt(m)}`, `REST ${fmt(r)}`, r.rps / m.rps, { op: '<=', value: 1.3 });
     res.details.push(
       `  ${o.vms} VMs; REST body ${Buffer.byteLength(rest)} bytes, MCP body ${Buffer.byteLength(mcpText)} bytes; ${o.connections} connections, ${o.durationS}s x ${o.rounds} runs each (alternating, after ${o.warmupS}s warm-up), medians shown`,
-      `  MCP req/s per run: ${rpsList(runs.mcp)}; REST: ${rpsList(runs.rest)}`,
-      `  daemon CPU per request (median): MCP ${median(cpuUs.mcp).toFixed(0)} µs, REST ${median(cpuUs.rest).toFixed(0)} µs`,
+      `  MCP req/s per run: ${rpsList(runs.mcp)}; REST: ${rpsList(runs.rest)}; ratio per round: ${pairedRatios(runs)}`,
+      `  ${cpuFigures(cpuUs, runs)} (daemon: this process; client: the load generator's process)`,
       `  info: one VM (get_vm vs GET /api/v1/vms/:id, one run each): MCP ${fmt(oneMcp)}, REST ${fmt(oneRest)}, ratio ${(oneRest.rps / oneMcp.rps).toFixed(2)}`,
     );
     return res;

@@ -1,7 +1,7 @@
-import { alternatingRounds, createBenchVms, fmtLoad as fmt, medianLoad } from './lib/ab.js';
+import { alternatingRounds, cpuFigures, createBenchVms, fmtLoad as fmt, medianLoad, pairedRatios } from './lib/ab.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { runLoad, type LoadResult } from './lib/load.js';
-import { median, resultLine, type BenchResult } from './lib/stats.js';
+import { resultLine, type BenchResult } from './lib/stats.js';
 
 export interface McpVsRestOptions {
   vms: number;
@@ -12,7 +12,7 @@ export interface McpVsRestOptions {
   rounds: number;
 }
 
-export const MCP_VS_REST_DEFAULTS: McpVsRestOptions = { vms: 20, connections: 10, durationS: 3, warmupS: 1, rounds: 3 };
+export const MCP_VS_REST_DEFAULTS: McpVsRestOptions = { vms: 20, connections: 10, durationS: 3, warmupS: 1, rounds: 5 };
 
 /** `volatile`: figures that change between two calls (free memory, uptime): the same fields are enough. */
 interface Pair { tool: string; args: Record<string, unknown>; rest: string; volatile?: boolean }
@@ -75,10 +75,15 @@ export async function benchMcpVsRest(o: McpVsRestOptions = MCP_VS_REST_DEFAULTS)
       const r = medianLoad(runs.rest);
       const ratio = r.rps / m.rps;
       if (ratio > worst) { worst = ratio; worstTool = p.tool; }
-      lines.push(`  ${p.tool.padEnd(15)} MCP ${fmt(m)} | REST GET ${p.rest} ${fmt(r)} | ratio ${ratio.toFixed(2)} | daemon CPU/request MCP ${median(cpuUs.mcp).toFixed(0)} µs, REST ${median(cpuUs.rest).toFixed(0)} µs`);
+      const cpu = cpuFigures(cpuUs, runs);
+      lines.push(`  ${p.tool.padEnd(15)} MCP ${fmt(m)} | REST GET ${p.rest} ${fmt(r)} | ratio ${ratio.toFixed(2)} (rounds ${pairedRatios(runs)}) | ${cpu}`);
     }
     const res = resultLine('mcp-vs-rest', `worst tool ${worstTool}`, 'its REST twin', worst, { op: '<=', value: 1.3 });
-    res.details.push(`  ${o.vms} VMs; ${o.connections} connections; ${o.durationS}s x ${o.rounds} alternating runs per side after ${o.warmupS}s warm-up; medians`, ...lines);
+    res.details.push(
+      `  ${o.vms} VMs; ${o.connections} connections; ${o.durationS}s x ${o.rounds} alternating runs per side after ${o.warmupS}s warm-up; medians`,
+      '  CPU per request: the daemon (this process) + the load generator (its own process); with both on the same cores, req/s follows their sum',
+      ...lines,
+    );
     return res;
   } finally {
     await bd.close();

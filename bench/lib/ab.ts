@@ -43,3 +43,23 @@ export function fmtLoad(x: LoadFigures): string {
 export function rpsList(runs: readonly LoadResult[]): string {
   return runs.map((x) => x.rps.toFixed(0)).join(', ');
 }
+
+/**
+ * REST req/s over MCP req/s of each round (the two runs of a round are next to each other in time, so
+ * they share the machine's load): their spread shows how far other work moved the medians.
+ */
+export function pairedRatios(runs: { mcp: readonly LoadResult[]; rest: readonly LoadResult[] }): string {
+  return runs.mcp.map((m, i) => (runs.rest[i]!.rps / m.rps).toFixed(2)).join(', ');
+}
+
+/**
+ * Median CPU per request, daemon (measured in the bench process, where it runs) and load generator (its
+ * own process), for MCP and REST, and the ratio of the sums: on a machine whose cores both share, the
+ * req/s of each side follows that sum.
+ */
+export function cpuFigures(daemonUs: { mcp: readonly number[]; rest: readonly number[] }, runs: { mcp: readonly LoadResult[]; rest: readonly LoadResult[] }): string {
+  const d = { mcp: median([...daemonUs.mcp]), rest: median([...daemonUs.rest]) };
+  const c = { mcp: median(runs.mcp.map((x) => x.clientCpuUs)), rest: median(runs.rest.map((x) => x.clientCpuUs)) };
+  return `CPU/request daemon MCP ${d.mcp.toFixed(0)} µs, REST ${d.rest.toFixed(0)} µs; client MCP ${c.mcp.toFixed(0)} µs, REST ${c.rest.toFixed(0)} µs; `
+    + `sum ratio ${((d.mcp + c.mcp) / (d.rest + c.rest)).toFixed(2)}`;
+}

@@ -27,6 +27,8 @@ export interface LoadResult {
   non2xx: number;
   errors: number;
   timeouts: number;
+  /** The load generator's own CPU time per answered request (µs): what receiving each answer costs a client. */
+  clientCpuUs: number;
 }
 
 const require = createRequire(import.meta.url);
@@ -34,6 +36,7 @@ const autocannon = require('autocannon') as any;
 
 const cfg = JSON.parse(process.argv[2] ?? '{}') as LoadConfig;
 const times: number[] = [];
+let cpuAtStart: NodeJS.CpuUsage | null = null;
 const instance = autocannon({
   url: cfg.url,
   connections: cfg.connections,
@@ -43,11 +46,13 @@ const instance = autocannon({
   ...(cfg.body !== undefined ? { body: cfg.body } : {}),
   timeout: 10,
 });
+instance.on('start', () => { cpuAtStart = process.cpuUsage(); });
 instance.on('response', (_client: unknown, statusCode: number, _bytes: number, responseTime: number) => {
   if (statusCode >= 200 && statusCode < 300) times.push(responseTime);
 });
 instance.on('done', (r: any) => {
   const seconds = Number(r.duration);
+  const cpu = process.cpuUsage(cpuAtStart ?? undefined);
   const out: LoadResult = {
     requests: times.length,
     seconds,
@@ -58,6 +63,7 @@ instance.on('done', (r: any) => {
     non2xx: Number(r.non2xx ?? 0),
     errors: Number(r.errors ?? 0),
     timeouts: Number(r.timeouts ?? 0),
+    clientCpuUs: (cpu.user + cpu.system) / Math.max(1, times.length),
   };
   process.stdout.write(`${JSON.stringify(out)}\n`);
 });

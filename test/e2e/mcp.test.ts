@@ -159,6 +159,37 @@ test('plain JSON-RPC POSTs (curl style: no SSE in Accept, no session) get one JS
   await get.body?.cancel();
 });
 
+test('tools/call answers follow the current state on both faces, byte for byte what the SDK path sends', async () => {
+  const created = await d.call('POST', '/vms', { name: 'mcp-state-a', kernel: 'vmlinuz', initrd: 'initramfs.gz', cmdline: guestFiles().cmdline, memoryMB: 256, diskGB: 1 });
+  assert.equal(created.status, 201);
+  const id = (created.body as { id: string }).id;
+  const auth = { authorization: `Bearer ${d.token}` };
+  const restText = async (path: string): Promise<string> => (await fetch(`${d.url}/api/v1${path}`, { headers: auth })).text();
+  const message = (rid: number | string, name: string, args: Record<string, unknown>) => ({ jsonrpc: '2.0', id: rid, method: 'tools/call', params: { name, arguments: args } });
+  const mcpText = async (body: unknown): Promise<string> => (await rpc(body, { accept: 'application/json' })).text();
+
+  for (const name of ['mcp-state-a', 'mcp-state-b']) {
+    if (name === 'mcp-state-b') assert.equal((await d.call('PATCH', `/vms/${id}`, { name })).status, 200);
+    // Each face answers from the state of the moment: the renamed VM shows at once on both, the same bytes.
+    const list = JSON.parse(await mcpText(message(1, 'list_vms', {})));
+    const restList = await restText('/vms');
+    assert.equal(JSON.stringify(list.result.structuredContent.vms), restList, `${name}: MCP list is the REST list`);
+    assert.equal(list.result.content[0].text, `{"vms":${restList}}`);
+    assert.ok(list.result.structuredContent.vms.some((v: { id: string; name: string }) => v.id === id && v.name === name), `${name} listed`);
+    const one = JSON.parse(await mcpText(message(2, 'get_vm', { vm: id })));
+    assert.equal(JSON.stringify(one.result.structuredContent), await restText(`/vms/${id}`));
+    assert.equal(one.result.structuredContent.name, name);
+  }
+
+  // A batch of one goes through the SDK's Server; the lone request takes the fast path. Same bytes.
+  for (const [rid, name, args] of [[3, 'list_vms', {}], ['x"y', 'get_vm', { vm: id }], [4, 'get_vm', { vm: 'no-such-vm' }], [5, 'list_vms', { verbose: true }], [6, 'no_such_tool', {}]] as const) {
+    const fast = await mcpText(message(rid, name, args));
+    assert.equal(await mcpText([message(rid, name, args)]), `[${fast}]`, `${name} ${JSON.stringify(args)}`);
+  }
+  assert.equal((await d.call('DELETE', `/vms/${id}`)).status, 204);
+  assert.ok(!JSON.parse(await mcpText(message(7, 'list_vms', {}))).result.structuredContent.vms.some((v: { id: string }) => v.id === id), 'a deleted VM is gone from the list');
+});
+
 test('every POST with a request gets a JSON-RPC answer: unknown methods, resources/list, a batch cancelling its own request', async () => {
   // A guard so a regression fails here instead of hanging the suite; the answers come at once.
   const bounded = { signal: AbortSignal.timeout(30_000) };

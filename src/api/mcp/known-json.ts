@@ -63,20 +63,10 @@ function skeleton(value: unknown): { out: string; spliced: Known[] } {
   return { out, spliced };
 }
 
-/** JSON.stringify, with everything registered by withKnownJson written from its recorded JSON. */
-export function stringifyWithKnownJson(value: unknown): string {
-  const whole = typeof value === 'object' && value !== null ? objects.get(value) : undefined;
-  if (whole !== undefined) return whole.json;
-  if (!containsKnown(value, PROBE_DEPTH)) return JSON.stringify(value);
-  const { out, spliced } = skeleton(value);
-  if (spliced.length === 0) return out;
-  let i = 0;
-  return out.replaceAll(PLACEHOLDER_JSON, () => spliced[i++]!.json);
-}
-
 /**
- * The same as UTF-8 bytes for the wire: the recorded parts are encoded once and copied, not re-encoded
- * per answer (a 100-VM list answer is ~110 KB).
+ * JSON.stringify as UTF-8 bytes for the wire, with everything registered by withKnownJson written from
+ * its recorded JSON: the recorded parts are encoded once and copied, not re-encoded per answer (a 100-VM
+ * list answer is ~120 KB).
  */
 export function encodeWithKnownJson(value: unknown): Buffer {
   if (!containsKnown(value, PROBE_DEPTH)) return Buffer.from(JSON.stringify(value), 'utf8');
@@ -92,7 +82,7 @@ export function encodeWithKnownJson(value: unknown): Buffer {
   return Buffer.concat(chunks);
 }
 
-/** Whether `value` was registered with withKnownJson (it will not change, so what is built from it may be kept). */
-export function isKnownJson(value: unknown): boolean {
-  return typeof value === 'object' && value !== null && objects.has(value);
+/** The recorded JSON of `value` if it was registered with withKnownJson (it will not change, so what is built from it may be kept). */
+export function knownJson(value: object): string | undefined {
+  return objects.get(value)?.json;
 }

@@ -1,16 +1,16 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
-import { ErrorCode, McpError, SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
+import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
 import { encodeWithKnownJson } from './known-json.js';
-import { createMcpServer, McpTools } from './server.js';
+import { createMcpServer, McpTools, type ResponseChunks } from './server.js';
 import { mcpTools } from './tools.js';
 
 /**
  * The `/mcp` POST handler (see mcp-routes.ts). Its module, with the MCP SDK and zod it brings, is loaded
  * on the first MCP request, and the tool catalogue compiled then: most daemons never serve MCP.
  */
-export function mcpHandler(services: ApiServices, log: FastifyBaseLogger): (req: FastifyRequest, reply: FastifyReply) => Promise<unknown> {
+export function mcpHandler(services: ApiServices, log: FastifyBaseLogger): (req: FastifyRequest, reply: FastifyReply) => FastifyReply | Promise<FastifyReply> {
   const tools = new McpTools(mcpTools(services), (err, tool) => log.error({ err, tool }, 'MCP tool failed unexpectedly'));
   return async (req, reply) => {
     const version = req.headers['mcp-protocol-version'];
@@ -27,22 +27,16 @@ export function mcpHandler(services: ApiServices, log: FastifyBaseLogger): (req:
       res.writeHead(200, { 'content-type': 'text/event-stream; charset=utf-8', 'cache-control': 'no-cache, no-transform', 'x-accel-buffering': 'no' });
       const send = (m: object): void => { if (!res.destroyed) res.write(`event: message\ndata: ${JSON.stringify(m)}\n\n`); };
       const progress = (value: number, message: string): void => send({ jsonrpc: '2.0', method: 'notifications/progress', params: { progressToken: token, progress: value, message } });
-      const response = await tools.call(direct.name, direct.args, { progress }).then(
-        (result) => ({ jsonrpc: '2.0' as const, id: direct.id, result }),
-        (e: unknown) => ({ jsonrpc: '2.0' as const, id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
-      );
-      if (!res.destroyed) res.end(`event: message\ndata: ${encodeWithKnownJson(response).toString()}\n\n`);
+      const chunks = await tools.respond(direct.id, direct.name, direct.args, { progress });
+      if (!res.destroyed) res.end(`event: message\ndata: ${chunks.join('')}\n\n`);
       return reply;
     }
     if (direct) {
       // The hot path agents use. The SDK Server would validate the message with zod and dispatch it to
       // the very same catalogue call; on a per-request server that costs more than most tools do, so a
-      // single, well-formed tools/call is answered here. Everything else goes through the SDK below.
-      const payload = await tools.call(direct.name, direct.args).then(
-        (result) => tools.encodeResponse(direct.id, result),
-        (e: unknown) => encodeWithKnownJson({ jsonrpc: '2.0', id: direct.id, error: e instanceof McpError ? { code: e.code, message: e.message } : { code: ErrorCode.InternalError, message: 'internal error' } }),
-      );
-      return reply.code(200).type('application/json; charset=utf-8').send(payload);
+      // single, well-formed tools/call is answered here, with the bytes the SDK path would send.
+      const chunks = tools.respond(direct.id, direct.name, direct.args);
+      return sendJson(reply, chunks instanceof Promise ? await chunks : chunks);
     }
     const parsed = parseMessages(req.body);
     if (!parsed.ok) return reply.code(400).send(rpcError(-32600, `invalid request: ${parsed.error}`));
@@ -60,6 +54,9 @@ export function mcpHandler(services: ApiServices, log: FastifyBaseLogger): (req:
   };
 }
 
+const ENVELOPE_KEYS = new Set(['jsonrpc', 'id', 'method', 'params']);
+const PARAMS_KEYS = new Set(['name', 'arguments', '_meta']);
+
 /** A lone `tools/call` request whose shape is exactly what the SDK's CallToolRequestSchema accepts. */
 function singleToolCall(body: unknown): { id: string | number; name: string; args: Record<string, unknown> | undefined; progressToken?: string | number } | null {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
@@ -73,11 +70,31 @@ function singleToolCall(body: unknown): { id: string | number; name: string; arg
   if (typeof p['name'] !== 'string') return null;
   const args = p['arguments'];
   if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return null;
-  for (const k of Object.keys(m)) if (!['jsonrpc', 'id', 'method', 'params'].includes(k)) return null;
-  for (const k of Object.keys(p)) if (!['name', 'arguments', '_meta'].includes(k)) return null;
+  for (const k in m) if (!ENVELOPE_KEYS.has(k)) return null;
+  for (const k in p) if (!PARAMS_KEYS.has(k)) return null;
   const meta = p['_meta'];
   const token = typeof meta === 'object' && meta !== null ? (meta as Record<string, unknown>)['progressToken'] : undefined;
   return { id, name: p['name'], args: args as Record<string, unknown> | undefined, ...(typeof token === 'string' || typeof token === 'number' ? { progressToken: token } : {}) };
+}
+
+const JSON_TYPE = 'application/json; charset=utf-8';
+
+/**
+ * A 200 JSON answer written as its pieces, with the headers reply.send would give it: the pieces leave in
+ * one writev (corked), so a kept result's bytes are not copied into a fresh buffer per answer. No onSend
+ * hook is registered in this app (onResponse ones still run: they follow the response's 'finish').
+ */
+function sendJson(reply: FastifyReply, chunks: ResponseChunks): FastifyReply {
+  let length = 0;
+  for (const c of chunks) length += typeof c === 'string' ? Buffer.byteLength(c) : c.length;
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { 'content-type': JSON_TYPE, 'content-length': length });
+  res.cork();
+  for (let i = 0; i < chunks.length - 1; i++) res.write(chunks[i]);
+  res.end(chunks[chunks.length - 1]);
+  res.uncork();
+  return reply;
 }
 
 function rpcError(code: number, message: string): object {

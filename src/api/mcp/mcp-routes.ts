@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiServices } from '../rest/context.js';
+import { readJsonBodies } from './json-body.js';
 
 type Handler = ReturnType<typeof import('./mcp-handler.js').mcpHandler>;
 
@@ -11,13 +12,17 @@ type Handler = ReturnType<typeof import('./mcp-handler.js').mcpHandler>;
  * stream) and DELETE (ending a session) have nothing to serve here and get 405 from the app.
  */
 export async function mcpRoutes(app: FastifyInstance, { services }: { services: ApiServices }): Promise<void> {
-  // Loaded on the first request (the MCP SDK and zod are a tenth of an idle daemon's memory), then kept.
-  let handler: Promise<Handler> | null = null;
+  readJsonBodies(app);
+  // Loaded on the first request (the MCP SDK and zod are a tenth of an idle daemon's memory), then kept
+  // and called directly: the hot path pays no extra await.
+  let handler: Handler | null = null;
+  let loading: Promise<Handler> | null = null;
   app.post('/mcp', {
     config: { originCheck: true },
     schema: { hide: true },
-  }, async (req, reply) => {
-    handler ??= import('./mcp-handler.js').then((m) => m.mcpHandler(services, app.log));
-    return (await handler)(req, reply);
+  }, (req, reply) => {
+    if (handler) return handler(req, reply);
+    loading ??= import('./mcp-handler.js').then((m) => (handler = m.mcpHandler(services, app.log)));
+    return loading.then((h) => h(req, reply));
   });
 }

@@ -8,7 +8,7 @@ import { StartResult } from '../schemas/vm.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, REQUEST_CANCELLED, parseMessages } from './http-exchange.js';
 import { toJsonSchema } from './json-schema.js';
-import { encodeWithKnownJson, stringifyWithKnownJson, withKnownJson } from './known-json.js';
+import { encodeWithKnownJson, withKnownJson } from './known-json.js';
 import { createMcpServer, McpTools } from './server.js';
 import { mcpTools } from './tools.js';
 import { Ajv } from 'ajv';
@@ -72,19 +72,17 @@ test('every tool has object input and output schemas without $ref', () => {
   }
 });
 
-test('stringifyWithKnownJson writes registered objects and texts from their recorded JSON', () => {
+test('encodeWithKnownJson writes registered objects and texts from their recorded JSON', () => {
   const list = [{ a: 1, s: 'x'.repeat(2000) }];
   const json = JSON.stringify(list);
   const result = withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`);
-  const text = stringifyWithKnownJson(result);
-  assert.equal(text, JSON.stringify(result));
-  const message = { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text }], structuredContent: { vms: list } } };
-  assert.equal(stringifyWithKnownJson(message), JSON.stringify(message));
+  assert.deepEqual(encodeWithKnownJson(result), Buffer.from(JSON.stringify(result), 'utf8'));
+  const message = { jsonrpc: '2.0', id: 7, result: { content: [{ type: 'text', text: JSON.stringify(result) }], structuredContent: { vms: list } } };
   assert.deepEqual(encodeWithKnownJson(message), Buffer.from(JSON.stringify(message), 'utf8'));
   assert.deepEqual(encodeWithKnownJson({ small: 'é' }), Buffer.from('{"small":"é"}', 'utf8'));
   // Unregistered values are plain JSON.stringify, whatever text they hold.
   const other = { data: '\u0000grove-known-json-\u0000', n: [1, null, 'é'] };
-  assert.equal(stringifyWithKnownJson(other), JSON.stringify(other));
+  assert.deepEqual(encodeWithKnownJson(other), Buffer.from(JSON.stringify(other), 'utf8'));
 });
 
 test('parseMessages accepts JSON-RPC messages and batches, refuses anything else', () => {
@@ -188,4 +186,37 @@ test('every tool\'s argument schema compiles (validators are compiled on a tool\
   const tools = new McpTools(mcpTools(fakeServices));
   assert.ok(tools.list.length > 10);
   for (const t of tools.list) assert.equal(typeof ajv.compile(t.inputSchema), 'function', t.name);
+});
+
+test('the tools/call fast path answers byte for byte what the SDK Server path answers', async () => {
+  const bugs: unknown[] = [];
+  const tools = new McpTools(mcpTools(fakeServices), (e) => bugs.push(e));
+  const viaSdk = async (message: { jsonrpc: '2.0'; id: string | number; method: 'tools/call'; params: { name: string; arguments?: Record<string, unknown> } }): Promise<string> => {
+    const t = new HttpExchangeTransport();
+    await createMcpServer(tools, 'test').connect(t);
+    const [answer] = await t.exchange([message]);
+    return encodeWithKnownJson(answer).toString('utf8');
+  };
+  const viaFastPath = async (id: string | number, name: string, args?: Record<string, unknown>): Promise<string> => {
+    const chunks = await tools.respond(id, name, args);
+    return Buffer.concat(chunks.map((c) => (typeof c === 'string' ? Buffer.from(c, 'utf8') : c))).toString('utf8');
+  };
+  const calls: [string, Record<string, unknown> | undefined][] = [
+    ['list_vms', {}], ['list_vms', undefined], ['get_vm', { vm: 'web' }], ['get_vm', { vm: 'nope' }], ['get_vm', {}],
+    ['list_vms', { verbose: true }], ['pause_vm', { vm: 'web' }], ['vm_runtime', { vm: 'web' }], ['no_such_tool', {}],
+  ];
+  for (const id of [7, 'id "quoted" é']) {
+    for (const [name, args] of calls) {
+      // Ajv fills defaults into the arguments object: each path gets its own copy, as each request would.
+      const copy = (): Record<string, unknown> | undefined => (args === undefined ? undefined : structuredClone(args));
+      const fast = await viaFastPath(id, name, copy());
+      const sdk = await viaSdk({ jsonrpc: '2.0', id, method: 'tools/call', params: { name, ...(args === undefined ? {} : { arguments: copy() }) } });
+      assert.equal(fast, sdk, `${name} ${JSON.stringify(args)} id ${JSON.stringify(id)}`);
+      assert.equal(JSON.parse(fast).id, id);
+    }
+  }
+  // The list answer is built once per list and kept; each answer still carries its own id.
+  assert.equal(JSON.parse(await viaFastPath(1, 'list_vms', {})).id, 1);
+  assert.equal(JSON.parse(await viaFastPath(2, 'list_vms', {})).id, 2);
+  assert.equal(bugs.length, 4, 'vm_runtime\'s bug is logged once per call on either path');
 });

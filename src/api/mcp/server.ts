@@ -5,15 +5,8 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { toProblem, type ProblemBody } from '../rest/problem.js';
 import { toJsonSchema } from './json-schema.js';
-import { encodeWithKnownJson, isKnownJson, stringifyWithKnownJson } from './known-json.js';
+import { encodeWithKnownJson, knownJson } from './known-json.js';
 import { ToolOutput, type ToolContext, type ToolDef } from './tools.js';
-
-const CLOSE = Buffer.from('}');
-
-function isKeptResult(results: WeakMap<object, CallToolResult>, result: CallToolResult): boolean {
-  const out = result.structuredContent;
-  return out !== undefined && results.get(out) === result;
-}
 
 const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
 
@@ -31,15 +24,29 @@ interface Compiled {
   validate: ValidateFunction | null;
 }
 
+/** What one call produced: the result, and what is already known of its JSON. */
+interface Outcome {
+  result: CallToolResult;
+  /** The JSON of structuredContent, which is also the one text content (call() writes it once, sends it twice). */
+  json?: string;
+  /** For a result kept per output (the VM list until a VM changes): `{"result":…,"jsonrpc":"2.0","id":` as bytes. */
+  head?: Buffer;
+}
+
+/**
+ * The body of one JSON-RPC response, in pieces written one after the other: a kept result's bytes go to
+ * the socket as they are, never copied into a fresh buffer per answer (a 100-VM list answer is ~120 KB).
+ */
+export type ResponseChunks = readonly (string | Buffer)[];
+
 /**
  * The MCP tool catalogue over the services: JSON Schemas are built and argument validators compiled once
  * (per daemon), so a per-request `Server` only binds two handlers to it.
  */
 export class McpTools {
   private readonly byName = new Map<string, Compiled>();
-  /** Results built from outputs that do not change (the VM list until a VM changes), and their JSON bytes. */
-  private readonly results = new WeakMap<object, CallToolResult>();
-  private readonly encoded = new WeakMap<CallToolResult, Buffer>();
+  /** Outcomes built from outputs that do not change (the VM list until a VM changes), by output. */
+  private readonly kept = new WeakMap<object, Outcome>();
   readonly list: Tool[];
   private readonly ajv: Ajv;
 
@@ -59,62 +66,94 @@ export class McpTools {
     this.list = [...this.byName.values()].map((c) => c.listed);
   }
 
-  /**
-   * A JSON-RPC response carrying `result`, as bytes. A result kept by call() (built from an output that
-   * does not change) is encoded once; each answer then only puts its own id around those bytes.
-   */
-  encodeResponse(id: string | number, result: CallToolResult): Buffer {
-    let bytes = this.encoded.get(result);
-    if (!bytes && isKeptResult(this.results, result)) {
-      bytes = encodeWithKnownJson(result);
-      this.encoded.set(result, bytes);
-    }
-    if (!bytes) {
-      const only = result.content.length === 1 ? result.content[0] : undefined;
-      // call() makes the text the JSON of structuredContent: that JSON is written twice, built once.
-      if (only?.type === 'text' && result.structuredContent !== undefined && result.isError === undefined) {
-        return Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":{"content":[{"type":"text","text":${JSON.stringify(only.text)}}],"structuredContent":${only.text}}}`, 'utf8');
-      }
-      return encodeWithKnownJson({ jsonrpc: '2.0', id, result });
-    }
-    return Buffer.concat([Buffer.from(`{"jsonrpc":"2.0","id":${JSON.stringify(id)},"result":`), bytes, CLOSE]);
-  }
-
   /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
   async call(name: string, args: Record<string, unknown> | undefined, ctx: ToolContext = {}): Promise<CallToolResult> {
+    return (await this.run(name, args, ctx)).result;
+  }
+
+  /**
+   * The JSON-RPC response to a `tools/call` with this id, byte for byte what the SDK's Server sends for it
+   * (`result`, `jsonrpc`, `id`: the SDK's key order; the result in its schema's key order), or the error
+   * response for an unknown tool. Synchronous when the tool is (reading state is): no promise per call.
+   */
+  respond(id: string | number, name: string, args: Record<string, unknown> | undefined, ctx: ToolContext = {}): ResponseChunks | Promise<ResponseChunks> {
+    let outcome: Outcome | Promise<Outcome>;
+    try {
+      outcome = this.run(name, args, ctx);
+    } catch (e) {
+      return [rpcErrorResponse(id, e)];
+    }
+    return outcome instanceof Promise ? outcome.then((o) => encodeOutcome(id, o), (e: unknown) => [rpcErrorResponse(id, e)]) : encodeOutcome(id, outcome);
+  }
+
+  /** Throws McpError for an unknown tool (the client's protocol mistake, not a tool failure). */
+  private run(name: string, args: Record<string, unknown> | undefined, ctx: ToolContext): Outcome | Promise<Outcome> {
     const c = this.byName.get(name);
-    // An unknown tool is the client's protocol mistake, not a tool failure.
     if (!c) throw new McpError(ErrorCode.InvalidParams, `unknown tool '${name}'`);
     // Validation fills in defaults: the arguments object is this call's own (parsed from the request).
     const input = args ?? {};
     const validate = c.validate ??= this.ajv.compile(c.listed.inputSchema);
     if (!validate(input)) {
-      return toolError(toProblem({ validation: validate.errors ?? [], validationContext: 'arguments' }));
+      return { result: toolError(toProblem({ validation: validate.errors ?? [], validationContext: 'arguments' })) };
     }
+    let out: object | Promise<object>;
     try {
-      const out = await c.def.run(input, ctx);
-      const kept = this.results.get(out);
-      if (kept) return kept;
-      if (out instanceof ToolOutput) {
-        return { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> };
-      }
-      const result: CallToolResult = { content: [{ type: 'text', text: stringifyWithKnownJson(out) }], structuredContent: out as Record<string, unknown> };
-      if (isKnownJson(out)) this.results.set(out, result);
-      return result;
+      out = c.def.run(input, ctx);
     } catch (e) {
-      const p = toProblem(e);
-      if (p.code === 'INTERNAL') this.logBug(e, name);
-      return toolError(p);
+      return this.failed(e, name);
     }
+    return out instanceof Promise ? out.then((o) => this.succeeded(o), (e: unknown) => this.failed(e, name)) : this.succeeded(out);
   }
+
+  private succeeded(out: object): Outcome {
+    const kept = this.kept.get(out);
+    if (kept) return kept;
+    if (out instanceof ToolOutput) {
+      return { result: { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> } };
+    }
+    const known = knownJson(out);
+    const json = known ?? JSON.stringify(out);
+    const outcome: Outcome = { result: { content: [{ type: 'text', text: json }], structuredContent: out as Record<string, unknown> }, json };
+    if (known !== undefined) {
+      outcome.head = Buffer.concat([Buffer.from('{"result":'), encodeWithKnownJson(outcome.result), Buffer.from(RESPONSE_TAIL)]);
+      this.kept.set(out, outcome);
+    }
+    return outcome;
+  }
+
+  private failed(e: unknown, name: string): Outcome {
+    const p = toProblem(e);
+    if (p.code === 'INTERNAL') this.logBug(e, name);
+    return { result: toolError(p) };
+  }
+}
+
+const RESPONSE_TAIL = ',"jsonrpc":"2.0","id":';
+
+function encodeOutcome(id: string | number, o: Outcome): ResponseChunks {
+  const tail = `${JSON.stringify(id)}}`;
+  if (o.head) return [o.head, tail];
+  if (o.json !== undefined) {
+    // The JSON built once for the text content is written again as structuredContent, not serialized twice.
+    return [`{"result":{"content":[{"type":"text","text":${JSON.stringify(o.json)}}],"structuredContent":${o.json}}${RESPONSE_TAIL}${tail}`];
+  }
+  return [`{"result":${JSON.stringify(o.result)}${RESPONSE_TAIL}${tail}`];
+}
+
+/** The SDK's error response (its key order), for an unknown tool or a failure outside any tool. */
+function rpcErrorResponse(id: string | number, e: unknown): string {
+  const error = e instanceof McpError
+    ? { code: e.code, message: e.message, ...(e.data !== undefined ? { data: e.data as unknown } : {}) }
+    : { code: ErrorCode.InternalError, message: 'internal error' };
+  return JSON.stringify({ jsonrpc: '2.0', id, error });
 }
 
 /**
  * The problem travels as JSON text, not as structuredContent: SDK clients check structuredContent against
- * the tool's outputSchema even on errors, and a problem is not a VM.
+ * the tool's outputSchema even on errors, and a problem is not a VM. Keys in the SDK schema's order.
  */
 function toolError(p: ProblemBody): CallToolResult {
-  return { isError: true, content: [{ type: 'text', text: JSON.stringify(p) }] };
+  return { content: [{ type: 'text', text: JSON.stringify(p) }], isError: true };
 }
 
 let validator: AjvJsonSchemaValidator | null = null;

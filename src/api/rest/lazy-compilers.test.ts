@@ -49,3 +49,24 @@ test('lazily compiled routes still validate and serialize: an unknown field is a
     await app.close();
   }
 });
+
+test('lazily compiled serializers of three routes resolve the same shared schema, in any order', async () => {
+  // The shape of POST /downloads (one Download) and GET /downloads (a list of them): compiled one after
+  // the other, the second once failed with "Cannot resolve ref Download#".
+  const { Type } = await import('@sinclair/typebox');
+  const item = Type.Object({ id: Type.String(), bytes: Type.Integer() }, { $id: 'Item' });
+  // As the routes have it: a single answer is the shared schema itself ($id and all), a list refers to it.
+  const list = Type.Array(Type.Ref(item));
+  for (const order of [['one', 'list', 'again'], ['list', 'one', 'again']] as const) {
+    const compile = lazySerializerFactory()({ Item: item }, {});
+    const serializers = {
+      one: compile({ schema: item, method: 'POST', url: '/x', httpStatus: '202' }),
+      list: compile({ schema: list, method: 'GET', url: '/x', httpStatus: '200' }),
+      again: compile({ schema: item, method: 'GET', url: '/x/:id', httpStatus: '200' }),
+    };
+    for (const k of order) {
+      const data = k === 'list' ? [{ id: 'a', bytes: 1, extra: true }] : { id: 'a', bytes: 1, extra: true };
+      assert.equal(serializers[k](data), k === 'list' ? '[{"id":"a","bytes":1}]' : '{"id":"a","bytes":1}', `${order.join(' then ')}: ${k}`);
+    }
+  }
+});

@@ -28,14 +28,16 @@ export function lazyValidatorCompiler<T>(compile: FastifySchemaCompiler<T>): Fas
   };
 }
 
-/** Fastify's own serializer factory (fast-json-stringify with the shared schemas), each compile deferred. */
+/**
+ * Fastify's own serializer factory (fast-json-stringify with the shared schemas), each compile deferred.
+ * Each compile gets its own copy of the shared schemas and of the route's: fast-json-stringify changes the
+ * schemas it is given (a route may answer with a shared schema itself, `$id` and all), so one route's compile broke the next's references (`Download#` not found after POST /downloads
+ * had been answered) once the compiles no longer all ran at start in Fastify's order.
+ */
 export function lazySerializerFactory(): SerializerSelector.SerializerFactory {
   const eager = SerializerSelector();
-  return (externalSchemas, options) => {
-    const compile = eager(externalSchemas, options);
-    return (route) => {
-      let fn: SerializerSelector.Serializer | null = null;
-      return (data: unknown) => (fn ??= compile(route))(data);
-    };
+  return (externalSchemas, options) => (route) => {
+    let fn: SerializerSelector.Serializer | null = null;
+    return (data: unknown) => (fn ??= eager(structuredClone(externalSchemas), options)({ ...route, schema: structuredClone(route.schema) }))(data);
   };
 }

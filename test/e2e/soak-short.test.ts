@@ -8,10 +8,14 @@ import { runSoak } from '../soak/soak.js';
 test('parallel lifecycles: no 5xx, every answer, fds/RSS back, no orphans or strays, every event delivered', async () => {
   const r = await runSoak({
     workers: 4, durationMs: 75_000, memoryMB: 96, pacingMs: 2000, answerTimeoutMs: 240_000,
-    settleMs: 10_000, sampleEveryMs: 5000, sseReconnectEveryMs: 15_000, tolerance: 0.05,
+    settleMs: 30_000, sampleEveryMs: 5000, sseReconnectEveryMs: 15_000, tolerance: 0.05,
+    // 75 s is too short for the daemon's V8 heap to reach its steady size from the small one the lazy
+    // loading leaves at start (it grew 7–15 % here, 36 % without --optimize-for-size, not back after a
+    // 30 s settle); the 5 % bound on RSS is `make soak`'s, over 10 minutes. Open fds keep 5 % here.
+    rssTolerance: 0.25,
     ...(process.env['GROVE_E2E_DEBUG'] ? { log: (l: string) => console.log(l) } : {}),
   });
-  assert.deepEqual(r.problems, [], JSON.stringify({ ...r, curve: undefined }, null, 1));
+  assert.deepEqual(r.problems, [], JSON.stringify(r, null, 1));
   // Every kind of operation ran, over both faces.
   for (const op of ['create', 'start', 'exec', 'clone', 'deleteClone', 'pause', 'resume', 'snapshot', 'restore', 'stop', 'delete']) {
     assert.ok((r.byOp[op] ?? 0) >= 4, `${op} ran ${r.byOp[op] ?? 0} times`);

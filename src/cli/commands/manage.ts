@@ -1,8 +1,8 @@
 import type { UpdateVm, VmErrorList } from '../../client/index.js';
-import { EXIT, UsageError, flag, int, list, seconds, sizeMiB, str, type Command } from '../command.js';
+import { EXIT, UsageError, flag, int, seconds, sizeMiB, str, type Command } from '../command.js';
 import type { Column } from '../format.js';
 import { bytes, json } from '../output.js';
-import { parsePortForward } from './vm.js';
+import { networkFlags } from './vm.js';
 
 export const update: Command = {
   name: 'update', aliases: ['set'],
@@ -25,13 +25,8 @@ suspended: resumed), one VM at a time in the order of 'grove ls' (see grove reor
     if (cpu !== undefined) body.cpu = cpu;
     const memoryMB = sizeMiB(v, 'memory');
     if (memoryMB !== undefined) body.memoryMB = memoryMB;
-    const mode = str(v, 'network');
-    if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
-    const forwards = list(v, 'port-forward').map(parsePortForward);
-    if (forwards.length > 0 && flag(v, 'no-port-forwards')) throw new UsageError('--port-forward and --no-port-forwards exclude each other');
-    if (mode !== undefined || forwards.length > 0 || flag(v, 'no-port-forwards')) {
-      body.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 || flag(v, 'no-port-forwards') ? { portForwards: forwards } : {}) };
-    }
+    const network = networkFlags(v);
+    if (network) body.network = network;
     const autostart = str(v, 'autostart');
     if (autostart !== undefined) {
       if (autostart !== 'true' && autostart !== 'false') throw new UsageError(`--autostart must be true or false (got '${autostart}')`);

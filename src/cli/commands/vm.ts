@@ -162,13 +162,23 @@ export function resourceFlags(v: Values): Pick<CreateVm, 'cpu' | 'memoryMB' | 'd
   if (memoryMB !== undefined) out.memoryMB = memoryMB;
   const diskGB = sizeGiB(v, 'disk');
   if (diskGB !== undefined) out.diskGB = diskGB;
+  const network = networkFlags(v);
+  if (network) out.network = network;
+  return out;
+}
+
+/**
+ * --network and --port-forward (and, where the command has it, --no-port-forwards: an empty list), as
+ * create, launch and update take them; undefined when none is given.
+ */
+export function networkFlags(v: Values): NonNullable<CreateVm['network']> | undefined {
   const mode = str(v, 'network');
   if (mode !== undefined && mode !== 'user' && mode !== 'none') throw new UsageError(`--network must be user or none (got '${mode}')`);
   const forwards = list(v, 'port-forward').map(parsePortForward);
-  if (mode !== undefined || forwards.length > 0) {
-    out.network = { ...(mode ? { mode } : {}), ...(forwards.length > 0 ? { portForwards: forwards } : {}) };
-  }
-  return out;
+  const clear = flag(v, 'no-port-forwards');
+  if (forwards.length > 0 && clear) throw new UsageError('--port-forward and --no-port-forwards exclude each other');
+  if (mode === undefined && forwards.length === 0 && !clear) return undefined;
+  return { ...(mode ? { mode } : {}), ...(forwards.length > 0 || clear ? { portForwards: forwards } : {}) };
 }
 
 /** The cloud-init part of a create, from its flags; undefined when none asks for cloud-init. */

@@ -7,7 +7,7 @@ import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
 import { loadStateFromFile, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
-import { DISK_DEVICE, DISK_NODE, NETDEV_ID } from './config/argv.js';
+import { DISK_DEVICE, DISK_NODE, NETDEV_ID, hostForwardRule } from './config/argv.js';
 import { readRange, sizeOr0 } from '../../util/files.js';
 import type { Duplex } from 'node:stream';
 import type { KeyChord, PointerEvent, ScreenSize } from '../../domain/screen-input.js';
@@ -210,10 +210,10 @@ export class QemuInstance implements VmInstance {
     // Goes into an HMP command line: only a dotted IPv4 address may.
     if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(guestIp)) throw new Error(`not an IPv4 address: ${guestIp}`);
     for (const f of forwards) {
-      const rule = `${f.protocol}:127.0.0.1:${f.host}`;
-      await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_remove ${NETDEV_ID} ${rule}`);
-      const added = (await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_add ${NETDEV_ID} ${rule}-${guestIp}:${f.guest}`)).trim();
-      if (added !== '') throw new Error(`hostfwd_add ${rule}-${guestIp}:${f.guest}: ${added}`);
+      const { host, rule } = hostForwardRule(f, guestIp);
+      await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_remove ${NETDEV_ID} ${host}`);
+      const added = (await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_add ${NETDEV_ID} ${rule}`)).trim();
+      if (added !== '') throw new Error(`hostfwd_add ${rule}: ${added}`);
     }
   }
 

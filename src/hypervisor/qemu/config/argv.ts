@@ -1,4 +1,4 @@
-import type { Accelerator } from '../../../domain/vm.js';
+import type { Accelerator, PortForward } from '../../../domain/vm.js';
 import { macAddressOf } from '../../../domain/mac.js';
 import type { LaunchSpec } from '../../../ports/hypervisor.js';
 import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
@@ -7,14 +7,23 @@ import { escapeOptValue, renderOpts } from '../../../util/qemu-opts.js';
  * Names the VM's disk is given on the command line. The driver finds the disk by them in QMP answers;
  * a clone later puts overlays with other node names on top of DISK_NODE.
  */
-/** The user network's netdev: host port forwards are changed on it by id (HMP hostfwd_add/remove). */
-export const NETDEV_ID = 'net0';
-
 export const DISK_FILE_NODE = 'disk0-file';
 export const DISK_NODE = 'disk0';
 export const DISK_DEVICE = 'disk0-dev';
 const SEED_FILE_NODE = 'seed0-file';
 const SEED_NODE = 'seed0';
+
+/** The user network's netdev: host port forwards are changed on it by id (HMP hostfwd_add/remove). */
+export const NETDEV_ID = 'net0';
+
+/**
+ * A host port forward as QEMU's user network writes it: `tcp:127.0.0.1:2222-:22`, or aimed at one guest
+ * address (`-10.0.2.16:22`) when retargeted; the part before the dash alone names it for hostfwd_remove.
+ */
+export function hostForwardRule(f: PortForward, guestIp = ''): { host: string; rule: string } {
+  const host = `${f.protocol}:127.0.0.1:${f.host}`;
+  return { host, rule: `${host}-${guestIp}:${f.guest}` };
+}
 
 /** The machine every VM gets; the accelerator probe boots its guest on the same one. */
 export const MACHINE_TYPE = 'q35';
@@ -94,10 +103,10 @@ export function buildQemuOptions(spec: LaunchSpec): QemuOption[] {
   if (vm.boot.kernel && vm.boot.cmdline !== undefined) add('-append', vm.boot.cmdline);
 
   if (vm.network.mode === 'user') {
-    const fwd = vm.network.portForwards.map((f) => `hostfwd=${f.protocol}:127.0.0.1:${f.host}-:${f.guest}`);
+    const fwd = vm.network.portForwards.map((f) => `hostfwd=${hostForwardRule(f).rule}`);
     add('-netdev', ['user', `id=${NETDEV_ID}`, ...fwd].join(','));
     // No option ROM: Grove never network-boots, and iPXE's start-up costs every boot time under TCG.
-    add('-device', renderOpts('virtio-net-pci', { netdev: 'net0', id: 'net0-dev', mac: macAddressOf(vm.id), romfile: '' }));
+    add('-device', renderOpts('virtio-net-pci', { netdev: NETDEV_ID, id: 'net0-dev', mac: macAddressOf(vm.id), romfile: '' }));
   }
 
   // Absolute pointers, so a click lands where it is aimed (a relative PS/2 mouse drifts with the guest's

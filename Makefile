@@ -66,7 +66,7 @@ build: $(NPM_STAMP)
 	npm run build --silent
 
 run: system-deps build
-	node bin/grove serve
+	bin/grove serve
 
 guest:
 	bash test/guest/build.sh

@@ -15,6 +15,12 @@ export interface SavedStateMeta {
   /** What the guest was doing: start resumes into it. */
   runState: RunState;
   savedAt: string;
+  /**
+   * Where the VM's host port forwards were aimed when it was saved, when not at QEMU's default (a fork
+   * child's guest leased another address under its new MAC): the saved network state keeps that lease,
+   * the next QEMU aims them at the default again, so the resume re-aims them. Absent in files from before.
+   */
+  forwardsTo?: string;
 }
 
 /**
@@ -25,8 +31,11 @@ export interface SavedState {
   version: number;
   runState: RunState | null;
   savedAt: string | null;
+  forwardsTo?: string;
   bytes: number;
 }
+
+const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** The meta file's content, checked; null when it is not a meta file any Grove wrote. */
 export function parseSavedStateMeta(raw: unknown): Omit<SavedState, 'bytes'> | null {
@@ -36,7 +45,9 @@ export function parseSavedStateMeta(raw: unknown): Omit<SavedState, 'bytes'> | n
   if (typeof version !== 'number' || !Number.isInteger(version) || version < 1) return null;
   if (version > SAVED_STATE_VERSION) return { version, runState: null, savedAt: null };
   if ((m['runState'] !== 'running' && m['runState'] !== 'paused') || typeof m['savedAt'] !== 'string') return null;
-  return { version, runState: m['runState'], savedAt: m['savedAt'] };
+  const forwardsTo = m['forwardsTo'];
+  if (forwardsTo !== undefined && !(typeof forwardsTo === 'string' && IPV4.test(forwardsTo))) return null;
+  return { version, runState: m['runState'], savedAt: m['savedAt'], ...(forwardsTo !== undefined ? { forwardsTo } : {}) };
 }
 
 /** The saved state if this Grove can resume it; a CONFLICT naming both versions when it is newer. */
@@ -47,5 +58,5 @@ export function resumable(saved: SavedState, vmName: string): SavedStateMeta & {
       + 'resume it with that version, or force-stop it to discard the saved state',
       { savedStateVersion: saved.version, supportedVersion: SAVED_STATE_VERSION });
   }
-  return { version: saved.version, runState: saved.runState, savedAt: saved.savedAt, bytes: saved.bytes };
+  return { version: saved.version, runState: saved.runState, savedAt: saved.savedAt, bytes: saved.bytes, ...(saved.forwardsTo !== undefined ? { forwardsTo: saved.forwardsTo } : {}) };
 }

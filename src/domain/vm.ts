@@ -7,6 +7,9 @@ export type VmState = (typeof VM_STATES)[number];
 
 export type Accelerator = 'kvm' | 'tcg';
 
+/** Where QEMU's user network aims host port forwards that name no guest address: its first DHCP lease. */
+export const USER_NET_FIRST_ADDRESS = '10.0.2.15';
+
 export interface PortForward {
   host: number;
   guest: number;

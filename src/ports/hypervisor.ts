@@ -119,6 +119,8 @@ export interface VmInstance {
    * address, 10.0.2.15, when it starts). Lasts as long as this QEMU.
    */
   retargetPortForwards(forwards: PortForward[], guestIp: string): Promise<void>;
+  /** The guest address the host port forwards are aimed at now; null when the VM has none. */
+  portForwardTarget(): Promise<string | null>;
   /**
    * Queues chords on the VM's keyboard, each key held `holdMs` (QEMU paces them, so a guest's small PS/2
    * buffer never overflows); resolves once queued, before the guest has them all.

@@ -39,6 +39,14 @@ test('a meta file from before the version field is version 1; damaged ones are n
   assert.equal(parseSavedStateMeta([]), null);
 });
 
+test('where the forwards were aimed is kept when it is an IPv4 address; anything else there is a damaged file', () => {
+  assert.deepEqual(parseSavedStateMeta({ version: 1, runState: 'paused', savedAt: 'x', forwardsTo: '10.0.2.16' }), { version: 1, runState: 'paused', savedAt: 'x', forwardsTo: '10.0.2.16' });
+  assert.equal(parseSavedStateMeta({ version: 1, runState: 'paused', savedAt: 'x', forwardsTo: '10.0.2.16 -; quit' }), null);
+  assert.equal(parseSavedStateMeta({ version: 1, runState: 'paused', savedAt: 'x', forwardsTo: 16 }), null);
+  const saved = { version: 1, runState: 'running' as const, savedAt: 'x', forwardsTo: '10.0.2.16', bytes: 3 };
+  assert.deepEqual(resumable(saved, 'vm'), saved);
+});
+
 test('a newer format is read as such (only its version trusted) and refused for resuming with both versions named', async () => {
   const paths = layout.vmPaths('a');
   await writeFile(paths.savedStateMeta, JSON.stringify({ version: 7, state: 'whatever' }));

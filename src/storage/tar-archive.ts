@@ -1,13 +1,16 @@
 import { createReadStream } from 'node:fs';
 import { PassThrough, Readable } from 'node:stream';
 import { createGunzip, createGzip } from 'node:zlib';
-import tar from 'tar-stream';
+import type * as TarStream from 'tar-stream';
 import type { ArchiveEntry, ArchiveFile, BundleArchive } from '../ports/bundle-archive.js';
 import { errorMessage } from '../util/errors.js';
+import { loadOnFirstUse } from '../util/load-on-first-use.js';
+
+const tar = loadOnFirstUse<typeof TarStream>('tar-stream');
 
 export class TarArchive implements BundleArchive {
   pack(files: ArchiveFile[], gzip: boolean): Readable {
-    const pack = tar.pack();
+    const pack = tar().pack();
     const write = async (): Promise<void> => {
       for (const f of files) {
         const header = { name: f.name, size: f.size, mode: 0o600, mtime: new Date(), type: 'file' as const };
@@ -39,7 +42,7 @@ export class TarArchive implements BundleArchive {
 
   async *entries(input: Readable): AsyncIterable<ArchiveEntry> {
     const source = await sniffGzip(input);
-    const extract = tar.extract();
+    const extract = tar().extract();
     source.on('error', (e) => extract.destroy(e));
     source.pipe(extract as unknown as NodeJS.WritableStream);
     try {

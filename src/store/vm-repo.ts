@@ -113,7 +113,9 @@ export class SqliteVmRepo implements VmRepo {
 
   /** The same array object is returned until a VM changes, so callers may cache what they derive from it. */
   list(): readonly Vm[] {
-    this.sorted ??= Object.freeze([...this.current().values()].sort((a, b) => a.order - b.order || a.createdAt.localeCompare(b.createdAt)));
+    // createdAt is an ISO 8601 UTC timestamp: its code-unit order is its time order (localeCompare would
+    // bring in ICU's collation tables for nothing).
+    this.sorted ??= Object.freeze([...this.current().values()].sort((a, b) => a.order - b.order || (a.createdAt < b.createdAt ? -1 : a.createdAt > b.createdAt ? 1 : 0)));
     return this.sorted;
   }
 

@@ -1,6 +1,10 @@
-import jpeg from 'jpeg-js';
-import { PNG } from 'pngjs';
+import type * as JpegJs from 'jpeg-js';
+import type * as PngJs from 'pngjs';
 import type { ImageEncoder, RgbImage } from '../ports/image-encoder.js';
+import { loadOnFirstUse } from '../util/load-on-first-use.js';
+
+const jpegLib = loadOnFirstUse<typeof JpegJs>('jpeg-js');
+const pngLib = loadOnFirstUse<typeof PngJs>('pngjs');
 
 export class JsImageEncoder implements ImageEncoder {
   fromPpm(ppm: Buffer): RgbImage {
@@ -24,10 +28,11 @@ export class JsImageEncoder implements ImageEncoder {
   }
 
   jpeg(image: RgbImage, quality: number): Buffer {
-    return jpeg.encode({ width: image.width, height: image.height, data: image.rgba }, quality).data;
+    return jpegLib().encode({ width: image.width, height: image.height, data: image.rgba }, quality).data;
   }
 
   png(image: RgbImage): Buffer {
+    const { PNG } = pngLib();
     const png = new PNG({ width: image.width, height: image.height });
     image.rgba.copy(png.data);
     return PNG.sync.write(png);

@@ -2,8 +2,8 @@
 // .cache/debian-12 or GROVE_DEBIAN_IMAGE_DIR) is pulled through a loopback mirror, booted once under TCG with
 // cloud-init, and forked into 2 running children with new SSH host keys. Each child is checked through the
 // guest agent and from the host: its hostname, a /etc/machine-id of its own, its own MAC on the NIC, a DHCP
-// lease taken after the fork under that MAC (systemd-networkd), its SSH port forward aimed at the new address,
-// and an OpenSSH host key that is neither the parent's nor its sibling's. One Debian boot in all.
+// lease taken after the fork under that MAC (systemd-networkd), its SSH port forward aimed at the new address
+// (also after a suspend to disk and resume), and an OpenSSH host key that is neither the parent's nor its sibling's. One Debian boot in all.
 // Run: GROVE_ACCEL=tcg node --test --test-concurrency=1 dist/test/e2e/distro-fork.test.js
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -145,6 +145,14 @@ test('a booted Debian guest forked into 2 children: each has its own hostname, m
     assert.ok(!seen.key.has(key), `${name} has an SSH host key of its own: ${key}`);
     seen.key.add(key);
   }
+  // Suspended to disk and resumed, a child keeps its lease (the saved network state has it) and its
+  // forwards are aimed at it again (the new QEMU aims them at 10.0.2.15 when it starts).
+  const first = forked.children[0].vm.name as string;
+  const keyBefore = await hostKeyFingerprint(sshPort(await getVm(d, first)));
+  assert.equal(assertOk(await d.call('POST', `/vms/${first}/suspend`), 200, 'suspend').state, 'suspended');
+  assert.equal(assertOk(await d.call('POST', `/vms/${first}/start`), 200, 'resume').vm.state, 'running');
+  assert.equal((await identityOf(first)).ip, '10.0.2.16/24');
+  assert.equal(await hostKeyFingerprint(sshPort(await getVm(d, first))), keyBefore, `${first}'s forwarded SSH port reaches it after the resume`);
   // The parent is left as it was.
   const after = await identityOf('deb');
   assert.deepEqual(after, before);

@@ -313,17 +313,18 @@ test('a provisioning VM can be deleted, and one left provisioning by a daemon re
   assert.equal(existsSync(join(d.dataDir, 'disks', `image-sha512-${tinySha512}.qcow2`)), false);
 });
 
-test('grove launch: creates, boots and waits until SSH answers; the caller\'s own key logs in', { timeout: BOOT_MS + 2 * 60_000 }, async () => {
+test('grove launch: creates (here with --autostart), boots and waits until SSH answers; the caller\'s own key logs in', { timeout: BOOT_MS + 2 * 60_000 }, async () => {
   const home = join(scratch, 'home');
   mkdirSync(join(home, '.ssh'), { recursive: true });
   const keygen = await runCommand('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'me@laptop', '-f', join(home, '.ssh', 'id_ed25519')]);
   assert.equal(keygen.code, 0, keygen.stderr);
   // The image is local (the provisioning test downloaded it): no pull, straight to the boot.
-  const r = await grove(['launch', 'debian-12-copy', 'lx', '--memory', String(MEMORY_MB), '--timeout', String(BOOT_MS / 1000)], { HOME: home }, BOOT_MS + 60_000);
+  const r = await grove(['launch', 'debian-12-copy', 'lx', '--memory', String(MEMORY_MB), '--autostart', '--timeout', String(BOOT_MS / 1000)], { HOME: home }, BOOT_MS + 60_000);
   assert.equal(r.code, 0, `grove launch: ${r.stdout}\n${r.stderr}`);
   assert.match(r.stdout, /^Launched 'lx' \(debian-12-copy\): SSH answered [\d.]+ s after the start \(SSH-2\.0-OpenSSH_\S+.*\)\.\nLog in:  grove ssh lx\n/);
   const vm = await getVm(d, 'lx');
   assert.equal(vm.state, 'running');
+  assert.equal(vm.autostart, true, 'launch --autostart');
   assert.deepEqual(vm.cloudInit.sshAuthorizedKeys, [readFileSync(join(home, '.ssh', 'id_ed25519.pub'), 'utf8').trim()]);
   const own = await ssh(join(home, '.ssh', 'id_ed25519'), sshPort(vm), 'grove', 'hostname');
   assert.equal(own.code, 0, own.stderr);

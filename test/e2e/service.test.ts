@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startDaemon, waitFor, type TestDaemon } from '../helpers/daemon.js';
 import { REPO_ROOT } from '../helpers/guest.js';
+import { DAEMON_NODE_FLAGS } from '../../src/cli/service-unit.js';
 import { runCommand, type RunResult } from '../helpers/run.js';
 
 const GROVE = join(REPO_ROOT, 'bin', 'grove');
@@ -54,7 +55,7 @@ test('a system unit: verified by systemd, KillMode=process, restart on failure; 
   assert.ok(!unit.includes('MemoryDenyWriteExecute'), 'TCG and V8 generate code');
   assert.ok(!unit.includes('StateDirectory='), 'a data dir of its own: systemd does not make /var/lib/grove');
   const exec = /^ExecStart=(.*)$/m.exec(unit)![1]!.split(' ');
-  assert.deepEqual(exec, [process.execPath, GROVE, 'serve', '--data-dir', data, '--port', String(port)]);
+  assert.deepEqual(exec, [process.execPath, ...DAEMON_NODE_FLAGS, GROVE, 'serve', '--data-dir', data, '--port', String(port)]);
 
   const daemon = spawn(exec[0]!, exec.slice(1), { stdio: 'ignore', env: { ...process.env, GROVE_ACCEL: 'tcg' } });
   try {
@@ -75,7 +76,7 @@ test('a user unit: verified by systemd; status says installed and that the daemo
   const file = join(dir, 'grove.service');
   await verify(file, 'user');
   const unit = readFileSync(file, 'utf8');
-  assert.match(unit, /^ExecStart=\S+ \S+\/bin\/grove serve$/m, 'a user service uses the user\'s own data dir');
+  assert.match(unit, /^ExecStart=\S+ --interrupt-budget=540672 \S+\/bin\/grove serve$/m, 'a user service uses the user\'s own data dir');
   assert.ok(unit.split('\n').includes('WantedBy=default.target'));
   assert.ok(!unit.includes('ProtectSystem'), 'no system-only sandboxing in a user unit');
 
@@ -107,6 +108,6 @@ test('usage errors: both scopes, a bad port, --data-dir on a user unit; --print 
   const printed = await grove(['service', 'install', '--system', '--print']);
   assert.equal(printed.code, 0);
   assert.match(printed.stdout, /^# Written by `grove service install`/);
-  assert.match(printed.stdout, /^ExecStart=\S+ \S+\/bin\/grove serve --data-dir \/var\/lib\/grove$/m);
+  assert.match(printed.stdout, /^ExecStart=\S+ --interrupt-budget=540672 \S+\/bin\/grove serve --data-dir \/var\/lib\/grove$/m);
   assert.match(printed.stdout, /^StateDirectory=grove$/m);
 });

@@ -55,7 +55,13 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   copyFileSync(g.initrd, join(images, 'initramfs.gz'));
 
   let out = '';
-  const proc = spawn(process.execPath, [join(REPO_ROOT, 'bin', 'grove'), 'serve', '--port', String(port), '--data-dir', dataDir, ...(opts.args ?? [])], {
+  // Started as an installed `grove` is (its shebang line gives node the daemon's flags). GROVE_E2E_NODE_ARGS
+  // (e.g. `--inspect=127.0.0.1:9339`, `--heapsnapshot-signal=SIGUSR2`) runs it under node with those
+  // instead, for looking inside a test's or the soak's daemon.
+  const nodeArgs = process.env['GROVE_E2E_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
+  const grove = join(REPO_ROOT, 'bin', 'grove');
+  const serveArgs = ['serve', '--port', String(port), '--data-dir', dataDir, ...(opts.args ?? [])];
+  const proc = spawn(nodeArgs.length > 0 ? process.execPath : grove, nodeArgs.length > 0 ? [...nodeArgs, grove, ...serveArgs] : serveArgs, {
     env: { ...process.env, GROVE_ACCEL: 'tcg', GROVE_LOG_LEVEL: 'info', ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

@@ -14,6 +14,7 @@ const { values } = parseArgs({
     kills: { type: 'string', default: '50' },
     'memory-mb': { type: 'string', default: '96' },
     out: { type: 'string', default: 'soak-report.json' },
+    'settle-seconds': { type: 'string', default: '30' },
   },
 });
 
@@ -22,7 +23,7 @@ const log = (line: string): void => { console.log(`[${((Date.now() - started) / 
 
 const soak = await runSoak({
   workers: Number(values.workers), durationMs: Number(values.minutes) * 60_000, memoryMB: Number(values['memory-mb']),
-  pacingMs: 2000, answerTimeoutMs: 240_000, settleMs: 15_000, sampleEveryMs: 5000, sseReconnectEveryMs: 20_000, tolerance: 0.05, log,
+  pacingMs: 2000, answerTimeoutMs: 240_000, settleMs: Number(values['settle-seconds']) * 1000, sampleEveryMs: 5000, sseReconnectEveryMs: 20_000, tolerance: 0.05, log,
 });
 log(`soak: ${soak.operations} operations, ${soak.cycles} cycles, fds ${soak.baseline.fds} → ${soak.end.fds}, RSS ${soak.baseline.rssKiB} → ${soak.end.rssKiB} KiB`);
 const kills = Number(values.kills) > 0 ? await runKills({ kills: Number(values.kills), memoryMB: Number(values['memory-mb']), log }) : null;

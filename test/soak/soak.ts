@@ -56,6 +56,17 @@ function duplicates(ids: number[]): number {
 /** The data dir's files that come and go with normal work and say nothing about leaks. */
 const VOLATILE = /^(grove\.db-(wal|shm|journal))$/;
 
+/** Waits out the settle time, logging the resident set every 10 s of it (the curve V8's memory reducer draws). */
+async function settle(pid: number, ms: number, log: (line: string) => void, what: string): Promise<void> {
+  const t0 = Date.now();
+  const seen: string[] = [];
+  while (Date.now() - t0 < ms) {
+    seen.push((sample(pid, t0).rssKiB / 1024).toFixed(1));
+    await delay(Math.min(10_000, ms - (Date.now() - t0)));
+  }
+  log(`${what} settle, RSS MiB every 10 s: ${seen.join(' ')}`);
+}
+
 export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
   const log = opts.log ?? (() => undefined);
   const rx = await WebhookCounter.start();
@@ -71,7 +82,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     log('warm-up round');
     const warm = await runLifecycles(d, { ...opts, maxCycles: 1, durationMs: 10 * 60_000, prefix: 'warm' });
     if (warm.brokenCycles > 0) throw new Error(`warm-up failed: ${JSON.stringify(warm.records.filter((r) => r.detail))}`);
-    await delay(opts.settleMs);
+    await settle(pid, opts.settleMs, log, 'baseline');
     const startedAt = Date.now();
     const baseline = sample(pid, startedAt);
     const fdsBefore = fdTargets(pid);
@@ -92,7 +103,7 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
     const deadline = Date.now() + 120_000;
     while (rx.missing(expected).length > 0 && Date.now() < deadline) await delay(250);
     // Every client of the run is gone now (MCP sessions closed, SSE closed): measure after the settle.
-    await delay(opts.settleMs);
+    await settle(pid, opts.settleMs, log, 'end');
     const end = sampler.take();
     sampler.stop();
     const fdsAfter = fdTargets(pid);

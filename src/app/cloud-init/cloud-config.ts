@@ -1,7 +1,10 @@
-import { parseDocument, stringify, isMap, isScalar } from 'yaml';
+import type * as Yaml from 'yaml';
 import type { CloudInitConfig, SeedFacts } from '../../domain/cloud-init.js';
 import { invalid } from '../../domain/errors.js';
+import { loadOnFirstUse } from '../../util/load-on-first-use.js';
 import { multipartMixed } from './mime.js';
+
+const yamlLib = loadOnFirstUse<typeof Yaml>('yaml');
 
 export const CLOUD_CONFIG_HEADER = '#cloud-config';
 
@@ -24,7 +27,7 @@ const START_AGENT = 'systemctl enable --now qemu-guest-agent || { rc-update add 
  * No line folding, so a long key stays on one line.
  */
 function yaml(value: unknown): string {
-  return stringify(value, { version: '1.1', defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0 });
+  return yamlLib().stringify(value, { version: '1.1', defaultStringType: 'QUOTE_DOUBLE', defaultKeyType: 'PLAIN', lineWidth: 0, minContentWidth: 0 });
 }
 
 /**
@@ -36,6 +39,7 @@ export function parseUserData(text: string): Set<string> {
   if (firstLine.trimEnd() !== CLOUD_CONFIG_HEADER) {
     throw invalid(`cloudInit.userData must start with a '${CLOUD_CONFIG_HEADER}' line (other user-data formats are not supported)`, { field: 'cloudInit.userData' });
   }
+  const { parseDocument, isMap, isScalar } = yamlLib();
   const doc = parseDocument(text, { version: '1.1', prettyErrors: false });
   if (doc.errors.length > 0) {
     throw invalid(`cloudInit.userData is not valid YAML: ${doc.errors[0]!.message.split('\n')[0]}`, { field: 'cloudInit.userData' });

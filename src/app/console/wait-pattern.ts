@@ -1,6 +1,9 @@
-import { RE2JS, RE2JSException } from 're2js';
+import type * as Re2js from 're2js';
 import { DomainError, invalid } from '../../domain/errors.js';
 import { errorMessage } from '../../util/errors.js';
+import { loadOnFirstUse } from '../../util/load-on-first-use.js';
+
+const re2js = loadOnFirstUse<typeof Re2js>('re2js');
 
 export const MAX_PATTERN_LENGTH = 1024;
 
@@ -11,7 +14,6 @@ export interface WaitPattern {
   test(text: string): boolean;
 }
 
-const FLAGS: Record<string, number> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
 
 /**
  * `"/regex/flags"` (flags from i, m, s, u) is a regular expression, anything else literal text. The one
@@ -35,9 +37,11 @@ export function compileWaitPattern(p: string, field = 'waitFor.console'): WaitPa
   } catch (e) {
     throw invalid(`invalid regular expression ${p}: ${errorMessage(e)}`, { field });
   }
-  let re: RE2JS;
+  const { RE2JS, RE2JSException } = re2js();
+  const flags: Record<string, number> = { i: RE2JS.CASE_INSENSITIVE, m: RE2JS.MULTILINE, s: RE2JS.DOTALL, u: 0 };
+  let re: Re2js.RE2JS;
   try {
-    re = RE2JS.compile(source, [...m[2]!].reduce((f, c) => f | FLAGS[c]!, 0));
+    re = RE2JS.compile(source, [...m[2]!].reduce((f, c) => f | flags[c]!, 0));
   } catch (e) {
     const why = e instanceof RE2JSException ? e.message : errorMessage(e);
     throw new DomainError('UNSUPPORTED_PATTERN', `regular expression ${p} uses syntax the linear-time matcher does not support (backreferences, lookahead and lookbehind are not available): ${why}`, { field });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { DomainError, invalid } from '../../domain/errors.js';
 import { macAddressOf } from '../../domain/mac.js';
 import { SAVED_STATE_VERSION } from '../../domain/saved-state.js';
-import { NAME_MAX_LENGTH, type Vm, type VmNetwork } from '../../domain/vm.js';
+import { NAME_MAX_LENGTH, USER_NET_FIRST_ADDRESS, type Vm, type VmNetwork } from '../../domain/vm.js';
 import type { DiskPool, PinnedLayer } from '../../ports/disk-pool.js';
 import type { DiskStore } from '../../ports/disk-store.js';
 import type { HostPorts } from '../../ports/host-ports.js';
@@ -17,9 +17,6 @@ import { qemuStep } from '../qemu-step.js';
 import type { ExclusiveContext, VmService } from '../vm-service.js';
 import type { WaitService } from '../wait/wait-service.js';
 import { parseReidentify, REIDENTIFY_SCRIPT, type ReidentifyStep } from './reidentify.js';
-
-/** Where QEMU's user network aims host port forwards that name no guest address: its first DHCP lease. */
-const USER_NET_FIRST_ADDRESS = '10.0.2.15';
 
 export const FORK_LIMITS = { maxCount: 16, defaultAgentTimeoutSeconds: 60 } as const;
 

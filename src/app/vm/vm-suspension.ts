@@ -1,7 +1,7 @@
 import { DomainError } from '../../domain/errors.js';
 import { SAVED_STATE_VERSION, resumable, type SavedStateMeta } from '../../domain/saved-state.js';
 import { assertCan } from '../../domain/vm-state.js';
-import type { Vm, VmState } from '../../domain/vm.js';
+import { USER_NET_FIRST_ADDRESS, type Vm, type VmState } from '../../domain/vm.js';
 import type { LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
 import type { SavedStateFiles } from '../../ports/vm-files.js';
 import { errorMessage } from '../../util/errors.js';
@@ -43,7 +43,11 @@ export class VmSuspension {
       try {
         // Frozen first: one pass over RAM instead of chasing a guest that keeps writing.
         if (runState === 'running') await live.instance.pause();
-        await savedStates.writeMeta(paths, { version: SAVED_STATE_VERSION, runState, savedAt: new Date().toISOString() });
+        const forwardsTo = vm.network.portForwards.length > 0 ? await live.instance.portForwardTarget() : null;
+        await savedStates.writeMeta(paths, {
+          version: SAVED_STATE_VERSION, runState, savedAt: new Date().toISOString(),
+          ...(forwardsTo !== null && forwardsTo !== USER_NET_FIRST_ADDRESS ? { forwardsTo } : {}),
+        });
         await live.instance.saveState();
       } catch (e) {
         await savedStates.discardMeta(paths);
@@ -82,6 +86,8 @@ export class VmSuspension {
     const { records, supervisor } = this.d;
     try {
       await instance.loadState();
+      // Before the guest runs again: its network state came back with the lease, the forwards did not.
+      if (saved.forwardsTo !== undefined) await instance.retargetPortForwards(vm.network.portForwards, saved.forwardsTo);
       if (saved.runState === 'running') await instance.resume();
     } catch (e) {
       const live = supervisor.get(vm.id);

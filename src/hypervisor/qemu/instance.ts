@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream';
 import type { KeyChord, PointerEvent, ScreenSize } from '../../domain/screen-input.js';
 import type { PortForward } from '../../domain/vm.js';
 import { connectVnc, toQmpInput, vncDisplaySize } from './screen.js';
+import { hostForwardTargets } from './usernet.js';
 
 const KILL_GRACE_MS = 3000;
 const PROCESS_END_MS = 3000;
@@ -215,6 +216,11 @@ export class QemuInstance implements VmInstance {
       const added = (await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_add ${NETDEV_ID} ${rule}`)).trim();
       if (added !== '') throw new Error(`hostfwd_add ${rule}: ${added}`);
     }
+  }
+
+  async portForwardTarget(): Promise<string | null> {
+    const targets = hostForwardTargets(await qmp.humanMonitorCommand(this.qmpClient, 'info usernet'));
+    return targets.values().next().value ?? null;
   }
 
   /**

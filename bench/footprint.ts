@@ -61,7 +61,8 @@ export async function benchFootprint(o: FootprintOptions = FOOTPRINT_DEFAULTS): 
     const results = [
       rssResult('footprint-idle', idle, refIdle, 'libvirtd idle', IDLE_TARGET_MIB),
       rssResult(`footprint-${o.vms}vms`, running, refGuest, 'libvirtd+virtlogd, 1 guest', RUNNING_TARGET_MIB),
-      rssResult('footprint-after-burst', soaked, refGuest, 'libvirtd+virtlogd, 1 guest', RUNNING_TARGET_MIB),
+      // Issue 12 asks for this figure beside libvirtd's, with no target of its own.
+      rssResult('footprint-after-burst', soaked, refGuest, 'libvirtd+virtlogd, 1 guest', null),
       scrapeResult('metrics-json', scrape.json, scrape.vms, o.vms),
       scrapeResult('metrics-prometheus', scrape.prom, scrape.vms, o.vms),
     ];
@@ -87,10 +88,10 @@ async function settledRss(pid: number, settleMs: number): Promise<number> {
   return median(samples);
 }
 
-function rssResult(name: string, kib: number, refKiB: number | null, refLabel: string, targetMiB: number): BenchResult {
-  const v: Verdict = kib / 1024 <= targetMiB ? 'PASS' : 'MISS';
+function rssResult(name: string, kib: number, refKiB: number | null, refLabel: string, targetMiB: number | null): BenchResult {
+  const v: Verdict = targetMiB === null ? 'INFO' : kib / 1024 <= targetMiB ? 'PASS' : 'MISS';
   const ratio = refKiB === null ? Number.NaN : kib / refKiB;
-  const grove = `${mib(kib)} (target <= ${targetMiB} MiB)`;
+  const grove = targetMiB === null ? `${mib(kib)} (no target)` : `${mib(kib)} (target <= ${targetMiB} MiB)`;
   const reference = refKiB === null ? `${refLabel}: skipped` : `${refLabel} ${mib(refKiB)}`;
   return {
     name, grove, reference, ratio, target: null, verdict: v, details: [],

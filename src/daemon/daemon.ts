@@ -68,7 +68,6 @@ import { SqliteJobRepo } from '../store/job-repo.js';
 import { FsJobOutputFiles } from '../storage/job-output-files.js';
 import { WaitService } from '../app/wait/wait-service.js';
 import { ForkService } from '../app/fork/fork-service.js';
-import { IdleMemoryRelease, fullGarbageCollection } from './idle-memory.js';
 
 const require = createRequire(import.meta.url);
 export const GROVE_VERSION: string = (require('../../../package.json') as { version: string }).version;
@@ -177,10 +176,7 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const forks = new ForkService({
     vms, pool, disks, files: new FsVmFiles(), savedStates: new FsSavedStateFiles(), ports: new LoopbackPorts(), layout, agents, wait, log: log.child({ component: 'fork' }),
   });
-  // Given back after each busy spell (see idle-memory.ts).
-  const idleMemory = new IdleMemoryRelease(fullGarbageCollection());
   const app = await buildApp({
-    onServed: () => idleMemory.onServed(),
     services: {
       vms, console: consoleService, host, events: bus, webhooks, snapshots, version: GROVE_VERSION, startedAt: Date.now(), cloudInit,
       disks: new DiskService({ vms, disks, layout }),
@@ -204,7 +200,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
   const url = `${cfg.tls ? 'https' : 'http'}://${cfg.host.includes(':') ? `[${cfg.host}]` : cfg.host}:${cfg.port}`;
   // Deliveries left pending by the previous run (even one killed mid-attempt) are sent from here on.
   webhookWorker.start();
-  idleMemory.start();
   // Not awaited: the API answers while the autostart VMs boot one by one; a failure is that VM's own.
   void vms.autostart().catch((e: unknown) => log.error({ err: errorMessage(e) }, 'autostart stopped'));
   let closed = false;
@@ -213,7 +208,6 @@ export async function startDaemon(cfg: DaemonConfig, log: Logger = makeLogger(cf
     async close() {
       if (closed) return;
       closed = true;
-      idleMemory.stop();
       await vms.stopAutostart();
       await app.close();
       await jobs.close();

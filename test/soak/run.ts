@@ -1,7 +1,8 @@
 // `make soak`: the long parallel-lifecycle soak, then the daemon SIGKILLed at random points of long
 // operations. Prints progress, writes the figures as JSON (for RELIABILITY.md) and exits non-zero when a
 // check fails.
-//   node dist/test/soak/run.js [--minutes 10] [--workers 8] [--kills 50] [--out soak-report.json]
+//   node dist/test/soak/run.js [--minutes 10] [--workers 8] [--kills 50] [--warmup-minutes 3] [--settle-seconds 30]
+//                              [--out soak-report.json]
 import { writeFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { runKills } from './kill-recovery.js';
@@ -15,6 +16,7 @@ const { values } = parseArgs({
     'memory-mb': { type: 'string', default: '96' },
     out: { type: 'string', default: 'soak-report.json' },
     'settle-seconds': { type: 'string', default: '30' },
+    'warmup-minutes': { type: 'string', default: '3' },
   },
 });
 
@@ -23,7 +25,7 @@ const log = (line: string): void => { console.log(`[${((Date.now() - started) / 
 
 const soak = await runSoak({
   workers: Number(values.workers), durationMs: Number(values.minutes) * 60_000, memoryMB: Number(values['memory-mb']),
-  pacingMs: 2000, answerTimeoutMs: 240_000, settleMs: Number(values['settle-seconds']) * 1000, sampleEveryMs: 5000, sseReconnectEveryMs: 20_000, tolerance: 0.05, log,
+  pacingMs: 2000, answerTimeoutMs: 240_000, settleMs: Number(values['settle-seconds']) * 1000, warmupMs: Number(values['warmup-minutes']) * 60_000, sampleEveryMs: 5000, sseReconnectEveryMs: 20_000, tolerance: 0.05, log,
 });
 log(`soak: ${soak.operations} operations, ${soak.cycles} cycles, fds ${soak.baseline.fds} → ${soak.end.fds}, RSS ${soak.baseline.rssKiB} → ${soak.end.rssKiB} KiB`);
 const kills = Number(values.kills) > 0 ? await runKills({ kills: Number(values.kills), memoryMB: Number(values['memory-mb']), log }) : null;

@@ -17,6 +17,13 @@ export interface SoakOptions extends Omit<LifecycleOptions, 'maxCycles' | 'prefi
   tolerance: number;
   /** Allowed RSS growth when it differs from `tolerance` (a short run ends before V8's heap is at its steady size). */
   rssTolerance?: number;
+  /**
+   * The warm-up before the baseline: this long at the run's full load, or (absent) one cycle per worker.
+   * The daemon's resident set climbs through the first minutes of full load — V8's optimized code, its heap
+   * and the allocator's arenas growing to what the load needs — and then holds level (RELIABILITY.md):
+   * a baseline taken before that measures the warm-up, not a leak.
+   */
+  warmupMs?: number;
 }
 
 export interface SoakReport {
@@ -79,8 +86,8 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 
     // Warm-up: every code path once (JIT, modules and schemas loaded on first use, pools) at the run's own
     // concurrency (V8 keeps the heap a burst grew to), so the baseline is a daemon at work, not a cold one.
-    log('warm-up round');
-    const warm = await runLifecycles(d, { ...opts, maxCycles: 1, durationMs: 10 * 60_000, prefix: 'warm' });
+    log(opts.warmupMs !== undefined ? `warm-up: ${opts.warmupMs / 1000} s at full load` : 'warm-up round');
+    const warm = await runLifecycles(d, { ...opts, ...(opts.warmupMs !== undefined ? { durationMs: opts.warmupMs } : { maxCycles: 1, durationMs: 10 * 60_000 }), prefix: 'warm' });
     if (warm.brokenCycles > 0) throw new Error(`warm-up failed: ${JSON.stringify(warm.records.filter((r) => r.detail))}`);
     await settle(pid, opts.settleMs, log, 'baseline');
     const startedAt = Date.now();

@@ -44,8 +44,6 @@ export interface AppOptions {
    * Fastify does by itself (tests use it to prove every schema compiles). See lazy-compilers.ts.
    */
   schemas?: 'lazy' | 'eager';
-  /** Called after each response: the daemon's idle memory release tells busy spells from quiet ones by it. */
-  onServed?: () => void;
   /** The extra surfaces (MCP, webhooks) register themselves here without the REST layer knowing them. */
   plugins?: ((app: FastifyInstance) => Promise<void>)[];
 }
@@ -110,7 +108,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const stats = { requests: new RequestStats(), streams: new StreamClients() };
   app.addHook('onResponse', async (req, reply) => {
     stats.requests.record(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-    opts.onServed?.();
   });
 
   app.setErrorHandler(async (err, req, reply) => {

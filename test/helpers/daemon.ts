@@ -4,6 +4,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { REPO_ROOT, guestFiles } from './guest.js';
+import { DAEMON_NODE_FLAGS } from '../../src/cli/service-unit.js';
 
 export interface TestDaemon {
   url: string;
@@ -55,13 +56,12 @@ export async function startDaemon(opts: StartOptions = {}): Promise<TestDaemon> 
   copyFileSync(g.initrd, join(images, 'initramfs.gz'));
 
   let out = '';
-  // Started as an installed `grove` is (its shebang line gives node the daemon's flags). GROVE_E2E_NODE_ARGS
-  // (e.g. `--inspect=127.0.0.1:9339`, `--heapsnapshot-signal=SIGUSR2`) runs it under node with those
-  // instead, for looking inside a test's or the soak's daemon.
-  const nodeArgs = process.env['GROVE_E2E_NODE_ARGS']?.split(' ').filter(Boolean) ?? [];
-  const grove = join(REPO_ROOT, 'bin', 'grove');
+  // Started as the systemd unit starts it: this node with the daemon's flags (bin/grove's shebang line has
+  // the same), whatever PATH a test gives the daemon. GROVE_E2E_NODE_ARGS (e.g. `--inspect=127.0.0.1:9339`,
+  // `--heapsnapshot-signal=SIGUSR2`) adds flags, for looking inside a test's or the soak's daemon.
+  const nodeArgs = [...DAEMON_NODE_FLAGS, ...(process.env['GROVE_E2E_NODE_ARGS']?.split(' ').filter(Boolean) ?? [])];
   const serveArgs = ['serve', '--port', String(port), '--data-dir', dataDir, ...(opts.args ?? [])];
-  const proc = spawn(nodeArgs.length > 0 ? process.execPath : grove, nodeArgs.length > 0 ? [...nodeArgs, grove, ...serveArgs] : serveArgs, {
+  const proc = spawn(process.execPath, [...nodeArgs, join(REPO_ROOT, 'bin', 'grove'), ...serveArgs], {
     env: { ...process.env, GROVE_ACCEL: 'tcg', GROVE_LOG_LEVEL: 'info', ...(opts.env ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

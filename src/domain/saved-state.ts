@@ -1,4 +1,5 @@
 import { DomainError } from './errors.js';
+import { isDottedIPv4 } from './vm.js';
 
 /**
  * The meta file of a suspended VM (`state.json` beside the RAM image `state.bin`). Versioned like Incus's
@@ -35,8 +36,6 @@ export interface SavedState {
   bytes: number;
 }
 
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
-
 /** The meta file's content, checked; null when it is not a meta file any Grove wrote. */
 export function parseSavedStateMeta(raw: unknown): Omit<SavedState, 'bytes'> | null {
   if (typeof raw !== 'object' || raw === null) return null;
@@ -46,7 +45,7 @@ export function parseSavedStateMeta(raw: unknown): Omit<SavedState, 'bytes'> | n
   if (version > SAVED_STATE_VERSION) return { version, runState: null, savedAt: null };
   if ((m['runState'] !== 'running' && m['runState'] !== 'paused') || typeof m['savedAt'] !== 'string') return null;
   const forwardsTo = m['forwardsTo'];
-  if (forwardsTo !== undefined && !(typeof forwardsTo === 'string' && IPV4.test(forwardsTo))) return null;
+  if (forwardsTo !== undefined && !(typeof forwardsTo === 'string' && isDottedIPv4(forwardsTo))) return null;
   return { version, runState: m['runState'], savedAt: m['savedAt'], ...(forwardsTo !== undefined ? { forwardsTo } : {}) };
 }
 

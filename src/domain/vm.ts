@@ -10,6 +10,11 @@ export type Accelerator = 'kvm' | 'tcg';
 /** Where QEMU's user network aims host port forwards that name no guest address: its first DHCP lease. */
 export const USER_NET_FIRST_ADDRESS = '10.0.2.15';
 
+/** A dotted IPv4 address: the one form of guest address Grove writes into QEMU's HMP command lines. */
+export function isDottedIPv4(s: string): boolean {
+  return /^\d{1,3}(\.\d{1,3}){3}$/.test(s) && s.split('.').every((n) => Number(n) <= 255);
+}
+
 export interface PortForward {
   host: number;
   guest: number;

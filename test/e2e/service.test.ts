@@ -76,7 +76,7 @@ test('a user unit: verified by systemd; status says installed and that the daemo
   const file = join(dir, 'grove.service');
   await verify(file, 'user');
   const unit = readFileSync(file, 'utf8');
-  assert.match(unit, /^ExecStart=\S+ --interrupt-budget=540672 \S+\/bin\/grove serve$/m, 'a user service uses the user\'s own data dir');
+  assert.match(unit, new RegExp(`^ExecStart=\\S+ ${DAEMON_NODE_FLAGS.join(' ')} \\S+/bin/grove serve$`, 'm'), 'a user service uses the user\'s own data dir');
   assert.ok(unit.split('\n').includes('WantedBy=default.target'));
   assert.ok(!unit.includes('ProtectSystem'), 'no system-only sandboxing in a user unit');
 
@@ -108,6 +108,6 @@ test('usage errors: both scopes, a bad port, --data-dir on a user unit; --print 
   const printed = await grove(['service', 'install', '--system', '--print']);
   assert.equal(printed.code, 0);
   assert.match(printed.stdout, /^# Written by `grove service install`/);
-  assert.match(printed.stdout, /^ExecStart=\S+ --interrupt-budget=540672 \S+\/bin\/grove serve --data-dir \/var\/lib\/grove$/m);
+  assert.match(printed.stdout, new RegExp(`^ExecStart=\\S+ ${DAEMON_NODE_FLAGS.join(' ')} \\S+/bin/grove serve --data-dir /var/lib/grove$`, 'm'));
   assert.match(printed.stdout, /^StateDirectory=grove$/m);
 });

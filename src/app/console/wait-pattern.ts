@@ -14,7 +14,6 @@ export interface WaitPattern {
   test(text: string): boolean;
 }
 
-
 /**
  * `"/regex/flags"` (flags from i, m, s, u) is a regular expression, anything else literal text. The one
  * place caller patterns are compiled. Regular expressions run on RE2 (re2js, pure JS): matching time is

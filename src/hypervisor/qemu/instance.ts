@@ -11,7 +11,7 @@ import { DISK_DEVICE, DISK_NODE, NETDEV_ID, hostForwardRule } from './config/arg
 import { readRange, sizeOr0 } from '../../util/files.js';
 import type { Duplex } from 'node:stream';
 import type { KeyChord, PointerEvent, ScreenSize } from '../../domain/screen-input.js';
-import type { PortForward } from '../../domain/vm.js';
+import { isDottedIPv4, type PortForward } from '../../domain/vm.js';
 import { connectVnc, toQmpInput, vncDisplaySize } from './screen.js';
 import { hostForwardTargets } from './usernet.js';
 
@@ -209,7 +209,7 @@ export class QemuInstance implements VmInstance {
 
   async retargetPortForwards(forwards: PortForward[], guestIp: string): Promise<void> {
     // Goes into an HMP command line: only a dotted IPv4 address may.
-    if (!/^\d{1,3}(\.\d{1,3}){3}$/.test(guestIp)) throw new Error(`not an IPv4 address: ${guestIp}`);
+    if (!isDottedIPv4(guestIp)) throw new Error(`not an IPv4 address: ${guestIp}`);
     for (const f of forwards) {
       const { host, rule } = hostForwardRule(f, guestIp);
       await qmp.humanMonitorCommand(this.qmpClient, `hostfwd_remove ${NETDEV_ID} ${host}`);

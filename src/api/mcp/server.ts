@@ -134,7 +134,8 @@ function encodeOutcome(id: string | number, o: Outcome): ResponseChunks {
   const tail = `${JSON.stringify(id)}}`;
   if (o.head) return [o.head, tail];
   if (o.json !== undefined) {
-    // The JSON built once for the text content is written again as structuredContent, not serialized twice.
+    // The JSON built once for the text content is written again as structuredContent, not serialized
+    // twice. One joined string: measured cheaper to write than its five pieces.
     return [`{"result":{"content":[{"type":"text","text":${JSON.stringify(o.json)}}],"structuredContent":${o.json}}${RESPONSE_TAIL}${tail}`];
   }
   return [`{"result":${JSON.stringify(o.result)}${RESPONSE_TAIL}${tail}`];

@@ -12,7 +12,9 @@ import { logRoutes } from './log-routes.js';
 import { RequestStats } from './request-stats.js';
 import { StreamClients } from '../stream/stream-clients.js';
 import { problem, sendProblem, toProblem } from './problem.js';
-import { registerSecurity } from './security.js';
+import { accessCheck, registerSecurity } from './security.js';
+import { FastLanes } from './fast-lane.js';
+import { jsonBodyReader } from './json-body.js';
 import { vmRoutes } from './vm-routes.js';
 import { webhookRoutes } from './webhook-routes.js';
 import { snapshotRoutes } from './snapshot-routes.js';
@@ -68,6 +70,18 @@ function validators() {
 }
 
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
+  // By route pattern, never the raw URL, so /metrics has a bounded set of series.
+  const stats = { requests: new RequestStats(), streams: new StreamClients() };
+  const sessions = new SessionKeys(opts.token);
+  const access = accessCheck({ token: opts.token, allowedHosts: opts.allowedHosts ?? [], sessions });
+  // The closures run per request, once `app` and its JSON parser exist.
+  const lanes = new FastLanes({
+    access,
+    bodyLimit: BODY_LIMIT,
+    parseJson: (text, done) => readJsonText(text, done),
+    record: (method, route, status, seconds) => stats.requests.record(method, route, status, seconds),
+    logBug: (err, route) => app.log.error({ err, route }, 'unhandled error'),
+  });
   const app = Fastify({
     // Typed as the plain HTTP instance (the spread of `object` adds no type): routes and hooks are the same over TLS.
     ...(opts.https ? ({ https: opts.https } as object) : {}),
@@ -81,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 256 },
     // Errors the router raises before any route runs (a malformed %-escape in the URL) are problems too.
     frameworkErrors: (err, req, reply) => { void sendProblem(reply, toProblem(err, req)); },
+    serverFactory: lanes.serverFactory(),
     ...(opts.schemas === 'eager' ? {} : { schemaController: { compilersFactory: { buildSerializer: lazySerializerFactory() } } }),
   });
 
@@ -88,13 +103,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
   const compile: FastifySchemaCompiler<AnySchema> = ({ schema, httpPart }) => (httpPart === 'body' ? ajv.body() : ajv.other()).compile(schema);
   app.setValidatorCompiler(opts.schemas === 'eager' ? compile : lazyValidatorCompiler(compile));
 
-  // An empty body with a JSON content type is taken as "no options", as curl -H 'content-type: application/json' -X POST sends.
-  // Fastify's default JSON parser is its callback form (the type also admits a promise form it never takes).
-  const jsonParser = app.getDefaultJsonParser('error', 'error') as (req: FastifyRequest, body: string, done: (err: Error | null, body?: unknown) => void) => void;
-  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (req, body, done) => {
-    if (typeof body === 'string' && body.trim() === '') { done(null, undefined); return; }
-    jsonParser(req, body as string, done);
-  });
+  const readJsonText = jsonBodyReader(app);
+  app.addContentTypeParser('application/json', { parseAs: 'string', bodyLimit: BODY_LIMIT }, (_req, body, done) => readJsonText(body as string, done));
   // Fastify would take text/plain as a string and the schema would answer 400 for some routes; JSON is
   // the one body type the API reads, so text/plain is refused like every other type (415).
   app.removeContentTypeParser('text/plain');
@@ -104,8 +114,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     }
   });
 
-  // By route pattern, never the raw URL, so /metrics has a bounded set of series.
-  const stats = { requests: new RequestStats(), streams: new StreamClients() };
   app.addHook('onResponse', async (req, reply) => {
     stats.requests.record(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
@@ -127,8 +135,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     return sendProblem(reply, problem('NOT_FOUND', `no route ${req.method} ${path}`));
   });
 
-  const sessions = new SessionKeys(opts.token);
-  registerSecurity(app, { token: opts.token, allowedHosts: opts.allowedHosts ?? [], sessions });
+  registerSecurity(app, access);
+  app.addHook('preClose', (done) => { lanes.close(); done(); });
 
   await app.register(websocket, { options: { maxPayload: 1024 * 1024 } });
   await app.register(swagger, {
@@ -184,7 +192,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance> {
     await api.register(docsRoutes);
     await api.register(sessionRoutes, { token: opts.token, sessions });
   }, { prefix: '/api/v1' });
-  await app.register(mcpRoutes, { services: opts.services });
+  await app.register(mcpRoutes, { services: opts.services, lanes });
   await app.register(webRoutes);
 
   for (const p of opts.plugins ?? []) await p(app);

@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http';
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { DomainError, type ErrorCode } from '../../domain/errors.js';
 import { NO_CONTROL_MESSAGE, NO_CONTROL_PATTERN } from '../schemas/common.js';
@@ -48,6 +49,13 @@ export function problem(code: Code, detail: string, extra: Record<string, unknow
 
 export function sendProblem(reply: FastifyReply, body: ProblemBody): FastifyReply {
   return reply.code(body.status).type('application/problem+json').send(body);
+}
+
+/** sendProblem on a bare Node response (the fast lane's): the same status, headers and body. */
+export function writeProblem(res: ServerResponse, body: ProblemBody): void {
+  const json = JSON.stringify(body);
+  res.writeHead(body.status, { 'content-type': 'application/problem+json; charset=utf-8', 'content-length': Buffer.byteLength(json) });
+  res.end(json);
 }
 
 interface AjvError { instancePath?: string; message?: string; params?: Record<string, unknown> }

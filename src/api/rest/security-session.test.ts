@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import Fastify from 'fastify';
-import { registerSecurity } from './security.js';
+import { accessCheck, registerSecurity } from './security.js';
 import { SessionKeys } from './session.js';
 
 const TOKEN = 'unit-token';
@@ -9,7 +9,7 @@ const TOKEN = 'unit-token';
 async function app() {
   const sessions = new SessionKeys(TOKEN);
   const a = Fastify();
-  registerSecurity(a, { token: TOKEN, allowedHosts: [], sessions });
+  registerSecurity(a, accessCheck({ token: TOKEN, allowedHosts: [], sessions }));
   a.get('/thing', async () => ({ ok: true }));
   a.post('/thing', async () => ({ changed: true }));
   await a.ready();

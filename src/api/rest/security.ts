@@ -1,4 +1,5 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
 import { isIP } from 'node:net';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { problem, sendProblem, type ProblemBody } from './problem.js';
@@ -26,45 +27,71 @@ declare module 'fastify' {
   interface FastifyContextConfig extends RouteSecurity {}
 }
 
-export function registerSecurity(app: FastifyInstance, opts: SecurityOptions): void {
+/** Why a request may not go on: the problem to answer, and whether to send the Bearer challenge with it. */
+export interface Refusal { problem: ProblemBody; challenge: boolean }
+
+/** What the access decision reads of a request: its method, its headers, the matched route's flags. */
+export interface AccessInput {
+  method: string;
+  headers: IncomingHttpHeaders;
+  flags: RouteSecurity;
+}
+
+/**
+ * The one access decision (Host, Origin, token or session cookie), for Fastify's onRequest hook and for
+ * the fast lane (fast-lane.ts), which takes only requests this lets through.
+ */
+export function accessCheck(opts: SecurityOptions): (r: AccessInput) => Refusal | null {
   const expected = digest(opts.token);
   const allowed = new Set(opts.allowedHosts.map((h) => h.toLowerCase()));
+  const refused = (problem: ProblemBody, challenge = false): Refusal => ({ problem, challenge });
 
-  app.addHook('onRequest', async (req, reply) => {
-    const host = hostName(req.headers.host);
+  return ({ method, headers, flags }) => {
+    const host = hostName(headers.host);
     if (host === null || !(isLoopbackName(host) || allowed.has(host))) {
       // DNS rebinding: a page on evil.example resolving to 127.0.0.1 still sends its own Host.
-      return refuse(req, reply, problem('FORBIDDEN', `Host '${req.headers.host ?? ''}' is not allowed (loopback names or --allowed-host only)`));
+      return refused(problem('FORBIDDEN', `Host '${headers.host ?? ''}' is not allowed (loopback names or --allowed-host only)`));
     }
-    const flags = (req.routeOptions.config ?? {}) as RouteSecurity;
-    const origin = req.headers.origin;
-    const isUpgrade = req.headers.upgrade !== undefined;
-    if (origin !== undefined && (flags.originCheck || isUpgrade) && !sameOrigin(origin, req.headers.host!)) {
-      return refuse(req, reply, problem('FORBIDDEN', `Origin '${origin}' may not use this endpoint`));
+    const origin = headers.origin;
+    const isUpgrade = headers.upgrade !== undefined;
+    if (origin !== undefined && (flags.originCheck || isUpgrade) && !sameOrigin(origin, headers.host!)) {
+      return refused(problem('FORBIDDEN', `Origin '${origin}' may not use this endpoint`));
     }
-    if (flags.public) return;
-    const auth = req.headers.authorization;
-    const cookie = auth === undefined && opts.sessions ? readCookie(req.headers.cookie, SESSION_COOKIE) : null;
+    if (flags.public) return null;
+    const auth = headers.authorization;
+    const cookie = auth === undefined && opts.sessions ? readCookie(headers.cookie, SESSION_COOKIE) : null;
     if (cookie !== null) {
       if (opts.sessions!.verify(cookie) === null) {
-        return refuse(req, reply, problem('UNAUTHORIZED', 'the session has expired or was signed out: sign in again'));
+        return refused(problem('UNAUTHORIZED', 'the session has expired or was signed out: sign in again'));
       }
       // A browser attaches cookies to whatever request a page makes: a change (or a WebSocket) made on the
       // strength of the cookie must come from the daemon's own page, whatever SameSite does.
-      if ((!SAFE_METHODS.has(req.method) || isUpgrade) && (origin === undefined || !sameOrigin(origin, req.headers.host!))) {
-        return refuse(req, reply, problem('FORBIDDEN', origin === undefined
+      if ((!SAFE_METHODS.has(method) || isUpgrade) && (origin === undefined || !sameOrigin(origin, headers.host!))) {
+        return refused(problem('FORBIDDEN', origin === undefined
           ? 'a request authenticated by the session cookie must carry an Origin header'
           : `Origin '${origin}' may not use this endpoint`));
       }
-      return;
+      return null;
     }
     const m = auth ? /^Bearer\s+(\S+)\s*$/i.exec(auth) : null;
     if (!m || !timingSafeEqual(digest(m[1]!), expected)) {
-      reply.header('www-authenticate', 'Bearer realm="grove"');
-      return refuse(req, reply, problem('UNAUTHORIZED', m ? 'wrong token' : 'missing Authorization: Bearer <token> header'));
+      return refused(problem('UNAUTHORIZED', m ? 'wrong token' : 'missing Authorization: Bearer <token> header'), true);
     }
+    return null;
+  };
+}
+
+export function registerSecurity(app: FastifyInstance, check: (r: AccessInput) => Refusal | null): void {
+  app.addHook('onRequest', async (req, reply) => {
+    const r = check({ method: req.method, headers: req.headers, flags: (req.routeOptions.config ?? {}) as RouteSecurity });
+    if (r === null) return;
+    if (r.challenge) reply.header('www-authenticate', BEARER_CHALLENGE);
+    return refuse(req, reply, r.problem);
   });
 }
+
+/** The WWW-Authenticate value sent with a 401 for a missing or wrong token. */
+export const BEARER_CHALLENGE = 'Bearer realm="grove"';
 
 /**
  * A refused WebSocket upgrade is answered and then its socket is closed: it was taken out of the HTTP

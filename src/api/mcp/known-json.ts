@@ -82,6 +82,11 @@ export function encodeWithKnownJson(value: unknown): Buffer {
   return Buffer.concat(chunks);
 }
 
+/** `value`, its JSON recorded on first sight: for an object handed out unchanged until it changes (one VM's details). */
+export function keptJson<T extends object>(value: T): T {
+  return objects.has(value) ? value : withKnownJson(value, JSON.stringify(value));
+}
+
 /** The recorded JSON of `value` if it was registered with withKnownJson (it will not change, so what is built from it may be kept). */
 export function knownJson(value: object): string | undefined {
   return objects.get(value)?.json;

@@ -15,6 +15,8 @@ const lifecycle = ['Lifecycle'];
 export async function vmRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
   // The service hands out the same list object until a VM changes, so its JSON is built once per change.
   let listed: { list: readonly unknown[]; json: string } | null = null;
+  // Likewise one VM's details, the same object until it or its agent changes.
+  const vmJson = new WeakMap<object, string>();
   app.get('/vms', {
     schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`, each with its guest agent status (`agent`).', operationId: 'listVms', response: responses({ 200: VmList }, []) },
   }, async (_req, reply) => {
@@ -66,7 +68,12 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
 
   app.get<Ref>('/vms/:id', {
     schema: { tags, summary: 'Get a VM', operationId: 'getVm', description: 'The VM, with `agent` telling whether its guest agent answers (null unless running or paused).', params: VmRefParams, response: responses({ 200: VmRef }, [404]) },
-  }, async (req) => s.agents.details(req.params.id));
+  }, async (req, reply) => {
+    const vm = s.agents.details(req.params.id);
+    let json = vmJson.get(vm);
+    if (json === undefined) vmJson.set(vm, json = JSON.stringify(vm));
+    return reply.type('application/json; charset=utf-8').send(json);
+  });
 
   app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {
     schema: {

@@ -63,12 +63,17 @@ test('the watcher reports the agent coming, going, and the VM stopping', async (
   assert.equal(t.published.length, 0, 'no event while no agent answers');
   const before = t.service.list();
   assert.equal(t.service.list(), before, 'the same list until something changes');
+  const detailed = t.service.details('web');
+  assert.equal(t.service.details('web'), detailed, 'the same details object until something changes (faces keep its JSON)');
+  assert.equal(t.service.details(detailed.id), detailed, 'by id as by name');
+  assert.equal(before[0], detailed, 'the list\'s own entry');
 
   t.setAnswering(true);
   await until('connected', () => t.published.length === 1);
   assert.equal(t.published[0]!.type, 'agent.connected');
   assert.deepEqual(t.published[0]!.data, { agent: { connected: true, version: '7.2.22', os: 'Debian GNU/Linux 12 (bookworm)' } });
   assert.deepEqual(t.service.details('web').agent, { connected: true, version: '7.2.22', os: 'Debian GNU/Linux 12 (bookworm)' });
+  assert.notEqual(t.service.details('web'), detailed, 'a new object once the agent changed');
   assert.notEqual(t.service.list(), before);
   assert.equal(t.service.list()[0]!.agent!.connected, true);
 
@@ -84,6 +89,7 @@ test('the watcher reports the agent coming, going, and the VM stopping', async (
   assert.deepEqual(t.published[3]!.data, { agent: { connected: false, version: '7.2.22', os: 'Debian GNU/Linux 12 (bookworm)' }, reason: 'vm stopped' });
   assert.equal(t.closed(), 1);
   assert.equal(t.service.details('web').agent, null);
+  assert.equal(t.service.details('web').state, 'stopped', 'a new object once the VM changed');
   await t.service.close();
 });
 

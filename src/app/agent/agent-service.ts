@@ -67,7 +67,7 @@ export class AgentService implements Quiescer {
   private readonly opts: AgentServiceOptions;
   private subscription: { close(): void } | null = null;
   private generation = 0;
-  private listed: { source: readonly Vm[]; generation: number; list: readonly VmDetails[] } | null = null;
+  private listed: { source: readonly Vm[]; generation: number; list: readonly VmDetails[]; byRecord: Map<Vm, VmDetails> } | null = null;
 
   constructor(private readonly d: AgentServiceDeps) {
     this.opts = { ...AGENT_DEFAULTS, ...d.options };
@@ -98,18 +98,24 @@ export class AgentService implements Quiescer {
     return this.d.vms.get(ref);
   }
 
+  /** One VM with its agent status: the same object as in list() while neither changes (faces cache its JSON). */
   details(ref: string): VmDetails {
     const vm = this.d.vms.get(ref);
-    return { ...vm, agent: this.status(vm) };
+    return this.current().byRecord.get(vm) ?? { ...vm, agent: this.status(vm) };
   }
 
   /** Every VM with its agent status; the same array until a VM or an agent changes (faces cache its JSON). */
   list(): readonly VmDetails[] {
+    return this.current().list;
+  }
+
+  private current(): NonNullable<AgentService['listed']> {
     const source = this.d.vms.list();
     if (this.listed?.source !== source || this.listed.generation !== this.generation) {
-      this.listed = { source, generation: this.generation, list: source.map((vm) => ({ ...vm, agent: this.status(vm) })) };
+      const list = source.map((vm) => ({ ...vm, agent: this.status(vm) }));
+      this.listed = { source, generation: this.generation, list, byRecord: new Map(source.map((vm, i) => [vm, list[i]!])) };
     }
-    return this.listed.list;
+    return this.listed;
   }
 
   // ---- use ------------------------------------------------------------------------------------

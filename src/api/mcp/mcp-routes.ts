@@ -1,6 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { ApiServices } from '../rest/context.js';
-import type { FastLanes, LaneHandler } from '../rest/fast-lane.js';
+import { runOnBare, type FastLanes, type LaneHandler } from '../rest/fast-lane.js';
 import type { RouteSecurity } from '../rest/security.js';
 
 type Exchange = ReturnType<typeof import('./mcp-handler.js').mcpHandler>;
@@ -30,6 +30,6 @@ export async function mcpRoutes(app: FastifyInstance, { services, lanes }: { ser
   app.post('/mcp', { config: MCP_SECURITY, schema: { hide: true } }, (req, reply) => {
     // The answer is written on the bare response, as on the lane (onResponse hooks still run on its 'finish').
     reply.hijack();
-    return handle(req.raw, reply.raw, req.body);
+    runOnBare(handle, req.raw, reply.raw, req.body, (err) => req.log.error({ err }, 'unhandled error'));
   });
 }

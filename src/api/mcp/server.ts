@@ -25,13 +25,16 @@ interface Compiled {
 }
 
 /** What one call produced: the result, and what is already known of its JSON. */
-interface Outcome {
-  result: CallToolResult;
-  /** The JSON of structuredContent, which is also the one text content (call() writes it once, sends it twice). */
-  json?: string;
-  /** For a result kept per output (the VM list until a VM changes): `{"result":…,"jsonrpc":"2.0","id":` as bytes. */
-  head?: Buffer;
-}
+type Outcome =
+  /** A result with content of its own, or a tool error. */
+  | { result: CallToolResult }
+  /**
+   * A structured output and its JSON, which is also the one text content (written once, sent twice); the
+   * CallToolResult object is only built for the SDK path (the fast path writes the JSON directly).
+   */
+  | { structured: object; json: string; head?: undefined }
+  /** Kept per output (the VM list until a VM changes): `{"result":…,"jsonrpc":"2.0","id":` as bytes. */
+  | { structured: object; json: string; head: Buffer };
 
 /**
  * The body of one JSON-RPC response, in pieces written one after the other: a kept result's bytes go to
@@ -68,7 +71,8 @@ export class McpTools {
 
   /** A failing tool is a result with isError (the problem in its text), never a protocol error. */
   async call(name: string, args: Record<string, unknown> | undefined, ctx: ToolContext = {}): Promise<CallToolResult> {
-    return (await this.run(name, args, ctx)).result;
+    const o = await this.run(name, args, ctx);
+    return 'result' in o ? o.result : structuredResult(o.structured, o.json);
   }
 
   /**
@@ -112,12 +116,10 @@ export class McpTools {
       return { result: { content: [...out.content, { type: 'text', text: JSON.stringify(out.structured) }], structuredContent: out.structured as Record<string, unknown> } };
     }
     const known = knownJson(out);
-    const json = known ?? JSON.stringify(out);
-    const outcome: Outcome = { result: { content: [{ type: 'text', text: json }], structuredContent: out as Record<string, unknown> }, json };
-    if (known !== undefined) {
-      outcome.head = Buffer.concat([Buffer.from('{"result":'), encodeWithKnownJson(outcome.result), Buffer.from(RESPONSE_TAIL)]);
-      this.kept.set(out, outcome);
-    }
+    if (known === undefined) return { structured: out, json: JSON.stringify(out) };
+    const head = Buffer.concat([Buffer.from('{"result":'), encodeWithKnownJson(structuredResult(out, known)), Buffer.from(RESPONSE_TAIL)]);
+    const outcome: Outcome = { structured: out, json: known, head };
+    this.kept.set(out, outcome);
     return outcome;
   }
 
@@ -130,15 +132,18 @@ export class McpTools {
 
 const RESPONSE_TAIL = ',"jsonrpc":"2.0","id":';
 
+/** The result the SDK's schema describes for a structured output, keys in its order. */
+function structuredResult(structured: object, json: string): CallToolResult {
+  return { content: [{ type: 'text', text: json }], structuredContent: structured as Record<string, unknown> };
+}
+
 function encodeOutcome(id: string | number, o: Outcome): ResponseChunks {
   const tail = `${JSON.stringify(id)}}`;
+  if ('result' in o) return [`{"result":${JSON.stringify(o.result)}${RESPONSE_TAIL}${tail}`];
   if (o.head) return [o.head, tail];
-  if (o.json !== undefined) {
-    // The JSON built once for the text content is written again as structuredContent, not serialized
-    // twice. One joined string: measured cheaper to write than its five pieces.
-    return [`{"result":{"content":[{"type":"text","text":${JSON.stringify(o.json)}}],"structuredContent":${o.json}}${RESPONSE_TAIL}${tail}`];
-  }
-  return [`{"result":${JSON.stringify(o.result)}${RESPONSE_TAIL}${tail}`];
+  // The JSON built once for the text content is written again as structuredContent, not serialized twice.
+  // One joined string: measured cheaper to write than its five pieces.
+  return [`{"result":{"content":[{"type":"text","text":${JSON.stringify(o.json)}}],"structuredContent":${o.json}}${RESPONSE_TAIL}${tail}`];
 }
 
 /** The SDK's error response (its key order), for an unknown tool or a failure outside any tool. */

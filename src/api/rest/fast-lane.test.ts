@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request as httpRequest } from 'node:http';
 import Fastify, { type FastifyInstance } from 'fastify';
-import { FastLanes } from './fast-lane.js';
+import { FastLanes, runOnBare } from './fast-lane.js';
 import { jsonBodyReader, type JsonDone } from './json-body.js';
 import { sendProblem, toProblem } from './problem.js';
 import { accessCheck, registerSecurity } from './security.js';
@@ -51,8 +51,14 @@ async function harness(https?: { cert: Buffer; key: Buffer }): Promise<Harness> 
   app.post('/echo', async (req) => ({ via: 'fastify', body: req.body }));
   lanes.post('/guarded', { originCheck: true }, (_req, res) => { res.writeHead(204); res.end(); });
   app.post('/guarded', { config: { originCheck: true } }, async (_req, reply) => reply.code(204).send());
-  lanes.post('/boom', {}, () => { throw new Error('a bug'); });
+  const boom = (): never => { throw new Error('a bug'); };
+  lanes.post('/boom', {}, boom);
   lanes.post('/later', {}, async () => { throw new Error('a later bug'); });
+  // A Fastify route that writes on the bare response, as /mcp's does.
+  app.post('/boom', (req, reply) => {
+    reply.hijack();
+    runOnBare(boom, req.raw, reply.raw, req.body, (err) => bugs.push(err));
+  });
 
   await app.listen({ port: 0, host: '127.0.0.1' });
   const port = (app.server.address() as { port: number }).port;
@@ -125,12 +131,12 @@ describe('fast lanes', () => {
 
   it('answer a handler\'s failure with a 500 problem and report it', async () => {
     h.bugs.length = 0;
-    for (const path of ['/boom', '/later']) {
+    for (const path of ['/boom', '/later', '/boom?on=fastify']) {
       const r = await post(path, '{}');
       assert.equal(r.status, 500, path);
       assert.equal(((await r.json()) as { code: string }).code, 'INTERNAL');
     }
-    assert.deepEqual(h.bugs.map(errorMessage), ['a bug', 'a later bug']);
+    assert.deepEqual(h.bugs.map(errorMessage), ['a bug', 'a later bug', 'a bug']);
   });
 
   it('build the server Fastify would build (its keep-alive) and step aside once closing', async () => {

@@ -96,24 +96,28 @@ export class FastLanes {
       this.ctx.parseJson(text, (err, body) => {
         if (err) { writeProblem(res, toProblem(err)); return; }
         // A blank body is "no options" ({}), as the app's preValidation hook has it for every POST.
-        this.answer(req, res, lane, path, body ?? {});
+        runOnBare(lane.handler, req, res, body ?? {}, (e) => this.ctx.logBug(e, path));
       });
     });
   }
+}
 
-  private answer(req: IncomingMessage, res: ServerResponse, lane: Lane, path: string, body: unknown): void {
-    try {
-      const pending = lane.handler(req, res, body);
-      if (pending) pending.catch((e: unknown) => this.failed(res, path, e));
-    } catch (e) {
-      this.failed(res, path, e);
-    }
-  }
-
-  private failed(res: ServerResponse, path: string, e: unknown): void {
-    this.ctx.logBug(e, path);
+/**
+ * Runs a handler that writes on the bare response (a lane's, or a Fastify route's after `reply.hijack()`,
+ * where Fastify no longer answers errors): a throw or a rejection is reported and answered with a 500
+ * problem, or ends the connection when the answer had already begun.
+ */
+export function runOnBare(handler: LaneHandler, req: IncomingMessage, res: ServerResponse, body: unknown, onBug: (err: unknown) => void): void {
+  const failed = (e: unknown): void => {
+    onBug(e);
     if (res.headersSent) res.destroy();
     else writeProblem(res, toProblem(e));
+  };
+  try {
+    const pending = handler(req, res, body);
+    if (pending) pending.catch(failed);
+  } catch (e) {
+    failed(e);
   }
 }
 

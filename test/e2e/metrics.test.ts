@@ -128,6 +128,20 @@ test('API requests are counted by route pattern and status, with a latency histo
   assert.equal(after.types.get('grove_http_request_duration_seconds'), 'histogram');
 });
 
+test('MCP calls are counted under POST /mcp, whichever path answers them', async () => {
+  const key = { method: 'POST', route: '/mcp', status: '200' };
+  const before = value(await scrape(), 'grove_http_requests_total', key) ?? 0;
+  const call = { jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'get_vm', arguments: { vm: 'm' } } };
+  const headers = { authorization: `Bearer ${d.token}`, 'content-type': 'application/json' };
+  // A plain POST takes the fast lane; one with a query string goes through Fastify's route.
+  for (const url of [`${d.url}/mcp`, `${d.url}/mcp`, `${d.url}/mcp?via=route`]) {
+    const r = await fetch(url, { method: 'POST', headers, body: JSON.stringify(call) });
+    assert.equal(r.status, 200, url);
+    assert.equal(((await r.json()) as { result: { structuredContent: { name: string } } }).result.structuredContent.name, 'm');
+  }
+  assert.equal(value(await scrape(), 'grove_http_requests_total', key)! - before, 3);
+});
+
 test('event log size, event stream clients, webhook deliveries by outcome and the backlog', async () => {
   const sse = await SseClient.open(`${d.api}/events`, { headers: { authorization: `Bearer ${d.token}` } });
   try {

@@ -26,6 +26,9 @@ export interface SoakOptions extends Omit<LifecycleOptions, 'maxCycles' | 'prefi
   warmupMs?: number;
 }
 
+/** The warm-up when no duration is given: one lifecycle per worker (bounded, should one hang). */
+const ONE_CYCLE_EACH = { maxCycles: 1, durationMs: 10 * 60_000 };
+
 export interface SoakReport {
   options: Omit<SoakOptions, 'log'>;
   durationMs: number;
@@ -86,8 +89,9 @@ export async function runSoak(opts: SoakOptions): Promise<SoakReport> {
 
     // Warm-up: every code path once (JIT, modules and schemas loaded on first use, pools) at the run's own
     // concurrency (V8 keeps the heap a burst grew to), so the baseline is a daemon at work, not a cold one.
+    const warmFor = opts.warmupMs !== undefined ? { durationMs: opts.warmupMs } : ONE_CYCLE_EACH;
     log(opts.warmupMs !== undefined ? `warm-up: ${opts.warmupMs / 1000} s at full load` : 'warm-up round');
-    const warm = await runLifecycles(d, { ...opts, ...(opts.warmupMs !== undefined ? { durationMs: opts.warmupMs } : { maxCycles: 1, durationMs: 10 * 60_000 }), prefix: 'warm' });
+    const warm = await runLifecycles(d, { ...opts, ...warmFor, prefix: 'warm' });
     if (warm.brokenCycles > 0) throw new Error(`warm-up failed: ${JSON.stringify(warm.records.filter((r) => r.detail))}`);
     await settle(pid, opts.settleMs, log, 'baseline');
     const startedAt = Date.now();

@@ -3,7 +3,7 @@ import type { FastifyBaseLogger } from 'fastify';
 import { SUPPORTED_PROTOCOL_VERSIONS } from '@modelcontextprotocol/sdk/types.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, parseMessages } from './http-exchange.js';
-import { encodeWithKnownJson } from './known-json.js';
+import { encodeWithKnownJson } from '../known-json.js';
 import { createMcpServer, McpTools, type ResponseChunks } from './server.js';
 import { mcpTools } from './tools.js';
 

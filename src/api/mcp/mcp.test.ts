@@ -8,7 +8,7 @@ import { StartResult } from '../schemas/vm.js';
 import type { ApiServices } from '../rest/context.js';
 import { HttpExchangeTransport, REQUEST_CANCELLED, parseMessages } from './http-exchange.js';
 import { toJsonSchema } from './json-schema.js';
-import { encodeWithKnownJson, withKnownJson } from './known-json.js';
+import { encodeWithKnownJson, withKnownJson } from '../known-json.js';
 import { createMcpServer, McpTools } from './server.js';
 import { mcpTools } from './tools.js';
 import { Ajv } from 'ajv';

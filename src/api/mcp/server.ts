@@ -5,7 +5,7 @@ import { Ajv, type ValidateFunction } from 'ajv';
 import addFormats from 'ajv-formats';
 import { toProblem, type ProblemBody } from '../rest/problem.js';
 import { toJsonSchema } from './json-schema.js';
-import { encodeWithKnownJson, knownJson } from './known-json.js';
+import { encodeWithKnownJson, knownJson } from '../known-json.js';
 import { ToolOutput, type ToolContext, type ToolDef } from './tools.js';
 
 const SERVER_INFO = { name: 'grove', title: 'Grove VM manager' } as const;
@@ -30,11 +30,10 @@ type Outcome =
   | { result: CallToolResult }
   /**
    * A structured output and its JSON, which is also the one text content (written once, sent twice); the
-   * CallToolResult object is only built for the SDK path (the fast path writes the JSON directly).
+   * CallToolResult object is only built for the SDK path (the fast path writes the JSON directly). `head`,
+   * for an output kept per state (the VM list until a VM changes): `{"result":…,"jsonrpc":"2.0","id":` as bytes.
    */
-  | { structured: object; json: string; head?: undefined }
-  /** Kept per output (the VM list until a VM changes): `{"result":…,"jsonrpc":"2.0","id":` as bytes. */
-  | { structured: object; json: string; head: Buffer };
+  | { structured: object; json: string; head?: Buffer };
 
 /**
  * The body of one JSON-RPC response, in pieces written one after the other: a kept result's bytes go to

@@ -20,7 +20,7 @@ import { ExecDetachedResult, Job, JobKillBody, JobOutput, JobOutputQuery, JobPar
 import { asText } from '../../app/jobs/output-text.js';
 import { LaunchBody, LaunchResult } from '../schemas/launch.js';
 import type { ApiServices } from '../rest/context.js';
-import { keptJson, withKnownJson } from './known-json.js';
+import { keptJson, withKnownJson } from '../known-json.js';
 import { InputResult, KeysInput, MouseInput, TextInput } from '../schemas/screen.js';
 import { waitForkTools } from './wait-fork-tools.js';
 
@@ -106,8 +106,7 @@ export function mcpTools(s: ApiServices): ToolDef[] {
   const vmList = (): object => {
     const list = s.agents.list();
     if (listed?.list !== list) {
-      const json = JSON.stringify(list);
-      listed = { list, result: withKnownJson({ vms: withKnownJson(list, json) }, `{"vms":${json}}`) };
+      listed = { list, result: withKnownJson({ vms: list }, `{"vms":${keptJson(list)}}`) };
     }
     return listed.result;
   };
@@ -124,7 +123,11 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       name: 'get_vm',
       description: 'Get one VM: configuration (cpu, memoryMB, diskGB, boot, network), state, startedAt, accelerator, lastError, and `agent` ({ connected, version, os } of its QEMU guest agent; null unless running or paused). Fails with VM_NOT_FOUND when no VM has that name or id.',
       input: withVm({}), output: Vm,
-      run: (a) => keptJson(s.agents.details(a.vm)),
+      run: (a) => {
+        const vm = s.agents.details(a.vm);
+        keptJson(vm);
+        return vm;
+      },
     }),
     tool({
       name: 'create_vm',

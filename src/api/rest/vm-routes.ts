@@ -7,22 +7,18 @@ import {
   SshAccess, StopBody, SuspendStatus, UpdateVmBody, VmRef, VmErrors, VmList,
 } from '../schemas/vm.js';
 import type { ApiServices } from './context.js';
+import { keptJson } from '../known-json.js';
 
 type Ref = { Params: Static<typeof VmRefParams> };
 const tags = ['VMs'];
 const lifecycle = ['Lifecycle'];
 
 export async function vmRoutes(app: FastifyInstance, { services: s }: { services: ApiServices }): Promise<void> {
-  // The service hands out the same list object until a VM changes, so its JSON is built once per change.
-  let listed: { list: readonly unknown[]; json: string } | null = null;
-  // Likewise one VM's details, the same object until it or its agent changes.
-  const vmJson = new WeakMap<object, string>();
   app.get('/vms', {
     schema: { tags, summary: 'List VMs', description: 'All VMs in their `order`, each with its guest agent status (`agent`).', operationId: 'listVms', response: responses({ 200: VmList }, []) },
   }, async (_req, reply) => {
-    const list = s.agents.list();
-    if (listed?.list !== list) listed = { list, json: JSON.stringify(list) };
-    return reply.type('application/json; charset=utf-8').send(listed.json);
+    // The service hands out the same list object until a VM changes: its JSON is built once per change.
+    return reply.type('application/json; charset=utf-8').send(keptJson(s.agents.list()));
   });
 
   app.post<{ Body: CreateVmBody }>('/vms', {
@@ -69,10 +65,8 @@ export async function vmRoutes(app: FastifyInstance, { services: s }: { services
   app.get<Ref>('/vms/:id', {
     schema: { tags, summary: 'Get a VM', operationId: 'getVm', description: 'The VM, with `agent` telling whether its guest agent answers (null unless running or paused).', params: VmRefParams, response: responses({ 200: VmRef }, [404]) },
   }, async (req, reply) => {
-    const vm = s.agents.details(req.params.id);
-    let json = vmJson.get(vm);
-    if (json === undefined) vmJson.set(vm, json = JSON.stringify(vm));
-    return reply.type('application/json; charset=utf-8').send(json);
+    // Likewise one VM's details, the same object until it or its agent changes.
+    return reply.type('application/json; charset=utf-8').send(keptJson(s.agents.details(req.params.id)));
   });
 
   app.patch<Ref & { Body: UpdateVmBody }>('/vms/:id', {

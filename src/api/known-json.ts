@@ -82,9 +82,17 @@ export function encodeWithKnownJson(value: unknown): Buffer {
   return Buffer.concat(chunks);
 }
 
-/** `value`, its JSON recorded on first sight: for an object handed out unchanged until it changes (one VM's details). */
-export function keptJson<T extends object>(value: T): T {
-  return objects.has(value) ? value : withKnownJson(value, JSON.stringify(value));
+/**
+ * The JSON of an object handed out unchanged until it changes (the VM list, one VM's details), built on
+ * first sight and recorded: both faces answer with it, so it is serialized once per state, not per face
+ * or per answer.
+ */
+export function keptJson(value: object): string {
+  const known = objects.get(value);
+  if (known !== undefined) return known.json;
+  const json = JSON.stringify(value);
+  withKnownJson(value, json);
+  return json;
 }
 
 /** The recorded JSON of `value` if it was registered with withKnownJson (it will not change, so what is built from it may be kept). */

@@ -81,7 +81,9 @@ test('create with cloudInit: 201, the seed holds meta-data and Grove\'s + the ca
   assert.deepEqual(u.ssh_authorized_keys, [groveKey(), USER_KEY]);
   const salt = /^\$6\$([^$]+)\$/.exec(u.passwd)![1]!;
   assert.equal(u.passwd, sha512Crypt('correct horse', salt), 'the password is in the seed only as its crypt hash');
-  assert.deepEqual([cfg.hostname, cfg.fqdn, cfg.timezone, cfg.ssh_pwauth], ['alpha', 'alpha.example.org', 'UTC', false]);
+  assert.deepEqual([cfg.hostname, cfg.fqdn, cfg.timezone], ['alpha', 'alpha.example.org', 'UTC']);
+  assert.equal('ssh_pwauth' in cfg, false);
+  assert.deepEqual(cfg.write_files.map((f: any) => [f.path, f.content.split('\n').at(-2)]), [['/etc/ssh/sshd_config.d/10-grove-keys-only.conf', 'PasswordAuthentication no']], 'keys only over SSH');
   assert.deepEqual(cfg.packages, ['qemu-guest-agent', 'htop']);
   assert.ok(!('package_upgrade' in cfg));
 

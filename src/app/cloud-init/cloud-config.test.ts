@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { parse } from 'yaml';
 import type { CloudInitConfig, SeedFacts } from '../../domain/cloud-init.js';
 import { DomainError } from '../../domain/errors.js';
-import { USER_PART_MERGE_TYPE, assertNoConflicts, parseUserData, renderGroveConfig, renderMetaData, renderUserData } from './cloud-config.js';
+import { KEYS_ONLY_DROP_IN, USER_PART_MERGE_TYPE, assertNoConflicts, parseUserData, renderGroveConfig, renderMetaData, renderUserData } from './cloud-config.js';
 import { multipartMixed } from './mime.js';
 import { readMultipart } from '../../../test/helpers/multipart.js';
 
@@ -25,7 +25,12 @@ test('Grove\'s part: the user with sudo, bash and both keys; hostname; the agent
     name: 'grove', gecos: 'Grove user', sudo: 'ALL=(ALL) NOPASSWD:ALL', shell: '/bin/bash', lock_passwd: true,
     ssh_authorized_keys: [GROVE_KEY, 'ssh-rsa AAAAB3 me@laptop'],
   }]);
-  assert.deepEqual([doc.hostname, doc.fqdn, doc.manage_etc_hosts, doc.ssh_pwauth, doc.timezone], ['web1', 'web1', true, false, 'Europe/Paris']);
+  assert.deepEqual([doc.hostname, doc.fqdn, doc.manage_etc_hosts, doc.timezone], ['web1', 'web1', true, 'Europe/Paris']);
+  assert.equal('ssh_pwauth' in doc, false, 'keys only by a drop-in written before sshd starts, not by a late sshd restart');
+  assert.deepEqual(doc.write_files, [{
+    path: '/etc/ssh/sshd_config.d/10-grove-keys-only.conf', permissions: '0644',
+    content: '# Written by Grove on first boot: SSH logins with keys only (ssh_pwauth in the VM\'s userData overrides it).\nPasswordAuthentication no\n',
+  }]);
   assert.deepEqual(doc.packages, ['qemu-guest-agent', 'htop']);
   assert.equal(doc.runcmd.length, 1);
   assert.deepEqual(doc.runcmd[0].slice(0, 2), ['sh', '-c']);
@@ -40,7 +45,7 @@ test('a password is set as its hash and unlocks the account; a dotted hostname i
   assert.equal(doc.users[0].name, 'ops');
   assert.equal(doc.users[0].passwd, hash);
   assert.equal(doc.users[0].lock_passwd, false);
-  assert.equal(doc.ssh_pwauth, false, 'SSH stays key-only');
+  assert.deepEqual(doc.write_files, [KEYS_ONLY_DROP_IN], 'SSH stays key-only');
   assert.deepEqual([doc.hostname, doc.fqdn], ['db', 'db.example.org']);
   assert.deepEqual(doc.packages, ['qemu-guest-agent'], 'named once');
 });
@@ -52,7 +57,7 @@ test('hostile values stay data: YAML structure in a key or a package cannot add 
   const doc = cloudConfig(text);
   assert.deepEqual(doc.users[0].ssh_authorized_keys, [GROVE_KEY, ...keys], 'every key comes back exactly, as one string');
   assert.deepEqual(doc.packages, ['qemu-guest-agent', 'yes', 'no', 'on'], 'YAML 1.1 booleans stay strings');
-  assert.deepEqual(Object.keys(doc).sort(), ['fqdn', 'hostname', 'manage_etc_hosts', 'packages', 'runcmd', 'ssh_pwauth', 'users']);
+  assert.deepEqual(Object.keys(doc).sort(), ['fqdn', 'hostname', 'manage_etc_hosts', 'packages', 'runcmd', 'users', 'write_files']);
   assert.equal(doc.runcmd.length, 1);
   for (const line of text.split('\n').slice(1)) assert.ok(!/^\S/.test(line) || /^[a-z_]+:/.test(line), `only Grove's keys start a line: ${JSON.stringify(line)}`);
 });
@@ -82,8 +87,17 @@ test('with userData: a multipart of two cloud-configs, the caller\'s merged afte
   assert.equal(parts[1]!.body, userData);
   const grove = cloudConfig(parts[0]!.body);
   assert.equal('ssh_pwauth' in grove, false, 'a setting the caller makes is left to the caller');
+  assert.equal('write_files' in grove, false, 'the caller\'s ssh_pwauth decides alone: no keys-only drop-in to win over it');
   assert.equal(grove.hostname, 'web1');
   assert.deepEqual(grove.packages, ['qemu-guest-agent']);
+});
+
+test('a caller\'s own write_files come after Grove\'s keys-only drop-in, which stays while the caller leaves ssh_pwauth alone', () => {
+  const userData = '#cloud-config\nwrite_files:\n  - path: /etc/motd\n    content: hi\n';
+  const [grove, mine] = readMultipart(renderUserData(config({ userData }), SEED, GROVE_KEY));
+  assert.deepEqual(cloudConfig(grove!.body).write_files, [KEYS_ONLY_DROP_IN]);
+  assert.deepEqual(cloudConfig(mine!.body).write_files, [{ path: '/etc/motd', content: 'hi' }]);
+  assert.equal(mine!.headers['Merge-Type'], USER_PART_MERGE_TYPE, 'list(append): the caller\'s files are written after Grove\'s');
 });
 
 test('the caller setting hostname or fqdn takes both from Grove\'s part; the same setting twice is refused', () => {

@@ -22,6 +22,19 @@ export const USER_PART_MERGE_TYPE = 'list(append)+dict(recurse_array,no_replace)
 const START_AGENT = 'systemctl enable --now qemu-guest-agent || { rc-update add qemu-guest-agent default && rc-service qemu-guest-agent start; }';
 
 /**
+ * Keys only over SSH, as an sshd drop-in written in cloud-init's first stage, before sshd starts. Not
+ * `ssh_pwauth: false`: cloud-init applies that in a later stage by editing sshd_config and restarting
+ * sshd, after the server already answers, so a login started then (`grove launch` returns at the first
+ * greeting) could be reset. sshd takes the first value it reads and reads its drop-ins first, in name order:
+ * `10-` comes before the images' own (`50-cloud-init.conf`, Ubuntu's `60-cloudimg-settings.conf`).
+ */
+export const KEYS_ONLY_DROP_IN = {
+  path: '/etc/ssh/sshd_config.d/10-grove-keys-only.conf',
+  permissions: '0644',
+  content: '# Written by Grove on first boot: SSH logins with keys only (ssh_pwauth in the VM\'s userData overrides it).\nPasswordAuthentication no\n',
+};
+
+/**
  * Every string Grove writes is double-quoted, whatever it holds: a caller's value can never become YAML
  * structure, and words that YAML 1.1 (cloud-init's PyYAML) reads as booleans (`yes`, `off`) stay strings.
  * No line folding, so a long key stays on one line.
@@ -78,7 +91,7 @@ export function renderMetaData(seed: SeedFacts): string {
  * Grove's cloud-config: one user with passwordless sudo and bash, holding Grove's key and the caller's;
  * hostname (and fqdn); the guest agent installed and started; the caller's packages and timezone. No
  * package upgrade (slow, and it changes what the image is). Password logins over SSH stay off: keys
- * only. A top-level setting the caller's `userData` also makes is left out here, so the caller's wins.
+ * only (KEYS_ONLY_DROP_IN). A top-level setting the caller's `userData` also makes is left out here, so the caller's wins.
  */
 export function renderGroveConfig(config: CloudInitConfig, seed: SeedFacts, groveKey: string, callerKeys: Set<string> = new Set()): string {
   const user: Record<string, unknown> = {
@@ -95,7 +108,6 @@ export function renderGroveConfig(config: CloudInitConfig, seed: SeedFacts, grov
     hostname: dot === -1 ? seed.hostname : seed.hostname.slice(0, dot),
     fqdn: seed.hostname,
     manage_etc_hosts: true,
-    ssh_pwauth: false,
     ...(config.timezone !== null ? { timezone: config.timezone } : {}),
   };
   // hostname and fqdn go together: cloud-init derives one from the other, so a caller who sets either
@@ -105,6 +117,8 @@ export function renderGroveConfig(config: CloudInitConfig, seed: SeedFacts, grov
   for (const [k, v] of Object.entries(scalars)) {
     if (!callerKeys.has(k) && !(callerNames && (k === 'hostname' || k === 'fqdn'))) doc[k] = v;
   }
+  // A caller who sets ssh_pwauth decides it alone: cloud-init applies theirs, and this file would win over it.
+  if (!callerKeys.has('ssh_pwauth')) doc['write_files'] = [KEYS_ONLY_DROP_IN];
   doc['packages'] = ['qemu-guest-agent', ...config.packages.filter((p) => p !== 'qemu-guest-agent')];
   doc['runcmd'] = [['sh', '-c', START_AGENT]];
   return `${CLOUD_CONFIG_HEADER}\n${yaml(doc)}`;

@@ -94,7 +94,8 @@ test('a booted Debian guest forked into 2 children: each has its own hostname, m
   // Polled, not a start with waitFor: fetch gives up on an answer after 300 s, and a busy TCG boot can take longer.
   await waitFor('the agent of deb', async () => (await getVm(d, 'deb')).agent?.connected === true, BOOT_MS);
   const bootMs = performance.now() - t0;
-  // cloud-init's last stages restart sshd and set the hostname: the parent is taken as it is once they are done.
+  // The parent is taken once cloud-init is done (its last stage installs packages and runs runcmd), so
+  // the children do not each finish a boot half done.
   await sh('deb', 'cloud-init status --wait >/dev/null 2>&1; cloud-init status | grep -q "status: done"', 300);
   const before = await identityOf('deb');
   assert.equal(before.hostname, 'deb-parent');

@@ -1,4 +1,4 @@
-import { request as httpRequest, type IncomingMessage } from 'node:http';
+import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { Readable } from 'node:stream';
 import { errorMessage } from '../util/errors.js';
@@ -37,8 +37,7 @@ export interface Deadline { clear(): void; expired: ApiError | null }
  */
 export function send(call: HttpCall, baseUrl: string): Promise<{ answer: HttpAnswer; deadline: Deadline }> {
   return new Promise((resolve, reject) => {
-    const u = new URL(call.url);
-    const req = (u.protocol === 'https:' ? httpsRequest : httpRequest)(u, { method: call.method, headers: call.headers, signal: call.signal });
+    const req = openRequest(new URL(call.url), { method: call.method, headers: call.headers, signal: call.signal }, call.body);
     let settled = false;
     const deadline: Deadline = { clear: () => clearTimeout(timer), expired: null };
     const timer = setTimeout(() => {
@@ -59,12 +58,6 @@ export function send(call: HttpCall, baseUrl: string): Promise<{ answer: HttpAns
       settled = true;
       resolve({ answer: { status: res.statusCode ?? 0, statusText: res.statusMessage ?? '', headers: res.headers, body: res }, deadline });
     });
-    const b = call.body;
-    if (b === undefined || typeof b === 'string' || Buffer.isBuffer(b)) req.end(b);
-    else {
-      b.on('error', (e) => req.destroy(e));
-      b.pipe(req);
-    }
   });
 }
 
@@ -92,10 +85,9 @@ export async function fetchWithoutTimeouts(input: string | URL | Request, init: 
   const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
   const headers: Record<string, string> = {};
   new Headers(init.headers).forEach((v, k) => { headers[k] = v; });
-  const body = requestBody(init.body);
   const method = init.method ?? 'GET';
   return new Promise((resolve, reject) => {
-    const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, { method, headers, signal: init.signal ?? undefined });
+    const req = openRequest(url, { method, headers, signal: init.signal ?? undefined }, requestBody(init.body));
     req.on('error', reject);
     req.on('response', (res) => {
       const h = new Headers();
@@ -108,11 +100,20 @@ export async function fetchWithoutTimeouts(input: string | URL | Request, init: 
       if (noBody) res.resume();
       resolve(new Response(noBody ? null : (Readable.toWeb(res) as ReadableStream<Uint8Array>), { status, statusText: res.statusMessage ?? '', headers: h }));
     });
-    if (body instanceof Readable) {
-      body.on('error', (e) => req.destroy(e));
-      body.pipe(req);
-    } else req.end(body);
   });
+}
+
+/**
+ * The request both paths make: node:http(s) by the URL's scheme, no built-in timeouts, the body sent whole
+ * or piped (a failing body stream ends the request with its error). The caller listens for its answer.
+ */
+function openRequest(url: URL, opts: { method: string; headers: Record<string, string>; signal?: AbortSignal | undefined }, body: string | Uint8Array | Readable | undefined): ClientRequest {
+  const req = (url.protocol === 'https:' ? httpsRequest : httpRequest)(url, opts);
+  if (body instanceof Readable) {
+    body.on('error', (e) => req.destroy(e));
+    body.pipe(req);
+  } else req.end(body);
+  return req;
 }
 
 /** Text and bytes are sent whole; a stream or an async iterable of chunks is piped (chunked), never buffered. */

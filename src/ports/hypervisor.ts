@@ -99,7 +99,7 @@ export interface VmInstance {
   diskSnapshot(tag: string): Promise<void>;
   /** Writes RAM and device state to `paths.savedState` (or `file`); the guest is paused and stays so. */
   saveState(file?: string): Promise<void>;
-  /** Loads `paths.savedState` into a QEMU launched with `incoming`; the guest is running afterwards. */
+  /** Loads `paths.savedState` (opened when this QEMU was launched with `incoming`); the guest is running afterwards. */
   loadState(): Promise<void>;
   /** Grow the disk while the guest runs. */
   resizeDisk(bytes: number): Promise<void>;

@@ -3,11 +3,22 @@ import type { GroveEvent, NewEvent } from '../domain/events.js';
 import type { Vm, VmState } from '../domain/vm.js';
 import type { Snapshot } from '../domain/snapshot.js';
 
+/** A VM record's name is another VM's already: what `insert` and `update` throw for it. */
+export class VmNameTakenError extends Error {
+  constructor(readonly vmName: string) {
+    super(`a VM named '${vmName}' already exists`);
+    this.name = 'VmNameTakenError';
+  }
+}
+
 export interface VmRepo {
   list(): readonly Vm[];
   get(id: string): Vm | undefined;
   findByName(name: string): Vm | undefined;
-  /** `cloudInit`: the config and seed facts behind `vm.cloudInit` (kept apart: it holds the password hash). */
+  /**
+   * `cloudInit`: the config and seed facts behind `vm.cloudInit` (kept apart: it holds the password hash).
+   * Throws VmNameTakenError when the name is taken (also `update`).
+   */
   insert(vm: Vm, cloudInit?: CloudInitRecord | null): void;
   cloudInit(id: string): CloudInitRecord | null;
   update(vm: Vm): void;

@@ -1,6 +1,6 @@
 import { summarizeCloudInit, type CloudInitRecord } from '../domain/cloud-init.js';
 import type { Vm, VmState } from '../domain/vm.js';
-import type { VmRepo } from '../ports/repos.js';
+import { VmNameTakenError, type VmRepo } from '../ports/repos.js';
 import type { Db } from './db.js';
 import type { TxHooks } from './transactions.js';
 
@@ -41,6 +41,16 @@ function toParams(vm: Vm): Record<string, unknown> {
  * reader outside it ever sees a record the database does not hold. Records handed out are frozen, so
  * a caller cannot change the cache behind the database's back.
  */
+/** SQLite's refusal of a second VM with a name, as the port's typed error: callers never read SQLite's text. */
+function nameUnique(vm: Vm, write: () => unknown): void {
+  try {
+    write();
+  } catch (e) {
+    if (e instanceof Error && 'code' in e && e.code === 'SQLITE_CONSTRAINT_UNIQUE' && e.message === 'UNIQUE constraint failed: vms.name') throw new VmNameTakenError(vm.name);
+    throw e;
+  }
+}
+
 export class SqliteVmRepo implements VmRepo {
   private readonly q;
   private readonly byId = new Map<string, Vm>();
@@ -131,7 +141,7 @@ export class SqliteVmRepo implements VmRepo {
 
   /** `cloudInit`: what the VM's seed was written from (kept out of the record, which clients see). */
   insert(vm: Vm, cloudInit: CloudInitRecord | null = null): void {
-    this.q.insert.run({ ...toParams(vm), cloud_init: cloudInit !== null ? JSON.stringify(cloudInit) : null });
+    nameUnique(vm, () => this.q.insert.run({ ...toParams(vm), cloud_init: cloudInit !== null ? JSON.stringify(cloudInit) : null }));
     this.remember({ ...vm });
   }
 
@@ -139,7 +149,7 @@ export class SqliteVmRepo implements VmRepo {
     const raw = this.q.cloudInit.get(id)?.cloud_init ?? null;
     return raw !== null ? JSON.parse(raw) as CloudInitRecord : null;
   }
-  update(vm: Vm): void { this.q.update.run(toParams(vm)); this.remember({ ...vm }); }
+  update(vm: Vm): void { nameUnique(vm, () => this.q.update.run(toParams(vm))); this.remember({ ...vm }); }
 
   setState(id: string, state: VmState, patch: Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>> = {}): Vm {
     const vm = this.get(id);

@@ -7,6 +7,7 @@
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
+import { connect } from 'node:net';
 import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -27,6 +28,24 @@ before(async () => {
   assertOk(await d.call('POST', '/vms/p/start', { waitFor: { until: [{ console: READY_LINE }, { agent: true }], mode: 'all', timeoutSeconds: 120 } }), 200, 'start p');
 });
 after(async () => { await d?.cleanup(); });
+
+/** What a TCP server behind a forwarded host port sends before it closes (retried while the server is not up yet). */
+async function readFromPort(port: number): Promise<string> {
+  let last = '';
+  for (let attempt = 0; attempt < 50; attempt++) {
+    last = await new Promise<string>((resolve) => {
+      let got = '';
+      const s = connect(port, '127.0.0.1');
+      s.setTimeout(5000, () => s.destroy());
+      s.on('data', (b: Buffer) => { got += b.toString(); });
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+    });
+    if (last !== '') return last;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return last;
+}
 
 const run = async (vm: string, command: string): Promise<string> => {
   const r = assertOk(await d.call('POST', `/vms/${vm}/exec`, { command }), 200, `exec ${command} in ${vm}`);
@@ -88,6 +107,14 @@ test('a parent with a RAM-only marker forks into 3 running children that each ha
     assert.equal(fwd[0].guest, 7777);
     assert.ok(!hostPorts.has(fwd[0].host), `${name} forwards its own host port`);
     hostPorts.add(fwd[0].host);
+    // A lease of its own under its MAC (the parent keeps 10.0.2.15), and its forward reaches it there.
+    const lease = await run(name, 'ip -4 -o addr show dev eth0 scope global | awk \'{print $4}\'');
+    assert.match(lease, /^10\.0\.2\.\d+\/24$/, `${name} holds an IPv4 lease`);
+    assert.notEqual(lease, '10.0.2.15/24', `${name}'s lease is not the parent's`);
+    assert.ok(steps['dhcp'].detail.endsWith(lease), `${name}: ${steps['dhcp'].detail}`);
+    assert.match(await run(name, 'ip route show default'), /^default via 10\.0\.2\.2 dev eth0/);
+    await run(name, '(nc -ll -p 7777 -e /bin/hostname </dev/null >/dev/null 2>&1 &)');
+    assert.equal(await readFromPort(fwd[0].host), `${name}\n`, `${name}'s host port ${fwd[0].host} reaches its guest`);
     assert.equal((await getVm(d, name)).state, 'running');
   }
   // The parent ran on, as it was.

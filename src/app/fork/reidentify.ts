@@ -15,7 +15,7 @@
  *   NIC the moment its MAC changes, and drop its address and routes (seen on Debian 12).
  * - dhcp: a lease is taken under that MAC: systemd-networkd reloads its files and reconfigures the NIC
  *   (a fresh DHCP exchange; the step waits up to 30 s for the default route to come back), else
- *   udhcpc's SIGUSR1 renew, else dhclient.
+ *   udhcpc released and renewed (SIGUSR2, SIGUSR1), else dhclient.
  * - ssh-host-keys (only when asked): new host keys (`ssh-keygen -A`), and the SSH server reloaded.
  * - port-forwards (Grove's own step, after the script, for VMs with forwards): QEMU's user network came with
  *   the parent's DHCP table (its NAT state is migrated), where the first address still belongs to the
@@ -28,6 +28,9 @@ export type ReidentifyItem = (typeof REIDENTIFY_ITEMS)[number];
 export const REIDENTIFY_SCRIPT = String.raw`
 name=$1 mac=$2 keys=$3 id=$4
 say() { echo "$1 $2 $3"; }
+# Polls count naps, not the guest's clock: a fork's child may see its wall clock jump as it catches up.
+if sleep 0.1 2>/dev/null; then nap=0.1 naps=10; else nap=1 naps=1; fi
+route_back() { n=$(($1 * naps)); while [ $n -gt 0 ] && [ -z "$(ip route show default dev "$dev" 2>/dev/null)" ]; do sleep $nap; n=$((n - 1)); done; [ -n "$(ip route show default dev "$dev" 2>/dev/null)" ]; }
 if cat >/dev/urandom 2>/dev/null; then say entropy ok "64 bytes from the host"; else say entropy failed "cannot write /dev/urandom"; fi
 if command -v hostnamectl >/dev/null 2>&1 && hostnamectl set-hostname "$name" >/dev/null 2>&1; then
   say hostname ok "hostnamectl: $name"
@@ -63,21 +66,28 @@ else
   [ -n "$conf" ] && conf=" (rewritten:$conf)"
   if ip link set dev "$dev" address "$mac" 2>/dev/null; then say mac ok "$dev $mac$conf"; else say mac failed "$dev refused $mac"; fi
   if command -v networkctl >/dev/null 2>&1 && networkctl reload >/dev/null 2>&1 && networkctl reconfigure "$dev" >/dev/null 2>&1; then
-    i=0
-    while [ $i -lt 30 ] && [ -z "$(ip route show default dev "$dev" 2>/dev/null)" ]; do sleep 1; i=$((i + 1)); done
-    if [ -n "$(ip route show default dev "$dev" 2>/dev/null)" ]; then
+    if route_back 30; then
       say dhcp ok "networkctl reconfigure $dev: $(ip -4 -o addr show dev "$dev" scope global 2>/dev/null | awk '{print $4}' | head -n 1)"
     else
       say dhcp failed "networkctl reconfigure $dev: no default route after 30 s"
     fi
   elif pid=$(pidof udhcpc 2>/dev/null) && [ -n "$pid" ]; then
+    # A renew alone asks for the parent's lease, which the server may refuse (NAK), and udhcpc then sleeps
+    # 3 s before it starts over. Release, then renew from the released state: a fresh discover at once,
+    # under the MAC udhcpc reads again for it. The renew is sent once the release has dropped the address:
+    # signals pending together arrive lowest first, and a renew before the release would end unleased.
+    # The default route, dropped here, is back when udhcpc is bound again.
+    ip route del default dev "$dev" 2>/dev/null
+    if kill -USR2 $pid; then
+      n=$((5 * naps))
+      while [ $n -gt 0 ] && [ -n "$(ip -4 -o addr show dev "$dev" scope global 2>/dev/null)" ]; do sleep $nap; n=$((n - 1)); done
+    fi
     if kill -USR1 $pid; then
-      # The renew under a new MAC is refused (NAK) and udhcpc starts over: the address may change. Its
-      # exchange takes a moment; the default route is back once it is bound again.
-      sleep 2
-      i=0
-      while [ $i -lt 20 ] && [ -z "$(ip route show default dev "$dev" 2>/dev/null)" ]; do sleep 1; i=$((i + 1)); done
-      say dhcp ok "udhcpc renew (pid $pid): $(ip -4 -o addr show dev "$dev" scope global 2>/dev/null | awk '{print $4}' | head -n 1)"
+      if route_back 20; then
+        say dhcp ok "udhcpc release + renew (pid $pid): $(ip -4 -o addr show dev "$dev" scope global 2>/dev/null | awk '{print $4}' | head -n 1)"
+      else
+        say dhcp failed "udhcpc (pid $pid): no default route after 20 s"
+      fi
     else
       say dhcp failed "udhcpc (pid $pid) not signalled"
     fi

@@ -51,13 +51,21 @@ test('a start refused before QEMU ran is recorded as the VM\'s failure', async (
   assert.deepEqual(s.failures, [{ name: 'a', detail: 'autostart failed: no disk' }]);
 });
 
-test('a launch failure the start already recorded (error, record changed) is not recorded twice', async () => {
+test('a launch failure the start already recorded (error with that reason) is not recorded twice', async () => {
   const s = setup([vm('a', 'stopped', true, 0)], (v, t) => {
-    t.set(v.id, { ...v, state: 'error', lastError: 'QEMU exited', updatedAt: '2026-01-02T00:00:00.000Z' });
+    t.set(v.id, { ...v, state: 'error', lastError: 'QEMU exited' });
     throw new DomainError('QEMU_FAILED', 'QEMU exited');
   });
-  await s.auto.run();
+  assert.deepEqual(await s.auto.run(), { started: [], failed: [{ name: 'a', error: 'QEMU exited' }] });
   assert.deepEqual(s.failures, []);
+});
+
+test('a VM in error from an earlier crash whose start is refused before QEMU ran gets the refusal recorded', async () => {
+  const s = setup([{ ...vm('a', 'error', true, 0), lastError: 'QEMU was no longer running when the daemon started' }], () => {
+    throw new DomainError('CONFLICT', 'no disk');
+  });
+  await s.auto.run();
+  assert.deepEqual(s.failures, [{ name: 'a', detail: 'autostart failed: no disk' }]);
 });
 
 test('a VM started by a caller while autostart ran is not started again', async () => {

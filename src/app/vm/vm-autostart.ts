@@ -60,8 +60,9 @@ export class VmAutostart {
         const now = this.d.vms.find(id);
         if (now === undefined || isLive(now.state)) continue; // gone, or up through someone else meanwhile
         outcome.failed.push({ name: vm.name, error });
-        // A launch that failed has put the VM in error already; anything refused before it has not.
-        const recorded = now.state === 'error' && now.updatedAt !== vm.updatedAt;
+        // A launch that failed has put the VM in error with this very reason (the start throws what it
+        // recorded); anything refused before the launch has not, even on a VM in error from an earlier crash.
+        const recorded = now.state === 'error' && now.lastError === error;
         if (!recorded) this.d.fail(now, `autostart failed: ${error}`);
         this.d.log.warn({ vm: vm.name, err: error }, 'autostart failed');
       }

@@ -3,7 +3,7 @@ import type { EventType } from '../../domain/events.js';
 import { isUuid, type Vm, type VmState } from '../../domain/vm.js';
 import type { EventSink } from '../../ports/event-sink.js';
 import type { Logger } from '../../ports/logger.js';
-import type { Transact, VmErrorRecord, VmErrorRepo, VmRepo } from '../../ports/repos.js';
+import { VmNameTakenError, type Transact, type VmErrorRecord, type VmErrorRepo, type VmRepo } from '../../ports/repos.js';
 
 export type StatePatch = Partial<Pick<Vm, 'startedAt' | 'lastError' | 'accelerator'>>;
 
@@ -71,4 +71,4 @@ export class VmRecords {
 }
 
 export const nameConflict = (name: string): DomainError => new DomainError('CONFLICT', `a VM named '${name}' already exists (choose another name)`, { field: 'name' });
-export const isNameClash = (e: unknown): boolean => e instanceof Error && /UNIQUE constraint failed: vms.name/.test(e.message);
+export const isNameClash = (e: unknown): boolean => e instanceof VmNameTakenError;

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { open, readFile, rename, rm } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
 import { DomainError } from '../../domain/errors.js';
@@ -7,6 +7,7 @@ import type { Logger } from '../../ports/logger.js';
 import { buildQemuOptions, renderArgv } from './config/argv.js';
 import { QmpClient } from './qmp/index.js';
 import { QemuInstance } from './instance.js';
+import { INCOMING_STATE_FD } from './migration.js';
 import { QemuSerialLink } from './serial-link.js';
 import { prepareConsoleFiles } from './console-files.js';
 import { isAlive, procCmdline, waitForProcessEnd } from './proc-stats.js';
@@ -58,19 +59,24 @@ export class QemuDriver implements Hypervisor {
     await rename(paths.qemuLog, `${paths.qemuLog}.1`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
     const logStart = 0;
     const log = await open(paths.qemuLog, 'a');
+    // A QEMU that is to load a saved state gets the file open at INCOMING_STATE_FD (see loadState).
+    const state = spec.incoming ? await open(paths.savedState, 'r').catch(async (e: unknown) => { await log.close(); throw e; }) : null;
     let code: number | null;
     try {
       const argv = this.commandLine(spec);
       code = await new Promise<number | null>((resolve, reject) => {
         // -daemonize: the parent exits once QEMU is set up (sockets listening), the VM process is
         // re-parented away from us, so it outlives the daemon as libvirt's do.
-        const child = spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'ignore', log.fd], detached: true });
+        const stdio: StdioOptions = ['ignore', 'ignore', log.fd];
+        if (state) stdio[INCOMING_STATE_FD] = state.fd;
+        const child = spawn(argv[0]!, argv.slice(1), { stdio, detached: true });
         const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new DomainError('TIMEOUT', 'QEMU did not finish starting in time')); }, LAUNCH_TIMEOUT_MS);
         child.once('error', (e) => { clearTimeout(timer); reject(new DomainError('QEMU_FAILED', `cannot run ${argv[0]}: ${e.message}`)); });
         child.once('exit', (c) => { clearTimeout(timer); resolve(c); });
       });
     } finally {
       await log.close();
+      await state?.close();
     }
     if (code !== 0) {
       const msg = (await readRange(paths.qemuLog, logStart, START_ERROR_BYTES).catch(() => Buffer.alloc(0))).toString('utf8').trim();

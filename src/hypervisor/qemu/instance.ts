@@ -5,7 +5,7 @@ import type { Logger } from '../../ports/logger.js';
 import { errorMessage } from '../../util/errors.js';
 import { QmpClient, type QmpEvent } from './qmp/index.js';
 import * as qmp from './qmp/commands.js';
-import { loadStateFromFile, saveStateToFile } from './migration.js';
+import { loadStateFromInheritedFd, saveStateToFile } from './migration.js';
 import { isAlive, procCpuSeconds, procRssBytes, waitForProcessEnd } from './proc-stats.js';
 import { DISK_DEVICE, DISK_NODE, NETDEV_ID, hostForwardRule } from './config/argv.js';
 import { readRange, sizeOr0 } from '../../util/files.js';
@@ -156,7 +156,7 @@ export class QemuInstance implements VmInstance {
   }
 
   async loadState(): Promise<void> {
-    await loadStateFromFile(this.qmpClient, this.paths.migrationSocket, this.paths.savedState);
+    await loadStateFromInheritedFd(this.qmpClient);
   }
 
   async resizeDisk(bytes: number): Promise<void> {

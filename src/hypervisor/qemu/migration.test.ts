@@ -8,7 +8,7 @@ import { FakeQmpServer } from '../../../test/fakes/fake-qmp-server.js';
 import { QmpClient } from './qmp/client.js';
 import * as qmp from './qmp/commands.js';
 import { QmpCommandError } from './qmp/errors.js';
-import { loadStateFromFile, saveStateToFile } from './migration.js';
+import { loadStateFromInheritedFd, saveStateToFile } from './migration.js';
 
 async function setup(t: TestContext): Promise<{ server: FakeQmpServer; client: QmpClient; dir: string }> {
   const server = await FakeQmpServer.start();
@@ -44,12 +44,22 @@ test('a refused migrate leaves no pending wait that rejects once QMP closes', as
 
 test('a refused migrate-incoming leaves no pending wait either', async (t) => {
   const unhandled = watchUnhandled(t);
-  const { server, client, dir } = await setup(t);
+  const { server, client } = await setup(t);
   server.handle('migrate-incoming', { error: { class: 'GenericError', desc: 'no' } });
-  await assert.rejects(loadStateFromFile(client, join(dir, 'mig.sock'), join(dir, 'state')), QmpCommandError);
+  await assert.rejects(loadStateFromInheritedFd(client), QmpCommandError);
   await client.close();
   await delay(20);
   assert.deepEqual(unhandled, []);
+});
+
+test('a load asks QEMU to read the state from the descriptor it inherited, and ends with the migration', async (t) => {
+  const { server, client } = await setup(t);
+  server.handle('migrate-incoming', () => {
+    setImmediate(() => server.sendEvent('MIGRATION', { status: 'completed' }));
+    return { return: {} };
+  });
+  await loadStateFromInheritedFd(client);
+  assert.deepEqual(server.received.filter((x) => x.execute === 'migrate-incoming').map((x) => x.arguments), [{ uri: 'fd:3' }]);
 });
 
 test('waitForMigration settles on the final MIGRATION status only', async (t) => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { VmRecords } from '../app/vm/vm-records.js';
 import type { GroveEvent } from '../domain/events.js';
 import type { Vm } from '../domain/vm.js';
+import { VmNameTakenError } from '../ports/repos.js';
 import { EventBus } from '../events/event-bus.js';
 import { openDb } from './db.js';
 import { SqliteEventRepo } from './event-repo.js';
@@ -46,7 +47,7 @@ test('a transaction rolled back by a failing statement leaves neither the VM cac
     assert.equal(w.seen.length, 0, 'subscribers hear nothing before the commit');
     // A statement that fails: the second VM takes a name already in use, and the whole change rolls back.
     w.vms.insert(vmNamed('alpha', '33333333-3333-4333-8333-333333333333'));
-  }), /UNIQUE constraint failed: vms.name/);
+  }), VmNameTakenError);
 
   assert.equal(w.rowState(w.a.id), 'stopped', 'the database rolled back');
   assert.equal(w.vms.get(w.a.id)?.state, 'stopped', 'the cache did not keep the rolled-back state');

@@ -1,6 +1,6 @@
-import { createReadStream, createWriteStream } from 'node:fs';
-import { rename, rm, stat } from 'node:fs/promises';
-import { createConnection, createServer, type Socket } from 'node:net';
+import { createWriteStream } from 'node:fs';
+import { open, rename, rm, stat } from 'node:fs/promises';
+import { createServer, type Socket } from 'node:net';
 import { pipeline } from 'node:stream/promises';
 import type { Vm } from '../src/domain/vm.js';
 import { VmService } from '../src/app/vm-service.js';
@@ -35,9 +35,9 @@ const MIGRATION_DONE = ['completed', 'failed', 'cancelled'];
  *          (as the daemon sets them); `migrate` to `unix:` socket that the bench serves and writes into a
  *          file (createWriteStream with flush, then rename: exactly the daemon's transport); wait for
  *          MIGRATION `completed`; `quit` and wait for the process to end. Then launch the daemon's
- *          `-incoming defer` argv (+ extra monitor) with -daemonize, connect, the same two settings,
- *          `migrate-incoming unix:`, stream the file into that socket, wait for MIGRATION `completed`,
- *          `cont`, remove the file.
+ *          `-incoming defer` argv (+ extra monitor) with -daemonize and the file open at its descriptor 3
+ *          (the daemon's transport in), connect, the same two settings, `migrate-incoming fd:3`, wait for
+ *          MIGRATION `completed`, `cont`, remove the file.
  * Ratio of the medians of the whole cycle; per-step medians are printed for attribution.
  */
 export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promise<BenchResult> {
@@ -132,26 +132,23 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
       if (killCurrent) await killCurrent(); // QEMU is gone: this only unregisters its cleanup
 
       const prep: RawPrepared = { root: rawVm!.root, spec: incomingSpec, argv: incomingArgv, extraQmp: rawVm!.extraQmp, dispose: async () => {} };
-      const next = await launchRaw(prep);
+      // The state goes in as Grove does it: the file open at descriptor 3 of the new QEMU, read by QEMU itself.
+      const state = await open(file, 'r');
+      let next: RawVm;
+      try {
+        next = await launchRaw(prep, { stateFd: state.fd });
+      } finally {
+        await state.close();
+      }
       mark('launch -incoming defer (-daemonize exit)');
       const q2 = await RawQmp.connect(paths.qmpSocket);
       mark('QMP connect + capabilities');
       await prepare(q2);
-      await rm(paths.migrationSocket, { force: true });
       const done2 = migrationDone(q2);
-      await q2.execute('migrate-incoming', { uri: `unix:${paths.migrationSocket}` });
-      const sock = await new Promise<Socket>((resolve, reject) => {
-        const c = createConnection(paths.migrationSocket);
-        c.once('connect', () => resolve(c)).once('error', reject);
-      });
-      mark('prepare + migrate-incoming + connect');
-      try {
-        await Promise.all([pipeline(createReadStream(file), sock), done2]);
-      } finally {
-        sock.destroy();
-        await rm(paths.migrationSocket, { force: true });
-      }
-      mark('stream file (MIGRATION completed)');
+      await q2.execute('migrate-incoming', { uri: 'fd:3' });
+      mark('prepare + migrate-incoming');
+      await done2;
+      mark('load file (MIGRATION completed)');
       await q2.execute('cont');
       mark('cont');
       bytes = (await stat(file)).size;
@@ -183,7 +180,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
     const g = median(grove);
     const r = median(raw);
     const paired = median(grove.map((x, i) => x / raw[i]!));
-    const res = resultLine('suspend-resume', `median ${fmtMs(g)}`, `raw stop+migrate→file+quit, launch -incoming+stream+cont median ${fmtMs(r)}`, g / r, TARGET);
+    const res = resultLine('suspend-resume', `median ${fmtMs(g)}`, `raw stop+migrate→file+quit, launch -incoming (file at fd 3)+load+cont median ${fmtMs(r)}`, g / r, TARGET);
     res.details.push(
       `  ${o.runs} cycles per side after ${o.warmup} warm-up, alternating; ratio of medians; guest 256 MiB with ${FILL_MB} MiB random in tmpfs; state file ${(bytes / 2 ** 20).toFixed(0)} MiB`,
       `  raw transport: a unix socket served by the bench and written to a file (the daemon's own way), not exec:cat`,

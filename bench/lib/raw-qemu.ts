@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync, readSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, open, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -57,12 +57,15 @@ export async function prepareRaw(vm: Vm, templateDisk: string, opts: { qemuBinar
  * Runs the argv as the driver does (detached, stderr to the QEMU log, -daemonize: the parent exits once
  * QEMU is set up) and returns the VM's pid from the pid file.
  */
-export async function launchRaw(p: RawPrepared): Promise<RawVm> {
+/** `stateFd`: an open saved state QEMU inherits at descriptor 3, for `migrate-incoming fd:3`. */
+export async function launchRaw(p: RawPrepared, opts: { stateFd?: number } = {}): Promise<RawVm> {
   const log = await open(p.spec.paths.qemuLog, 'a');
   let code: number | null;
   try {
     code = await new Promise<number | null>((resolve, reject) => {
-      const child = spawn(p.argv[0]!, p.argv.slice(1), { stdio: ['ignore', 'ignore', log.fd], detached: true });
+      const stdio: StdioOptions = ['ignore', 'ignore', log.fd];
+      if (opts.stateFd !== undefined) stdio[3] = opts.stateFd;
+      const child = spawn(p.argv[0]!, p.argv.slice(1), { stdio, detached: true });
       child.once('error', reject);
       child.once('exit', (c) => resolve(c));
     });

@@ -6,6 +6,7 @@ import type { Vm } from '../src/domain/vm.js';
 import { VmService } from '../src/app/vm-service.js';
 import { QemuDriver } from '../src/hypervisor/qemu/driver.js';
 import { QemuInstance } from '../src/hypervisor/qemu/instance.js';
+import { INCOMING_STATE_FD } from '../src/hypervisor/qemu/migration.js';
 import { isAlive } from '../test/helpers/api.js';
 import { startBenchDaemon } from './lib/daemon.js';
 import { FILL_MB, bootAndFillPair, cpuPercent, daemonQemuPid } from './lib/guest-state.js';
@@ -145,7 +146,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
       mark('QMP connect + capabilities');
       await prepare(q2);
       const done2 = migrationDone(q2);
-      await q2.execute('migrate-incoming', { uri: 'fd:3' });
+      await q2.execute('migrate-incoming', { uri: `fd:${INCOMING_STATE_FD}` });
       mark('prepare + migrate-incoming');
       await done2;
       mark('load file (MIGRATION completed)');
@@ -183,7 +184,7 @@ export async function benchSuspend(o: SuspendOptions = SUSPEND_DEFAULTS): Promis
     const res = resultLine('suspend-resume', `median ${fmtMs(g)}`, `raw stop+migrate→file+quit, launch -incoming (file at fd 3)+load+cont median ${fmtMs(r)}`, g / r, TARGET);
     res.details.push(
       `  ${o.runs} cycles per side after ${o.warmup} warm-up, alternating; ratio of medians; guest 256 MiB with ${FILL_MB} MiB random in tmpfs; state file ${(bytes / 2 ** 20).toFixed(0)} MiB`,
-      `  raw transport: a unix socket served by the bench and written to a file (the daemon's own way), not exec:cat`,
+      `  raw transport: out, a unix socket served by the bench and written to a file; in, the file inherited by the new QEMU (the daemon's own ways), not exec:cat`,
       `  grove runs: ${grove.map(fmtMs).join(', ')}; raw runs: ${raw.map(fmtMs).join(', ')}`,
       `  info: median of the per-cycle ratios grove/raw (paired, back to back): ${fmtRatio(paired)}`,
       `  per-step medians:`,

@@ -9,6 +9,7 @@ import { DataLayout } from '../../src/app/layout.js';
 import type { Vm } from '../../src/domain/vm.js';
 import { QemuDriver } from '../../src/hypervisor/qemu/driver.js';
 import { prepareConsoleFiles } from '../../src/hypervisor/qemu/console-files.js';
+import { INCOMING_STATE_FD } from '../../src/hypervisor/qemu/migration.js';
 import type { LaunchSpec } from '../../src/ports/hypervisor.js';
 import { isAlive } from '../../test/helpers/api.js';
 import { onCleanup } from './cleanup.js';
@@ -55,16 +56,16 @@ export async function prepareRaw(vm: Vm, templateDisk: string, opts: { qemuBinar
 
 /**
  * Runs the argv as the driver does (detached, stderr to the QEMU log, -daemonize: the parent exits once
- * QEMU is set up) and returns the VM's pid from the pid file.
+ * QEMU is set up) and returns the VM's pid from the pid file. `stateFd`: an open saved state, inherited at
+ * INCOMING_STATE_FD as the driver passes it (for `migrate-incoming fd:<n>`).
  */
-/** `stateFd`: an open saved state QEMU inherits at descriptor 3, for `migrate-incoming fd:3`. */
 export async function launchRaw(p: RawPrepared, opts: { stateFd?: number } = {}): Promise<RawVm> {
   const log = await open(p.spec.paths.qemuLog, 'a');
   let code: number | null;
   try {
     code = await new Promise<number | null>((resolve, reject) => {
       const stdio: StdioOptions = ['ignore', 'ignore', log.fd];
-      if (opts.stateFd !== undefined) stdio[3] = opts.stateFd;
+      if (opts.stateFd !== undefined) stdio[INCOMING_STATE_FD] = opts.stateFd;
       const child = spawn(p.argv[0]!, p.argv.slice(1), { stdio, detached: true });
       child.once('error', reject);
       child.once('exit', (c) => resolve(c));

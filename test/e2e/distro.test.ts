@@ -89,11 +89,11 @@ async function snapshotImage(into: string): Promise<{ image: string; sums: strin
 const sshPort = (vm: any): number => vm.network.portForwards.find((f: any) => f.guest === 22 && f.protocol === 'tcp').host;
 
 /** The OpenSSH client with a given key, non-interactive, accepting the guest's new host key. */
-function ssh(key: string, port: number, user: string, command: string, opts: { input?: string } = {}): Promise<RunResult> {
+function ssh(key: string, port: number, user: string, command: string, input?: string): Promise<RunResult> {
   return runCommand('ssh', [
     '-i', key, '-p', String(port), '-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes',
     '-o', 'IdentitiesOnly=yes', '-o', 'ConnectTimeout=10', '-o', 'LogLevel=ERROR', `${user}@127.0.0.1`, command,
-  ], { timeoutMs: 60_000, ...(opts.input !== undefined ? { input: opts.input } : {}) });
+  ], { timeoutMs: 60_000, ...(input !== undefined ? { input } : {}) });
 }
 
 function grove(args: string[], env: Record<string, string> = {}, timeoutMs = 60_000): Promise<RunResult> {
@@ -196,7 +196,7 @@ test('the Debian guest boots: SSH answers, OpenSSH logs in with the injected key
   assert.equal(viaGrove.stdout, 'web-host\n');
 
   const payload = randomBytes(192 * 1024).toString('base64');
-  assert.equal((await ssh(key, port, 'alice', 'cat > /tmp/round-trip.txt', { input: payload })).code, 0);
+  assert.equal((await ssh(key, port, 'alice', 'cat > /tmp/round-trip.txt', payload)).code, 0);
   const back = await ssh(key, port, 'alice', 'cat /tmp/round-trip.txt');
   assert.equal(back.code, 0, back.stderr);
   assert.equal(createHash('sha256').update(back.stdout).digest('hex'), createHash('sha256').update(payload).digest('hex'), 'the file came back unchanged');

@@ -125,6 +125,8 @@ export function mcpTools(s: ApiServices): ToolDef[] {
       input: withVm({}), output: Vm,
       run: (a) => {
         const vm = s.agents.details(a.vm);
+        // Its JSON recorded, so the whole answer is kept per state as list_vms's is (server.ts keeps an
+        // output whose JSON is known); GET /vms/:id answers from the same record.
         keptJson(vm);
         return vm;
       },

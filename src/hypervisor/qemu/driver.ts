@@ -1,5 +1,5 @@
 import { spawn, type StdioOptions } from 'node:child_process';
-import { open, readFile, rename, rm } from 'node:fs/promises';
+import { open, readFile, rename, rm, type FileHandle } from 'node:fs/promises';
 import type { Accelerator } from '../../domain/vm.js';
 import { DomainError } from '../../domain/errors.js';
 import type { Hypervisor, LaunchSpec, VmInstance } from '../../ports/hypervisor.js';
@@ -59,16 +59,17 @@ export class QemuDriver implements Hypervisor {
     await rename(paths.qemuLog, `${paths.qemuLog}.1`).catch((e: NodeJS.ErrnoException) => { if (e.code !== 'ENOENT') throw e; });
     const logStart = 0;
     const log = await open(paths.qemuLog, 'a');
-    // A QEMU that is to load a saved state gets the file open at INCOMING_STATE_FD (see loadState).
-    const state = spec.incoming ? await open(paths.savedState, 'r').catch(async (e: unknown) => { await log.close(); throw e; }) : null;
+    let state: FileHandle | null = null;
     let code: number | null;
     try {
+      // A QEMU that is to load a saved state gets the file open at INCOMING_STATE_FD (see loadState).
+      if (spec.incoming) state = await open(paths.savedState, 'r');
       const argv = this.commandLine(spec);
       code = await new Promise<number | null>((resolve, reject) => {
         // -daemonize: the parent exits once QEMU is set up (sockets listening), the VM process is
         // re-parented away from us, so it outlives the daemon as libvirt's do.
         const stdio: StdioOptions = ['ignore', 'ignore', log.fd];
-        if (state) stdio[INCOMING_STATE_FD] = state.fd;
+        if (state !== null) stdio[INCOMING_STATE_FD] = state.fd;
         const child = spawn(argv[0]!, argv.slice(1), { stdio, detached: true });
         const timer = setTimeout(() => { child.kill('SIGKILL'); reject(new DomainError('TIMEOUT', 'QEMU did not finish starting in time')); }, LAUNCH_TIMEOUT_MS);
         child.once('error', (e) => { clearTimeout(timer); reject(new DomainError('QEMU_FAILED', `cannot run ${argv[0]}: ${e.message}`)); });
